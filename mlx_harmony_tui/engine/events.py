@@ -1,0 +1,87 @@
+"""Typed events the inference thread emits; every front end consumes these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FinishReason = Literal["stop", "length", "cancelled"]
+Channel = Literal["final", "analysis", "commentary"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded, in the user's words."""
+
+    name: str
+    path: str
+    source: str
+    is_gpt_oss: bool
+    model_type: str
+    context_length: int | None
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Figures for one generation; rates are tokens per second."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float = 0.0
+    prefill_tps: float = 0.0
+    decode_tps: float = 0.0
+    peak_memory_gb: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelLoading:
+    request_id: str
+    stage: str
+    fraction: float
+
+
+@dataclass(frozen=True)
+class ModelLoaded:
+    request_id: str
+    info: ModelInfo
+    load_s: float
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text on a channel, with the token ids that produced it."""
+
+    request_id: str
+    text: str
+    token_ids: tuple[int, ...] = ()
+    channel: Channel = "final"
+
+
+@dataclass(frozen=True)
+class StatsUpdate:
+    """Live figures while a generation runs (about twice a second)."""
+
+    request_id: str
+    stats: GenerationStats
+
+
+@dataclass(frozen=True)
+class Done:
+    request_id: str
+    finish_reason: FinishReason
+    stats: GenerationStats
+    token_ids: tuple[int, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Error:
+    """A request failed. ``user_error`` is False for bugs, whose ``detail`` holds the traceback."""
+
+    request_id: str
+    message: str
+    user_error: bool = True
+    detail: str = ""
+
+
+Event = ModelLoading | ModelLoaded | TextDelta | StatsUpdate | Done | Error

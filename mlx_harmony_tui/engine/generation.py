@@ -1,0 +1,106 @@
+"""The token loop: prefill, then sample and run the model one token ahead.
+
+Like mlx-lm's ``generate_step`` it keeps the next forward pass queued
+(``async_eval``) while the caller handles the current token, so the host
+never waits on the model more than once per token. Unlike it, the sampler is
+applied after the caller has seen the previous token, so sampling changes and
+cancellation take effect from the very next token.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from . import lm
+from .events import GenerationStats
+from .runtime import mlx_core
+from .sampling import LiveSampler
+
+mx = mlx_core()
+
+PREFILL_STEP = 2048
+CLEAR_CACHE_EVERY = 256
+
+_stream = mx.new_thread_local_stream(mx.default_device())
+
+
+def token_stream(
+    loaded: lm.LoadedModel,
+    prompt_ids: list[int],
+    sampler: LiveSampler,
+    cache: list | None = None,
+    on_prefill: Callable[[int, int], None] | None = None,
+) -> Iterator[int]:
+    """Yield generated token ids for ``prompt_ids`` until the caller stops.
+
+    The caller decides when to stop (end token, length, cancel); the cache
+    then holds the prompt and every yielded token but possibly the last.
+    """
+    if not prompt_ids:
+        raise ValueError("empty prompt")
+    cache = cache if cache is not None else lm.new_cache(loaded)
+    history = list(prompt_ids)
+    prompt = mx.array(prompt_ids)
+    total = len(prompt_ids)
+    with mx.stream(_stream):
+        done = 0
+        while total - done > 1:
+            n = min(PREFILL_STEP, total - done - 1)
+            lm.prefill(loaded, prompt[done : done + n], cache)
+            done += n
+            if on_prefill:
+                on_prefill(done, total)
+            mx.clear_cache()
+        token = sampler(lm.forward(loaded, prompt[done:], cache), history)
+        mx.async_eval(token)
+        produced = 0
+        while True:
+            next_logits = lm.forward(loaded, token, cache)
+            mx.async_eval(next_logits)
+            value = token.item()
+            history.append(value)
+            yield value
+            produced += 1
+            if produced % CLEAR_CACHE_EVERY == 0:
+                mx.clear_cache()
+            token = sampler(next_logits, history)
+            mx.async_eval(token)
+
+
+@dataclass
+class GenerationClock:
+    """Measures TTFT, prefill and decode rates of one generation."""
+
+    prompt_tokens: int
+    cached_tokens: int = 0
+    start: float = field(default_factory=time.perf_counter)
+    first: float | None = None
+    last: float | None = None
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        mx.reset_peak_memory()
+
+    def tick(self, counted: bool = True) -> None:
+        """Note that a token arrived; ``counted`` is False for the end-of-turn token."""
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.count += counted
+
+    def stats(self) -> GenerationStats:
+        ttft = (self.first - self.start) if self.first is not None else 0.0
+        computed = self.prompt_tokens - self.cached_tokens
+        decode_s = (self.last - self.first) if self.first is not None and self.last is not None else 0.0
+        return GenerationStats(
+            prompt_tokens=self.prompt_tokens,
+            cached_tokens=self.cached_tokens,
+            completion_tokens=self.count,
+            ttft_s=ttft,
+            prefill_tps=computed / ttft if ttft > 0 else 0.0,
+            decode_tps=(self.count - 1) / decode_s if self.count > 1 and decode_s > 0 else 0.0,
+            peak_memory_gb=mx.get_peak_memory() / 1e9,
+        )

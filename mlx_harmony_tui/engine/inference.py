@@ -1,0 +1,222 @@
+"""The inference thread: it alone loads the model and runs generations.
+
+MLX streams are thread-local, so the model must be loaded and run on one
+long-lived thread. Callers put typed requests on its queue and get typed
+events through a sink callable (invoked on this thread: a UI should hand
+them over to its own thread, e.g. Textual's thread-safe ``post_message``).
+Cancellation and sampling changes bypass the queue, so they reach a running
+generation before its next token.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from concurrent.futures import Future
+from typing import Any, Callable
+
+from ..errors import UserError
+from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta
+from .requests import Call, Generate, LoadModel, Request, Shutdown
+from .sampling import SamplingParams
+
+Sink = Callable[[Event], None]
+STATS_INTERVAL_S = 0.5
+
+
+class InferenceThread:
+    """Owns the model; serves :mod:`requests` one at a time, in order."""
+
+    def __init__(self, sink: Sink, name: str = "mlx-harmony-inference"):
+        self._sink = sink
+        self._queue: queue.Queue[Request] = queue.Queue()
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+        self._samplers: dict[str, Any] = {}
+        self._seed_keys: dict[str, tuple[int, Any]] = {}
+        self.loaded = None
+        self.info: ModelInfo | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # Caller side (any thread) -------------------------------------------------
+
+    def submit(self, request: Request) -> None:
+        self._queue.put(request)
+
+    def cancel(self, request_id: str) -> None:
+        """Stop ``request_id`` before its next token (or before it starts)."""
+        with self._lock:
+            self._cancelled.add(request_id)
+
+    def update_sampling(self, request_id: str, params: SamplingParams) -> bool:
+        """Apply ``params`` from the next token of the running ``request_id``; False if it is not running."""
+        with self._lock:
+            sampler = self._samplers.get(request_id)
+        if sampler is None:
+            return False
+        sampler.update(params)
+        return True
+
+    def call(self, fn: Callable[[Any], Any]) -> Future:
+        """Run ``fn(loaded_model)`` on the inference thread."""
+        future: Future = Future()
+        self.submit(Call(fn, future))
+        return future
+
+    def shutdown(self, timeout: float | None = 10.0) -> None:
+        with self._lock:
+            self._cancelled.update(self._samplers)
+        self.submit(Shutdown())
+        self._thread.join(timeout)
+
+    # Inference thread ----------------------------------------------------------
+
+    def _is_cancelled(self, request_id: str) -> bool:
+        return request_id in self._cancelled
+
+    def _run(self) -> None:
+        while True:
+            request = self._queue.get()
+            if isinstance(request, Shutdown):
+                return
+            try:
+                self._serve(request)
+            except UserError as exc:
+                self._sink(Error(getattr(request, "request_id", ""), str(exc)))
+            except Exception as exc:  # a bug: report it with its traceback, keep serving
+                self._sink(
+                    Error(getattr(request, "request_id", ""), f"internal error: {type(exc).__name__}: {exc}", False, traceback.format_exc())
+                )
+            finally:
+                with self._lock:
+                    self._cancelled.discard(getattr(request, "request_id", ""))
+
+    def _serve(self, request: Request) -> None:
+        if isinstance(request, LoadModel):
+            self._load(request)
+        elif isinstance(request, Generate):
+            self._generate(request)
+        elif isinstance(request, Call):
+            if request.future.set_running_or_notify_cancel():
+                try:
+                    request.future.set_result(request.fn(self.loaded))
+                except BaseException as exc:
+                    request.future.set_exception(exc)
+
+    def _load(self, request: LoadModel) -> None:
+        from ..models.default_model import best_form
+        from ..models.resolve import resolve_model
+        from . import lm
+        from .runtime import backend_name, blas_info
+
+        start = time.perf_counter()
+
+        def progress(stage: str, fraction: float) -> None:
+            self._sink(ModelLoading(request.request_id, stage, fraction))
+
+        form = best_form(backend_name(), blas_info().fast)
+        resolved = resolve_model(request.spec, form, progress)
+        progress(f"loading {resolved.name}", 0.95)
+        self.loaded = None
+        try:
+            self.loaded = lm.load(resolved.path)
+        except Exception as exc:  # mlx-lm raises ValueError/KeyError/FileNotFoundError on unusable folders
+            raise UserError(f"{resolved.path}: could not load the model: {type(exc).__name__}: {exc}") from None
+        self.info = ModelInfo(
+            name=resolved.name,
+            path=str(resolved.path),
+            source=resolved.source,
+            is_gpt_oss=resolved.is_gpt_oss,
+            model_type=resolved.model_type,
+            context_length=resolved.context_length,
+        )
+        self._seed_keys.clear()
+        self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
+
+    def _generate(self, request: Generate) -> None:
+        from .detokenizer import StreamingDecoder
+        from .generation import GenerationClock, token_stream
+        from .prompt import prompt_tokens
+        from .sampling import LiveSampler
+
+        rid = request.request_id
+        if self.loaded is None:
+            raise UserError("no model is loaded")
+        loaded = self.loaded
+        if request.prompt_ids is not None:
+            prompt = list(request.prompt_ids)
+        else:
+            prompt = prompt_tokens(loaded, request.messages or [])
+        if not prompt:
+            raise UserError("the prompt is empty")
+        params = request.params
+        sampler = LiveSampler(params, protected_ids=self._protected_ids(loaded), key=self._seed_key(request))
+        eos = loaded.eos_token_ids
+        decoder = StreamingDecoder(loaded.tokenizer.decode, skip_ids=eos)
+        clock = GenerationClock(prompt_tokens=len(prompt))
+        generated: list[int] = []
+        unsent: list[int] = []
+        finish = "length"
+        with self._lock:
+            self._samplers[rid] = sampler
+        try:
+            if self._is_cancelled(rid):
+                finish = "cancelled"
+            else:
+                last_stats = time.perf_counter()
+                for token in token_stream(loaded, prompt, sampler):
+                    clock.tick(counted=token not in eos)
+                    if token in eos:
+                        finish = "stop"
+                        break
+                    generated.append(token)
+                    unsent.append(token)
+                    text = decoder.add(token)
+                    if text:
+                        self._sink(TextDelta(rid, text, tuple(unsent)))
+                        unsent.clear()
+                    if self._is_cancelled(rid):
+                        finish = "cancelled"
+                        break
+                    if len(generated) >= sampler.params.max_tokens:
+                        finish = "length"
+                        break
+                    now = time.perf_counter()
+                    if now - last_stats >= STATS_INTERVAL_S:
+                        last_stats = now
+                        self._sink(StatsUpdate(rid, clock.stats()))
+                tail = decoder.flush()
+                if tail or unsent:
+                    self._sink(TextDelta(rid, tail, tuple(unsent)))
+        finally:
+            with self._lock:
+                self._samplers.pop(rid, None)
+        self._keep_seed_key(request, sampler)
+        self._sink(Done(rid, finish, clock.stats(), tuple(generated)))
+
+    @staticmethod
+    def _protected_ids(loaded) -> list[int]:
+        """Tokens XTC must never drop: end-of-sequence and newlines."""
+        ids = set(loaded.eos_token_ids)
+        for text in ("\n", "\n\n"):
+            encoded = loaded.tokenizer.encode(text, add_special_tokens=False)
+            if len(encoded) == 1:
+                ids.add(encoded[0])
+        return sorted(ids)
+
+    def _seed_key(self, request: Generate):
+        """The random key to continue from: a seed applies once per conversation unless reseeded each turn."""
+        seed = request.params.seed
+        if seed is None or request.params.reseed_each_turn:
+            return None
+        kept = self._seed_keys.get(request.conversation_id)
+        if kept is not None and kept[0] == seed:
+            return kept[1]
+        return None
+
+    def _keep_seed_key(self, request: Generate, sampler) -> None:
+        if sampler.params.seed is not None:
+            self._seed_keys[request.conversation_id] = (sampler.params.seed, sampler.key)

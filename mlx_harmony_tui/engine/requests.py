@@ -1,0 +1,48 @@
+"""Typed requests callers send to the inference thread."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .sampling import SamplingParams
+
+
+@dataclass(frozen=True)
+class LoadModel:
+    """Load ``spec`` (None = the embedded default model), replacing the current model."""
+
+    request_id: str
+    spec: str | None = None
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Answer ``messages`` (chat form) or continue ``prompt_ids`` (raw tokens).
+
+    ``conversation_id`` ties turns together, so a seed is applied once per
+    conversation unless ``params.reseed_each_turn``.
+    """
+
+    request_id: str
+    messages: list[dict] | None = None
+    prompt_ids: list[int] | None = None
+    params: SamplingParams = field(default_factory=SamplingParams)
+    conversation_id: str = "default"
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run ``fn(loaded_model)`` on the inference thread; the result lands in ``future``."""
+
+    fn: Callable[[Any], Any]
+    future: Future
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Request = LoadModel | Generate | Call | Shutdown

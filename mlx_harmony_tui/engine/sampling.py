@@ -1,0 +1,212 @@
+"""Sampling parameters and the sampler that applies them, token by token.
+
+The chain, in order, on the model's ``(1, V)`` logits:
+
+1. ``logit_bias`` adds to chosen tokens' logits.
+2. ``repetition_penalty`` divides positive (multiplies negative) logits of every
+   token among the last ``repetition_context_size`` tokens of prompt and answer.
+3. ``top_k`` keeps the k most likely tokens (0 = off).
+4. ``top_p`` keeps the smallest set of most likely tokens whose mass reaches p.
+5. ``min_p`` drops tokens less likely than ``min_p`` times the most likely one.
+6. XTC, with probability ``xtc_probability``, drops every token at least
+   ``xtc_threshold`` likely except the least likely of them; end-of-sequence and
+   newline tokens are never dropped.
+7. ``temperature`` scales what is left; 0 means greedy (the argmax after steps
+   1-2; the filters in 3-6 cannot change it except XTC, which is then off).
+
+``top_p`` and ``min_p`` always keep at least ``min_tokens_to_keep`` tokens.
+A :class:`LiveSampler` takes new parameters at any time; they apply from the
+next token it samples.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .runtime import mlx_core
+
+mx = mlx_core()
+
+
+class SamplingParams(BaseModel):
+    """How the next token is chosen. Every field is validated against its range."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, ge=0.0, le=1.0)
+    top_k: int = Field(0, ge=0)
+    min_p: float = Field(0.0, ge=0.0, le=1.0)
+    min_tokens_to_keep: int = Field(1, ge=1)
+    repetition_penalty: float = Field(1.0, gt=0.0)
+    repetition_context_size: int = Field(64, ge=0)
+    xtc_probability: float = Field(0.0, ge=0.0, le=1.0)
+    xtc_threshold: float = Field(0.1, ge=0.0, le=0.5)
+    logit_bias: dict[int, float] = Field(default_factory=dict)
+    max_tokens: int = Field(1024, ge=1)
+    seed: int | None = None
+    reseed_each_turn: bool = False
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _finite_bias(cls, value: dict[int, float]) -> dict[int, float]:
+        for token, bias in value.items():
+            if token < 0:
+                raise ValueError(f"token id {token} is negative")
+            if not math.isfinite(bias):
+                raise ValueError(f"bias for token {token} is not a finite number")
+        return value
+
+
+def apply_logit_bias(logits, bias: dict[int, float], vocab_size: int):
+    ids = [t for t in bias if t < vocab_size]
+    if not ids:
+        return logits
+    return logits.at[:, mx.array(ids)].add(mx.array([bias[t] for t in ids], dtype=logits.dtype))
+
+
+def apply_repetition_penalty(logits, recent_tokens: list[int], penalty: float):
+    if penalty == 1.0 or not recent_tokens:
+        return logits
+    ids = mx.array(sorted(set(recent_tokens)))
+    chosen = logits[:, ids]
+    logits[:, ids] = mx.where(chosen < 0, chosen * penalty, chosen / penalty)
+    return logits
+
+
+def _drop(logits, keep):
+    return mx.where(keep, logits, -mx.inf)
+
+
+def apply_top_k(logits, k: int):
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = mx.sort(logits, axis=-1)[:, -k][:, None]
+    return _drop(logits, logits >= kth)
+
+
+def apply_top_p(logits, p: float, min_keep: int):
+    if p >= 1.0:
+        return logits
+    order = mx.argsort(-logits, axis=-1)
+    sorted_probs = mx.softmax(mx.take_along_axis(logits, order, axis=-1), axis=-1)
+    mass_before = mx.cumsum(sorted_probs, axis=-1) - sorted_probs
+    rank = mx.arange(logits.shape[-1])[None]
+    keep_sorted = (mass_before < p) | (rank < max(min_keep, 1))
+    keep = mx.put_along_axis(mx.zeros_like(keep_sorted), order, keep_sorted, axis=-1)
+    return _drop(logits, keep)
+
+
+def apply_min_p(logits, min_p: float, min_keep: int):
+    if min_p <= 0.0:
+        return logits
+    # In log space: p_i >= min_p * p_max  <=>  logit_i >= logit_max + log(min_p).
+    floor = logits.max(axis=-1, keepdims=True) + math.log(min_p)
+    keep = logits >= floor
+    if min_keep > 1:
+        kth = mx.sort(logits, axis=-1)[:, -min(min_keep, logits.shape[-1])][:, None]
+        keep = keep | (logits >= kth)
+    return _drop(logits, keep)
+
+
+def apply_xtc(logits, threshold: float, protected, draw, probability: float):
+    """Exclude Top Choices: drop all tokens >= threshold likely but the least likely of them."""
+    probs = mx.softmax(logits, axis=-1)
+    above = probs >= threshold
+    least_above = mx.where(above, probs, mx.inf).min(axis=-1, keepdims=True)
+    drop = above & (probs > least_above)
+    if protected:
+        drop[:, mx.array(protected)] = False
+    return mx.where((draw < probability) & drop, -mx.inf, logits)
+
+
+def processed_logits(
+    logits,
+    params: SamplingParams,
+    recent_tokens: list[int] | None = None,
+    protected_ids: list[int] | None = None,
+    xtc_draw=None,
+):
+    """Apply the whole chain except the final draw; -inf marks dropped tokens.
+
+    The result divided by the temperature (when it is above 0) is the
+    distribution the next token is drawn from. ``xtc_draw`` is a uniform
+    number in [0, 1) deciding whether XTC fires (drawn here when omitted).
+    """
+    vocab = logits.shape[-1]
+    logits = logits.astype(mx.float32)
+    if params.logit_bias:
+        logits = apply_logit_bias(logits, params.logit_bias, vocab)
+    if params.repetition_penalty != 1.0 and recent_tokens and params.repetition_context_size:
+        logits = apply_repetition_penalty(logits, recent_tokens[-params.repetition_context_size :], params.repetition_penalty)
+    if params.temperature == 0:
+        return logits
+    logits = apply_top_k(logits, params.top_k)
+    logits = apply_top_p(logits, params.top_p, params.min_tokens_to_keep)
+    logits = apply_min_p(logits, params.min_p, params.min_tokens_to_keep)
+    if params.xtc_probability > 0:
+        draw = xtc_draw if xtc_draw is not None else mx.random.uniform()
+        logits = apply_xtc(logits, params.xtc_threshold, protected_ids, draw, params.xtc_probability)
+    return logits
+
+
+class LiveSampler:
+    """Draws the next token; parameters can be replaced from any thread.
+
+    A replacement applies from the next call. With a ``seed``, draws come
+    from a private random key, so the same seed gives the same tokens.
+    """
+
+    def __init__(self, params: SamplingParams, protected_ids: list[int] | None = None, key: Any = None):
+        self._lock = threading.Lock()
+        self._pending: SamplingParams | None = None
+        self._protected_ids = sorted(set(protected_ids or []))
+        self.params = params
+        if key is None and params.seed is not None:
+            key = mx.random.key(params.seed)
+        self._key: Any = key
+
+    @property
+    def key(self) -> Any:
+        """The random key the next seeded draw continues from."""
+        return self._key
+
+    def update(self, params: SamplingParams) -> None:
+        """Use ``params`` from the next token on (thread-safe)."""
+        with self._lock:
+            self._pending = params
+
+    def _take_pending(self) -> None:
+        if self._pending is None:
+            return
+        with self._lock:
+            new, self._pending = self._pending, None
+        if new.seed != self.params.seed:
+            self._key = mx.random.key(new.seed) if new.seed is not None else None
+        self.params = new
+
+    def _split(self):
+        self._key, sub = mx.random.split(self._key)
+        return sub
+
+    def __call__(self, logits, recent_tokens: list[int] | None):
+        """Return the next token as a lazy scalar array."""
+        self._take_pending()
+        params = self.params
+        needs_history = params.repetition_penalty != 1.0
+        if params.temperature == 0 and not params.logit_bias and not needs_history:
+            return mx.argmax(logits, axis=-1)
+        draw = None
+        if params.xtc_probability > 0 and params.temperature > 0:
+            draw = mx.random.uniform(key=self._split()) if self._key is not None else mx.random.uniform()
+        filtered = processed_logits(logits, params, recent_tokens if needs_history else None, self._protected_ids, draw)
+        if params.temperature == 0:
+            return mx.argmax(filtered, axis=-1)
+        scaled = filtered * (1.0 / params.temperature)
+        if self._key is not None:
+            return mx.random.categorical(scaled, key=self._split())
+        return mx.random.categorical(scaled)

@@ -1,0 +1,133 @@
+"""The Python API: ``TokenGenerator(model).generate(messages=..., max_tokens=...)``."""
+
+from __future__ import annotations
+
+import itertools
+import queue
+from typing import Any, Callable, Iterator
+
+from ..errors import UserError
+from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
+from .inference import InferenceThread
+from .requests import Generate, LoadModel
+from .sampling import SamplingParams
+
+_ids = itertools.count(1)
+
+
+class TokenGenerator:
+    """A model on its own inference thread, driven from the caller's thread.
+
+    ``model`` is a local mlx-lm folder, a ``.gguf`` file, a Hugging Face repo
+    id, or None for the embedded default model. Loading happens in the
+    constructor; a model that cannot be found or loaded raises
+    :class:`~mlx_harmony_tui.errors.UserError` with one clear line.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        sampling: SamplingParams | None = None,
+        progress: Callable[[str, float], None] | None = None,
+    ):
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._thread = InferenceThread(self._events.put)
+        self.sampling = sampling or SamplingParams()
+        self._current: str | None = None
+        self.conversation_id = f"conversation-{next(_ids)}"
+        rid = f"load-{next(_ids)}"
+        self._thread.submit(LoadModel(rid, model))
+        for event in self._drain(rid):
+            if isinstance(event, ModelLoading) and progress:
+                progress(event.stage, event.fraction)
+            if isinstance(event, ModelLoaded):
+                self.info: ModelInfo = event.info
+                break
+        self.tokenizer = self._thread.loaded.tokenizer
+
+    def _drain(self, request_id: str) -> Iterator[Event]:
+        while True:
+            event = self._events.get()
+            if getattr(event, "request_id", None) != request_id:
+                continue
+            if isinstance(event, Error):
+                if event.user_error:
+                    raise UserError(event.message)
+                raise RuntimeError(f"{event.message}\n{event.detail}")
+            yield event
+            if isinstance(event, (Done, ModelLoaded)):
+                return
+
+    def _params(self, max_tokens: int | None, sampling: dict[str, Any]) -> SamplingParams:
+        changes = dict(sampling)
+        if max_tokens is not None:
+            changes["max_tokens"] = max_tokens
+        try:
+            return SamplingParams.model_validate({**self.sampling.model_dump(), **changes})
+        except ValueError as exc:
+            raise UserError(f"sampling: {exc}") from None
+
+    def stream(
+        self,
+        messages: list[dict] | None = None,
+        prompt: str | list[int] | None = None,
+        max_tokens: int | None = None,
+        **sampling: Any,
+    ) -> Iterator[Event]:
+        """Yield the typed events of one generation, ending with :class:`Done`.
+
+        Give chat ``messages`` (rendered with the model's chat template) or a
+        raw ``prompt`` (text or token ids). Leaving the loop early cancels it.
+        """
+        if (messages is None) == (prompt is None):
+            raise UserError("give either messages or prompt")
+        params = self._params(max_tokens, sampling)
+        prompt_ids = None
+        if prompt is not None:
+            prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
+        rid = f"gen-{next(_ids)}"
+        self._current = rid
+        self._thread.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id))
+        finished = False
+        try:
+            for event in self._drain(rid):
+                finished = isinstance(event, Done)
+                yield event
+        finally:
+            self._current = None
+            if not finished:
+                self._thread.cancel(rid)
+                for _ in self._drain(rid):
+                    pass
+
+    def generate(
+        self,
+        messages: list[dict] | None = None,
+        prompt: str | list[int] | None = None,
+        max_tokens: int | None = None,
+        **sampling: Any,
+    ) -> Iterator[int]:
+        """Yield generated token ids as they are produced (decode them with ``self.tokenizer.decode``)."""
+        for event in self.stream(messages=messages, prompt=prompt, max_tokens=max_tokens, **sampling):
+            if isinstance(event, TextDelta):
+                yield from event.token_ids
+
+    def cancel(self) -> None:
+        """Stop the running generation before its next token."""
+        if self._current is not None:
+            self._thread.cancel(self._current)
+
+    def update_sampling(self, **changes: Any) -> None:
+        """Change sampling from any thread; the running generation uses it from its next token."""
+        self.sampling = self._params(None, changes)
+        if self._current is not None:
+            self._thread.update_sampling(self._current, self.sampling)
+
+    def close(self) -> None:
+        self._thread.shutdown()
+
+    def __enter__(self) -> "TokenGenerator":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Finding, fetching and converting models into mlx-lm folders."""
