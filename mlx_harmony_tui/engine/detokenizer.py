@@ -37,10 +37,11 @@ class StreamingDecoder:
         return full[len(context) :]
 
     def flush(self) -> str:
-        """Return whatever is left, incomplete characters included."""
+        """Return whatever is left, less a character whose bytes never all arrived."""
         if self._pending_start >= len(self._ids):
             return ""
         context = self._decode(self._ids[self._context_start : self._pending_start])
         full = self._decode(self._ids[self._context_start :])
         self._context_start = self._pending_start = len(self._ids)
-        return full[len(context) :] if full.startswith(context) else full
+        tail = full[len(context) :] if full.startswith(context) else full
+        return tail.rstrip(REPLACEMENT)

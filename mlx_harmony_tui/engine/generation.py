@@ -79,6 +79,7 @@ class GenerationClock:
     first: float | None = None
     last: float | None = None
     count: int = 0
+    arrivals: int = 0
 
     def __post_init__(self) -> None:
         mx.reset_peak_memory()
@@ -89,6 +90,7 @@ class GenerationClock:
         if self.first is None:
             self.first = now
         self.last = now
+        self.arrivals += 1
         self.count += counted
 
     def stats(self) -> GenerationStats:
@@ -101,6 +103,6 @@ class GenerationClock:
             completion_tokens=self.count,
             ttft_s=ttft,
             prefill_tps=computed / ttft if ttft > 0 else 0.0,
-            decode_tps=(self.count - 1) / decode_s if self.count > 1 and decode_s > 0 else 0.0,
+            decode_tps=(self.arrivals - 1) / decode_s if self.arrivals > 1 and decode_s > 0 else 0.0,
             peak_memory_gb=mx.get_peak_memory() / 1e9,
         )

@@ -48,7 +48,7 @@ class SamplingParams(BaseModel):
     xtc_threshold: float = Field(0.1, ge=0.0, le=0.5)
     logit_bias: dict[int, float] = Field(default_factory=dict)
     max_tokens: int = Field(1024, ge=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, lt=2**64)
     reseed_each_turn: bool = False
 
     @field_validator("logit_bias")
@@ -70,12 +70,13 @@ def apply_logit_bias(logits, bias: dict[int, float], vocab_size: int):
 
 
 def apply_repetition_penalty(logits, recent_tokens: list[int], penalty: float):
-    if penalty == 1.0 or not recent_tokens:
+    vocab = logits.shape[-1]
+    ids = sorted({t for t in recent_tokens if 0 <= t < vocab})
+    if penalty == 1.0 or not ids:
         return logits
-    ids = mx.array(sorted(set(recent_tokens)))
-    chosen = logits[:, ids]
-    logits[:, ids] = mx.where(chosen < 0, chosen * penalty, chosen / penalty)
-    return logits
+    index = mx.array(ids)
+    chosen = logits[:, index]
+    return logits.at[:, index].add(mx.where(chosen < 0, chosen * penalty, chosen / penalty) - chosen)
 
 
 def _drop(logits, keep):
@@ -116,12 +117,13 @@ def apply_min_p(logits, min_p: float, min_keep: int):
 def apply_xtc(logits, threshold: float, protected, draw, probability: float):
     """Exclude Top Choices: drop all tokens >= threshold likely but the least likely of them."""
     probs = mx.softmax(logits, axis=-1)
-    above = probs >= threshold
+    # Tokens an earlier filter dropped have probability 0 and must not count as "above".
+    above = (probs >= threshold) & (probs > 0)
     least_above = mx.where(above, probs, mx.inf).min(axis=-1, keepdims=True)
     drop = above & (probs > least_above)
     if protected:
         drop[:, mx.array(protected)] = False
-    return mx.where((draw < probability) & drop, -mx.inf, logits)
+    return mx.where((mx.array(draw) < probability) & drop, -mx.inf, logits)
 
 
 def processed_logits(

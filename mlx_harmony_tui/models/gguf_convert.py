@@ -15,6 +15,7 @@ from typing import Callable, Literal
 
 from ..engine.runtime import mlx_core
 from ..errors import UserError
+from .gguf_check import check_gguf
 
 StoredForm = Literal["quantized", "float32", "float16", "bfloat16"]
 Progress = Callable[[str, float], None]
@@ -40,10 +41,10 @@ def _tensor_name(gguf_name: str) -> str:
     if stem.startswith("blk."):
         _, index, layer = stem.split(".", 2)
         if layer not in _LAYER_NAMES:
-            raise ValueError(f"unknown GGUF tensor {gguf_name!r}")
+            raise ValueError(f"tensor {gguf_name!r} is not part of a plain llama model (not supported)")
         return f"model.layers.{index}.{_LAYER_NAMES[layer]}.{suffix}"
     if stem not in _TOP_NAMES:
-        raise ValueError(f"unknown GGUF tensor {gguf_name!r}")
+        raise ValueError(f"tensor {gguf_name!r} is not part of a plain llama model (not supported)")
     return f"{_TOP_NAMES[stem]}.{suffix}"
 
 
@@ -56,7 +57,7 @@ def _scalar(meta: dict, key: str, default=None):
     return value.item() if hasattr(value, "item") else value
 
 
-def _config(meta: dict, tied: bool, quantization: dict | None, eos_id: int, bos_id: int) -> dict:
+def _config(meta: dict, tied: bool, eos_id: int, bos_id: int) -> dict:
     prefix = "llama"
     heads = _scalar(meta, f"{prefix}.attention.head_count")
     hidden = _scalar(meta, f"{prefix}.embedding_length")
@@ -79,8 +80,6 @@ def _config(meta: dict, tied: bool, quantization: dict | None, eos_id: int, bos_
         "bos_token_id": bos_id,
         "eos_token_id": eos_id,
     }
-    if quantization:
-        config["quantization"] = quantization
     return config
 
 
@@ -177,6 +176,7 @@ def convert_gguf(
     report = progress or (lambda _msg, _frac: None)
     gguf_path = Path(gguf_path)
     report(f"reading {gguf_path.name}", 0.0)
+    check_gguf(gguf_path)
     try:
         weights, meta = mx.load(str(gguf_path), return_metadata=True)
     except Exception as exc:  # mlx raises bare RuntimeError/ValueError on damaged files
@@ -187,22 +187,34 @@ def convert_gguf(
     if "tokenizer.ggml.tokens" not in meta:
         raise UserError(f"{gguf_path}: the GGUF file has no tokenizer vocabulary (tokenizer.ggml.tokens)")
 
-    renamed = {_tensor_name(k): v for k, v in weights.items()}
-    tied = "lm_head.weight" not in renamed
+    try:
+        renamed = {_tensor_name(k): v for k, v in weights.items()}
+        eos_id = int(_scalar(meta, "tokenizer.ggml.eos_token_id"))
+        bos_id = int(_scalar(meta, "tokenizer.ggml.bos_token_id"))
+        config = _config(meta, "lm_head.weight" not in renamed, eos_id, bos_id)
+    except ValueError as exc:
+        raise UserError(f"{gguf_path}: {exc}") from None
     quantized = any(k.endswith(".scales") for k in renamed)
     report("preparing weights", 0.2)
     quantization = None
     if form == "quantized" and quantized:
-        sample = next(k for k in renamed if k.endswith(".scales"))
-        stem = sample[: -len(".scales")]
-        bits, group_size = _quant_params(renamed[f"{stem}.weight"], renamed[sample])
+        layers = {
+            k[: -len(".scales")]: _quant_params(renamed[k[: -len(".scales")] + ".weight"], renamed[k])
+            for k in renamed
+            if k.endswith(".scales")
+        }
+        bits, group_size = max(set(layers.values()), key=list(layers.values()).count)
         quantization = {"group_size": group_size, "bits": bits}
+        # Layers packed differently (GGUF keeps the embedding at 8 bits) are named explicitly.
+        for stem, (layer_bits, layer_group) in layers.items():
+            if (layer_bits, layer_group) != (bits, group_size):
+                quantization[stem] = {"group_size": layer_group, "bits": layer_bits}
     elif quantized or form != "quantized":
         dtype = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}.get(form, mx.float16)
         renamed = _dequantize_all(renamed, dtype)
 
-    eos_id = int(_scalar(meta, "tokenizer.ggml.eos_token_id"))
-    bos_id = int(_scalar(meta, "tokenizer.ggml.bos_token_id"))
+    if quantization:
+        config["quantization"] = quantization
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -211,7 +223,7 @@ def convert_gguf(
         mx.eval(list(renamed.values()))
         mx.save_safetensors(str(tmp / "model.safetensors"), renamed, metadata={"format": "mlx"})
         report("building tokenizer", 0.7)
-        (tmp / "config.json").write_text(json.dumps(_config(meta, tied, quantization, eos_id, bos_id), indent=2))
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
         _tokenizer_files(meta, tmp)
         report("done", 1.0)
         if out_dir.exists():

@@ -1,0 +1,192 @@
+"""``mlx-harmony bench engine``: this engine against raw mlx-lm ``generate_step``.
+
+Both run greedy on the same loaded model, on the inference thread, with the
+same prompt ids, alternating for several rounds after a warm-up; the figures
+are medians. A ratio above 1 means the engine is faster.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from ..engine.events import Done, Error, Event
+from ..errors import UserError
+
+SOURCE_TEXT = (
+    "The history of computing is a story of layers. Engineers built machines that could add, "
+    "then machines that could store programs, then languages that let people describe what they "
+    "wanted instead of how the wires should switch. Each layer hid the one below it. "
+)
+QUESTION = "\n\nSummarise the passage above in five numbered points, then list ten related topics."
+
+
+@dataclass
+class RunFigures:
+    ttft_s: float
+    prefill_tps: float
+    decode_tps: float
+    tokens: int
+    peak_memory_gb: float
+
+
+@dataclass
+class EngineBenchResult:
+    model: str
+    backend: str
+    blas: str
+    platform: str
+    prompt_tokens: int
+    generated_tokens: int
+    rounds: int
+    decode_tps_mlx_lm: float
+    decode_tps_engine: float
+    decode_ratio: float
+    prefill_tps_mlx_lm: float
+    prefill_tps_engine: float
+    prefill_ratio: float
+    ttft_s: float
+    ttft_s_mlx_lm: float
+    peak_memory_gb: float
+    peak_memory_gb_mlx_lm: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bench_prompt(tokenizer, prompt_tokens: int) -> list[int]:
+    unit = list(tokenizer.encode(SOURCE_TEXT))
+    tail = list(tokenizer.encode(QUESTION))
+    body = (unit * (prompt_tokens // len(unit) + 1))[: max(prompt_tokens - len(tail), 1)]
+    return body + tail
+
+
+def _raw_mlx_lm(prompt: list[int], max_tokens: int) -> Callable:
+    def run(loaded) -> RunFigures:
+        from ..engine import lm
+        from ..engine.runtime import mlx_core
+
+        mx = mlx_core()
+        eos = loaded.eos_token_ids
+        mx.reset_peak_memory()
+        start = time.perf_counter()
+        first = last = start
+        count = arrivals = 0
+        for token, _ in lm.mlx_lm_generate_step(loaded, prompt, max_tokens):
+            now = time.perf_counter()
+            if arrivals == 0:
+                first = now
+            last = now
+            arrivals += 1
+            if token in eos:
+                break
+            count += 1
+        ttft = first - start
+        return RunFigures(
+            ttft_s=ttft,
+            prefill_tps=len(prompt) / ttft,
+            decode_tps=(arrivals - 1) / (last - first) if arrivals > 1 else 0.0,
+            tokens=count,
+            peak_memory_gb=mx.get_peak_memory() / 1e9,
+        )
+
+    return run
+
+
+def run_engine_bench(
+    model: str | None,
+    prompt_tokens: int = 512,
+    max_tokens: int = 64,
+    rounds: int = 3,
+    progress: Callable[[str, float], None] | None = None,
+) -> EngineBenchResult:
+    """Measure both paths on one model load; medians over ``rounds``."""
+    import queue
+
+    from ..engine.inference import InferenceThread
+    from ..engine.requests import Generate, LoadModel
+    from ..engine.runtime import backend_name, blas_info
+    from ..engine.sampling import SamplingParams
+
+    report = progress or (lambda _m, _f: None)
+    events: queue.Queue[Event] = queue.Queue()
+    thread = InferenceThread(events.put)
+
+    def wait(request_id: str) -> Event:
+        while True:
+            event = events.get()
+            if getattr(event, "request_id", None) != request_id:
+                continue
+            if isinstance(event, Error):
+                raise UserError(event.message) if event.user_error else RuntimeError(event.message + "\n" + event.detail)
+            if isinstance(event, Done) or type(event).__name__ == "ModelLoaded":
+                return event
+
+    try:
+        thread.submit(LoadModel("bench-load", model))
+        loaded_event = wait("bench-load")
+        info = loaded_event.info
+        prompt = thread.call(lambda loaded: _bench_prompt(loaded.tokenizer, prompt_tokens)).result()
+        params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+        raw_runs: list[RunFigures] = []
+        engine_runs: list[RunFigures] = []
+        total = rounds + 1
+        for i in range(total):
+            report(f"round {i}/{rounds}" if i else "warm-up", i / total)
+            raw = thread.call(_raw_mlx_lm(prompt, max_tokens)).result()
+            thread.submit(Generate(f"bench-{i}", prompt_ids=prompt, params=params, conversation_id=f"bench-{i}"))
+            done = wait(f"bench-{i}")
+            s = done.stats
+            engine = RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb)
+            if i:  # round 0 warms caches and kernels up
+                raw_runs.append(raw)
+                engine_runs.append(engine)
+        report("done", 1.0)
+    finally:
+        thread.shutdown()
+
+    def med(runs: list[RunFigures], name: str) -> float:
+        return statistics.median(getattr(r, name) for r in runs)
+
+    decode_raw, decode_engine = med(raw_runs, "decode_tps"), med(engine_runs, "decode_tps")
+    prefill_raw, prefill_engine = med(raw_runs, "prefill_tps"), med(engine_runs, "prefill_tps")
+    blas = blas_info()
+    return EngineBenchResult(
+        model=info.name,
+        backend=backend_name(),
+        blas=blas.name,
+        platform=f"{platform.system()} {platform.machine()}",
+        prompt_tokens=len(prompt),
+        generated_tokens=int(med(engine_runs, "tokens")),
+        rounds=rounds,
+        decode_tps_mlx_lm=decode_raw,
+        decode_tps_engine=decode_engine,
+        decode_ratio=decode_engine / decode_raw if decode_raw else 0.0,
+        prefill_tps_mlx_lm=prefill_raw,
+        prefill_tps_engine=prefill_engine,
+        prefill_ratio=prefill_engine / prefill_raw if prefill_raw else 0.0,
+        ttft_s=med(engine_runs, "ttft_s"),
+        ttft_s_mlx_lm=med(raw_runs, "ttft_s"),
+        peak_memory_gb=max(r.peak_memory_gb for r in engine_runs),
+        peak_memory_gb_mlx_lm=max(r.peak_memory_gb for r in raw_runs),
+    )
+
+
+def format_table(result: EngineBenchResult) -> str:
+    rows = [
+        ("prefill tok/s", result.prefill_tps_mlx_lm, result.prefill_tps_engine, result.prefill_ratio),
+        ("decode tok/s", result.decode_tps_mlx_lm, result.decode_tps_engine, result.decode_ratio),
+        ("TTFT s", result.ttft_s_mlx_lm, result.ttft_s, result.ttft_s_mlx_lm / result.ttft_s if result.ttft_s else 0.0),
+        ("peak memory GB", result.peak_memory_gb_mlx_lm, result.peak_memory_gb, None),
+    ]
+    lines = [
+        f"model {result.model} on {result.backend} ({result.blas}), {result.platform}",
+        f"prompt {result.prompt_tokens} tokens, {result.generated_tokens} generated, median of {result.rounds} rounds",
+        f"{'':16} {'mlx-lm':>10} {'engine':>10} {'ratio':>7}",
+    ]
+    for name, raw, engine, ratio in rows:
+        lines.append(f"{name:16} {raw:10.3f} {engine:10.3f} {'' if ratio is None else f'{ratio:7.3f}'}")
+    return "\n".join(lines)

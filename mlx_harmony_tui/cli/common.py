@@ -1,0 +1,119 @@
+"""What every command-line front end shares: sampling flags, progress, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from ..errors import UserError
+
+SAMPLING_FLAGS: list[tuple[str, type, str]] = [
+    ("temperature", float, "0 = greedy; 0-2"),
+    ("top_p", float, "nucleus mass to keep, 0-1 (1 = off)"),
+    ("top_k", int, "keep the k most likely tokens (0 = off)"),
+    ("min_p", float, "drop tokens below this fraction of the top token's probability, 0-1"),
+    ("min_tokens_to_keep", int, "top-p and min-p always keep at least this many tokens"),
+    ("repetition_penalty", float, "> 1 discourages repeating recent tokens"),
+    ("repetition_context_size", int, "how many recent tokens (prompt and answer) the penalty looks at"),
+    ("xtc_probability", float, "chance per token that XTC drops the top choices, 0-1"),
+    ("xtc_threshold", float, "XTC drops tokens at least this likely, 0-0.5"),
+    ("seed", int, "random seed for reproducible sampling"),
+]
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", help="mlx-lm folder, .gguf file or Hugging Face repo id (default: the embedded SmolLM2-135M-Instruct)")
+
+
+def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampling")
+    for name, kind, help_text in SAMPLING_FLAGS:
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=help_text)
+    group.add_argument("--max-tokens", dest="max_tokens", type=int, default=None, help="most tokens to generate")
+    group.add_argument("--logit-bias", dest="logit_bias", default=None, help='token biases, e.g. "42=-100,7=2.5" or a JSON object')
+    group.add_argument("--reseed-each-turn", dest="reseed_each_turn", action="store_true", default=None, help="apply --seed again at every turn")
+
+
+def parse_logit_bias(text: str) -> dict[int, float]:
+    """Parse ``"42=-100,7=2.5"`` or ``{"42": -100}``; UserError naming the bad entry."""
+    text = text.strip()
+    try:
+        if text.startswith("{"):
+            return {int(k): float(v) for k, v in json.loads(text).items()}
+        pairs = [p for p in text.split(",") if p.strip()]
+        return {int(k): float(v) for k, v in (p.split("=", 1) for p in pairs)}
+    except (ValueError, TypeError, AttributeError):
+        raise UserError(f"--logit-bias: cannot read {text!r}; expected TOKEN=BIAS pairs like 42=-100,7=2.5") from None
+
+
+def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The sampling values the user gave on the command line (and only those)."""
+    names = [n for n, _, _ in SAMPLING_FLAGS] + ["max_tokens", "reseed_each_turn"]
+    values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if getattr(args, "logit_bias", None):
+        values["logit_bias"] = parse_logit_bias(args.logit_bias)
+    return values
+
+
+def validated_sampling(base: Any, overrides: dict[str, Any]):
+    """Merge ``overrides`` into ``base`` SamplingParams; UserError naming the flag at fault."""
+    from pydantic import ValidationError
+
+    from ..engine.sampling import SamplingParams
+
+    try:
+        return SamplingParams.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        flag = "--" + field.split(".")[0].replace("_", "-")
+        raise UserError(f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[Callable[[str, float], None]]:
+    """A progress bar on stderr for model preparation (silent when not a terminal)."""
+    if not enabled:
+        last: list[str] = []
+
+        def plain(stage: str, fraction: float) -> None:
+            # Without a terminal, say only the slow first-time steps, once each.
+            if stage.startswith(("downloading", "converting", "extracting")) and stage.split(":")[0] not in last:
+                last.append(stage.split(":")[0])
+                print(f"mlx-harmony: {stage.split(':')[0]}", file=sys.stderr)
+
+        yield plain
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task("preparing model", total=1.0)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.update(task, description=stage, completed=fraction)
+
+        yield update
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_main(body: Callable[[], int]) -> int:
+    """Run a command: user errors print one line and exit 2; Ctrl-C exits 130."""
+    try:
+        return body()
+    except UserError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

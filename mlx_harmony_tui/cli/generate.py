@@ -1,0 +1,87 @@
+"""``mlx-harmony-generate``: answer one prompt, streaming to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import UserError
+from .common import add_model_flags, add_sampling_flags, progress_display, run_main, sampling_overrides, validated_sampling
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlx-harmony-generate", description="Answer one prompt with a local MLX model, streaming the answer to stdout.")
+    add_model_flags(parser)
+    parser.add_argument("--prompt", "-p", help="the question; '-' or omitted reads standard input")
+    parser.add_argument("--system", help="a system message to send before the prompt")
+    parser.add_argument("--raw", action="store_true", help="send the prompt as raw text, without the chat template")
+    parser.add_argument("--prompt-config", help="a prompt config JSON file (system text and sampling defaults)")
+    parser.add_argument("--profile", help="a profile name (model + prompt config + sampling)")
+    parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile from")
+    parser.add_argument("--show-analysis", action="store_true", help="GPT-OSS: also print the reasoning (analysis channel) to stderr")
+    parser.add_argument("--stats", action="store_true", help="print TTFT, tok/s and memory to stderr at the end")
+    add_sampling_flags(parser)
+    return parser
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None and args.prompt != "-":
+        prompt = args.prompt
+    elif sys.stdin is not None and not sys.stdin.isatty():
+        prompt = sys.stdin.read()
+    else:
+        raise UserError("--prompt: no prompt given (pass --prompt TEXT or pipe it on standard input)")
+    if not prompt.strip():
+        raise UserError("--prompt: the prompt is empty")
+    return prompt
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from ..config.resolve import resolve_run_settings
+
+    prompt = _read_prompt(args)
+    settings = resolve_run_settings(
+        model=args.model, prompt_config=args.prompt_config, profile=args.profile, profiles_file=args.profiles_file
+    )
+    params = validated_sampling(settings.sampling, sampling_overrides(args))
+    from ..engine.events import Done, TextDelta
+    from ..engine.token_generator import TokenGenerator
+
+    with progress_display(sys.stderr.isatty()) as progress:
+        generator = TokenGenerator(settings.model, sampling=params, progress=progress)
+    try:
+        messages = settings.messages(prompt, system=args.system)
+        stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens) if args.raw else generator.stream(messages=messages)
+        done = None
+        for event in stream:
+            if isinstance(event, TextDelta):
+                if event.channel == "final":
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif args.show_analysis:
+                    sys.stderr.write(event.text)
+                    sys.stderr.flush()
+            elif isinstance(event, Done):
+                done = event
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        if args.stats and done is not None:
+            s = done.stats
+            print(
+                f"[{done.finish_reason}] prompt {s.prompt_tokens} tok, {s.completion_tokens} generated, "
+                f"TTFT {s.ttft_s:.2f}s, prefill {s.prefill_tps:.1f} tok/s, decode {s.decode_tps:.1f} tok/s, "
+                f"peak memory {s.peak_memory_gb:.2f} GB",
+                file=sys.stderr,
+            )
+    finally:
+        generator.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _generate(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""``mlx-harmony``: the app's main command and its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .common import add_model_flags, progress_display, run_main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlx-harmony", description="Chat with local MLX language models.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("doctor", help="show platform, MLX backend, BLAS, Harmony vocabulary, default model and folders")
+    prepare = sub.add_parser("prepare", help="fetch and convert a model now (the default model when none is named)")
+    add_model_flags(prepare)
+    bench = sub.add_parser("bench", help="benchmarks against raw mlx-lm on the same model")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    engine = bench_sub.add_parser("engine", help="prefill/decode tok/s, TTFT and memory: this engine vs mlx-lm generate_step")
+    add_model_flags(engine)
+    engine.add_argument("--json", action="store_true", help="print one JSON line")
+    engine.add_argument("--prompt-tokens", type=int, default=512)
+    engine.add_argument("--max-tokens", type=int, default=64)
+    engine.add_argument("--rounds", type=int, default=3)
+    return parser
+
+
+def _prepare(model: str | None) -> int:
+    from ..engine.token_generator import TokenGenerator
+
+    with progress_display(sys.stderr.isatty()) as progress:
+        generator = TokenGenerator(model, progress=progress)
+    print(f"{generator.info.name}: ready at {generator.info.path}")
+    generator.close()
+    return 0
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    from ..bench.engine_bench import format_table, run_engine_bench
+    from ..errors import UserError
+
+    for flag in ("prompt_tokens", "max_tokens", "rounds"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')}: must be at least 1")
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_engine_bench(args.model, args.prompt_tokens, args.max_tokens, args.rounds, progress)
+    print(json.dumps(result.as_dict()) if args.json else format_table(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .. import __version__
+
+        print(f"mlx-harmony {__version__}")
+        return 0
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_main(run_doctor)
+    if args.command == "prepare":
+        return run_main(lambda: _prepare(args.model))
+    if args.command == "bench":
+        return run_main(lambda: _bench_engine(args))
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

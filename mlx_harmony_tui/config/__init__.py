@@ -1,0 +1,1 @@
+"""Prompt configs, profiles and how they combine with command-line flags."""

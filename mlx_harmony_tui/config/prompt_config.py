@@ -1,0 +1,138 @@
+"""Prompt configs: the assistant's identity, instructions, examples and sampling.
+
+Reads the seed tool's JSON format. Built-in placeholders (``<|DATE|>``,
+``<|DATETIME|>``, ``<|TIME|>``, ``<|TIMEZ|>``, ``<|TIMEA|>``, ``<|TIMEU|>``, any case)
+take their value when a conversation starts and keep it for that
+conversation, so the prompt prefix stays the same from turn to turn;
+``{name}`` takes a value from ``placeholders``. The user's own messages are
+never rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..engine.sampling import SamplingParams
+from ..errors import UserError
+from .files import read_json, unknown_keys, validation_message
+
+SAMPLING_FIELDS = tuple(SamplingParams.model_fields)
+
+
+class DialogueMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str
+
+
+class PromptConfig(BaseModel):
+    """A prompt config file; sampling fields left out keep the app's defaults."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    system_model_identity: str | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    conversation_start_date: str | None = None
+    knowledge_cutoff: str | None = None
+    developer_instructions: str | None = None
+    assistant_greeting: str | None = None
+    example_dialogues: list[list[DialogueMessage]] = Field(default_factory=list)
+    placeholders: dict[str, str] = Field(default_factory=dict)
+    max_context_tokens: int | None = Field(None, ge=1)
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    min_tokens_to_keep: int | None = None
+    repetition_penalty: float | None = None
+    repetition_context_size: int | None = None
+    xtc_probability: float | None = None
+    xtc_threshold: float | None = None
+    logit_bias: dict[int, float] | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    reseed_each_turn: bool | None = None
+
+    @field_validator("reasoning_effort", mode="before")
+    @classmethod
+    def _lower_effort(cls, value):
+        return value.lower() if isinstance(value, str) else value
+
+    def sampling_overrides(self) -> dict:
+        return {name: getattr(self, name) for name in SAMPLING_FIELDS if getattr(self, name) is not None}
+
+    def sampling(self, base: SamplingParams | None = None) -> SamplingParams:
+        """``base`` with this config's sampling fields applied (validated by SamplingParams' ranges)."""
+        base = base or SamplingParams()
+        return SamplingParams.model_validate({**base.model_dump(), **self.sampling_overrides()})
+
+
+def load_prompt_config(path: str | Path) -> PromptConfig:
+    """Read and validate a prompt config; warn about keys it does not know."""
+    path = Path(path).expanduser()
+    data = read_json(path, "prompt config")
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a prompt config must be a JSON object")
+    unknown = unknown_keys(data, PromptConfig)
+    if unknown:
+        warnings.warn(f"{path}: unknown keys ignored: {', '.join(unknown)}", UserWarning, stacklevel=2)
+    try:
+        config = PromptConfig.model_validate(data)
+        config.sampling()
+    except ValidationError as exc:
+        raise UserError(validation_message(path, exc)) from None
+    return config
+
+
+_BUILTIN = re.compile(r"<\|(DATE|DATETIME|TIME|TIMEZ|TIMEA|TIMEU)\|>", re.IGNORECASE)
+_USER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def builtin_values(now: datetime) -> dict[str, str]:
+    """Values of the built-in placeholders at ``now`` (a timezone-aware local time)."""
+    utc = now.astimezone(timezone.utc)
+    return {
+        "DATE": now.strftime("%Y-%m-%d"),
+        "DATETIME": now.strftime("%Y-%m-%d %H:%M:%S"),
+        "TIME": now.strftime("%H:%M"),
+        "TIMEZ": now.strftime("%H:%M %Z").strip(),
+        "TIMEA": now.strftime("%I:%M %p"),
+        "TIMEU": utc.strftime("%H:%M UTC"),
+    }
+
+
+def fill_placeholders(text: str, values: dict[str, str], user_values: dict[str, str]) -> str:
+    text = _BUILTIN.sub(lambda m: values[m.group(1).upper()], text)
+    return _USER.sub(lambda m: user_values.get(m.group(1), m.group(0)), text)
+
+
+def conversation_messages(config: PromptConfig | None, prompt: str, system: str | None, started: datetime) -> list[dict]:
+    """Chat messages for a first turn: config system text, example dialogues, then the prompt."""
+    values = builtin_values(started)
+    parts = []
+    if config is not None:
+        user_values = config.placeholders
+        fill = lambda t: fill_placeholders(t, values, user_values)  # noqa: E731
+        if config.system_model_identity:
+            parts.append(fill(config.system_model_identity))
+        if config.developer_instructions:
+            parts.append(fill(config.developer_instructions))
+    if system:
+        parts.append(system)
+    messages: list[dict] = []
+    if parts:
+        messages.append({"role": "system", "content": "\n\n".join(parts)})
+    if config is not None:
+        for dialogue in config.example_dialogues:
+            for m in dialogue:
+                role = "system" if m.role == "developer" else m.role
+                messages.append({"role": role, "content": fill(m.content)})
+    messages.append({"role": "user", "content": prompt})
+    return messages

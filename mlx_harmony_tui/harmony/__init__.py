@@ -1,0 +1,1 @@
+"""Harmony, the response format of OpenAI's GPT-OSS models."""
