@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 __all__ = ["TokenGenerator", "SamplingParams", "UserError", "__version__"]
 
 if TYPE_CHECKING:
-    from .engine.sampling import SamplingParams
+    from .engine.sampling_params import SamplingParams
     from .engine.token_generator import TokenGenerator
     from .errors import UserError
 
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return TokenGenerator
     if name == "SamplingParams":
-        from .engine.sampling import SamplingParams
+        from .engine.sampling_params import SamplingParams
 
         return SamplingParams
     if name == "UserError":

@@ -109,7 +109,7 @@ def run_engine_bench(
     from ..engine.inference import InferenceThread
     from ..engine.requests import Generate, LoadModel
     from ..engine.runtime import backend_name, blas_info
-    from ..engine.sampling import SamplingParams
+    from ..engine.sampling_params import SamplingParams
 
     report = progress or (lambda _m, _f: None)
     events: queue.Queue[Event] = queue.Queue()

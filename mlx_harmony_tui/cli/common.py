@@ -62,7 +62,7 @@ def validated_sampling(base: Any, overrides: dict[str, Any]):
     """Merge ``overrides`` into ``base`` SamplingParams; UserError naming the flag at fault."""
     from pydantic import ValidationError
 
-    from ..engine.sampling import SamplingParams
+    from ..engine.sampling_params import SamplingParams
 
     try:
         return SamplingParams.model_validate({**base.model_dump(), **overrides})
@@ -106,8 +106,15 @@ def fail(message: str) -> int:
     return 2
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def run_main(body: Callable[[], int]) -> int:
     """Run a command: user errors print one line and exit 2; Ctrl-C exits 130."""
+    import warnings
+
+    warnings.formatwarning = _warning_line
     try:
         return body()
     except UserError as exc:

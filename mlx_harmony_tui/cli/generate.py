@@ -40,6 +40,8 @@ def _generate(args: argparse.Namespace) -> int:
     from ..config.resolve import resolve_run_settings
 
     prompt = _read_prompt(args)
+    if args.raw and args.system:
+        raise UserError("--system: cannot be combined with --raw, which sends the prompt exactly as given")
     settings = resolve_run_settings(
         model=args.model, prompt_config=args.prompt_config, profile=args.profile, profiles_file=args.profiles_file
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from ..paths import config_dir
 from .files import read_json, validation_message
@@ -54,9 +55,11 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     for name, body in data.items():
         try:
             profile = Profile.model_validate(body)
+            SamplingParams.model_validate(profile.sampling)
         except ValidationError as exc:
-            raise UserError(validation_message(path, exc, f"{name}.")) from None
-        base = path.parent
+            where = f"{name}.sampling." if exc.title == "SamplingParams" else f"{name}."
+            raise UserError(validation_message(path, exc, where)) from None
+        base = path.parent.resolve()
         profiles[name] = profile.model_copy(
             update={"model": _resolve(profile.model, base), "prompt_config": _resolve(profile.prompt_config, base)}
         )

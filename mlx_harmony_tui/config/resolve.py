@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from ..engine.sampling import SamplingParams
+from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from .profiles import find_profile
 from .prompt_config import PromptConfig, conversation_messages, load_prompt_config

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta
 from .requests import Call, Generate, LoadModel, Request, Shutdown
-from .sampling import SamplingParams
+from .sampling_params import SamplingParams
 
 Sink = Callable[[Event], None]
 STATS_INTERVAL_S = 0.5

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .sampling import SamplingParams
+from .sampling_params import SamplingParams
 
 
 @dataclass(frozen=True)

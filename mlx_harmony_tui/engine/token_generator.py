@@ -10,7 +10,7 @@ from ..errors import UserError
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
 from .inference import InferenceThread
 from .requests import Generate, LoadModel
-from .sampling import SamplingParams
+from .sampling_params import SamplingParams
 
 _ids = itertools.count(1)
 
