@@ -93,6 +93,9 @@ class TokenGenerator:
             for event in self._drain(rid):
                 finished = isinstance(event, Done)
                 yield event
+        except (UserError, RuntimeError):
+            finished = True  # an Error event ends the request; no Done follows
+            raise
         finally:
             self._current = None
             if not finished:
