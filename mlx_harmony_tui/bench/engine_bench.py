@@ -57,11 +57,14 @@ class EngineBenchResult:
         return asdict(self)
 
 
-def _bench_prompt(tokenizer, prompt_tokens: int) -> list[int]:
-    unit = list(tokenizer.encode(SOURCE_TEXT))
-    tail = list(tokenizer.encode(QUESTION))
-    body = (unit * (prompt_tokens // len(unit) + 1))[: max(prompt_tokens - len(tail), 1)]
-    return body + tail
+def _bench_prompt(loaded, prompt_tokens: int) -> list[int]:
+    """A chat prompt of about ``prompt_tokens`` tokens that asks for a long answer."""
+    from ..engine.prompt import prompt_tokens as render
+
+    unit = len(loaded.tokenizer.encode(SOURCE_TEXT))
+    overhead = len(render(loaded, [{"role": "user", "content": QUESTION}]))
+    repeats = max((prompt_tokens - overhead) // unit, 1)
+    return render(loaded, [{"role": "user", "content": SOURCE_TEXT * repeats + QUESTION}])
 
 
 def _raw_mlx_lm(prompt: list[int], max_tokens: int) -> Callable:
@@ -84,6 +87,7 @@ def _raw_mlx_lm(prompt: list[int], max_tokens: int) -> Callable:
             if token in eos:
                 break
             count += 1
+        lm.finish_pending_work()
         ttft = first - start
         return RunFigures(
             ttft_s=ttft,
@@ -99,7 +103,7 @@ def _raw_mlx_lm(prompt: list[int], max_tokens: int) -> Callable:
 def run_engine_bench(
     model: str | None,
     prompt_tokens: int = 512,
-    max_tokens: int = 64,
+    max_tokens: int = 128,
     rounds: int = 3,
     progress: Callable[[str, float], None] | None = None,
 ) -> EngineBenchResult:
@@ -129,7 +133,7 @@ def run_engine_bench(
         thread.submit(LoadModel("bench-load", model))
         loaded_event = wait("bench-load")
         info = loaded_event.info
-        prompt = thread.call(lambda loaded: _bench_prompt(loaded.tokenizer, prompt_tokens)).result()
+        prompt = thread.call(lambda loaded: _bench_prompt(loaded, prompt_tokens)).result()
         params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
         raw_runs: list[RunFigures] = []
         engine_runs: list[RunFigures] = []

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(engine)
     engine.add_argument("--json", action="store_true", help="print one JSON line")
     engine.add_argument("--prompt-tokens", type=int, default=512)
-    engine.add_argument("--max-tokens", type=int, default=64)
+    engine.add_argument("--max-tokens", type=int, default=128)
     engine.add_argument("--rounds", type=int, default=3)
     return parser
 

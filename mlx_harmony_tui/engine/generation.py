@@ -56,17 +56,22 @@ def token_stream(
         token = sampler(lm.forward(loaded, prompt[done:], cache), history)
         mx.async_eval(token)
         produced = 0
-        while True:
-            next_logits = lm.forward(loaded, token, cache)
-            mx.async_eval(next_logits)
-            value = token.item()
-            history.append(value)
-            yield value
-            produced += 1
-            if produced % CLEAR_CACHE_EVERY == 0:
-                mx.clear_cache()
-            token = sampler(next_logits, history)
-            mx.async_eval(token)
+        try:
+            while True:
+                next_logits = lm.forward(loaded, token, cache)
+                mx.async_eval(next_logits)
+                value = token.item()
+                history.append(value)
+                yield value
+                produced += 1
+                if produced % CLEAR_CACHE_EVERY == 0:
+                    mx.clear_cache()
+                token = sampler(next_logits, history)
+                mx.async_eval(token)
+        finally:
+            # The caller stopped with a forward pass still queued: let it finish,
+            # so no MLX work is left in flight when the thread or process ends.
+            mx.synchronize(_stream)
 
 
 @dataclass

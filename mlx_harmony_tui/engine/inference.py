@@ -19,17 +19,52 @@ from typing import Any, Callable
 
 from ..errors import UserError
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta
-from .requests import Call, Generate, LoadModel, Request, Shutdown
+from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 from .sampling_params import SamplingParams
 
 Sink = Callable[[Event], None]
 STATS_INTERVAL_S = 0.5
+THREAD_NAME = "mlx-harmony-inference"
+
+_idle_workers: queue.Queue[Callable[[], None]] = queue.Queue()
+_idle_count = 0
+_idle_lock = threading.Lock()
+
+
+def _worker_loop() -> None:
+    global _idle_count
+    while True:
+        job = _idle_workers.get()
+        with _idle_lock:
+            _idle_count -= 1
+        try:
+            job()
+        finally:
+            with _idle_lock:
+                _idle_count += 1
+
+
+def _start_on_worker(job: Callable[[], None]) -> None:
+    """Run ``job`` on a parked worker thread, starting one if none is idle.
+
+    Worker threads live as long as the process: MLX aborts at exit when a
+    thread that created a thread-local stream (importing mlx-lm does) has
+    ended before it, so a finished engine parks its thread for reuse.
+    """
+    global _idle_count
+    with _idle_lock:
+        spawn = _idle_count == 0
+        if spawn:
+            _idle_count += 1
+    if spawn:
+        threading.Thread(target=_worker_loop, name=THREAD_NAME, daemon=True).start()
+    _idle_workers.put(job)
 
 
 class InferenceThread:
     """Owns the model; serves :mod:`requests` one at a time, in order."""
 
-    def __init__(self, sink: Sink, name: str = "mlx-harmony-inference"):
+    def __init__(self, sink: Sink):
         self._sink = sink
         self._queue: queue.Queue[Request] = queue.Queue()
         self._cancelled: set[str] = set()
@@ -38,13 +73,19 @@ class InferenceThread:
         self._seed_keys: dict[str, tuple[int, Any]] = {}
         self.loaded = None
         self.info: ModelInfo | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._finished = threading.Event()
+        _start_on_worker(self._run)
 
     # Caller side (any thread) -------------------------------------------------
 
     def submit(self, request: Request) -> None:
-        self._queue.put(request)
+        """Queue ``request``; Cancel and UpdateSampling act at once, even mid-generation."""
+        if isinstance(request, Cancel):
+            self.cancel(request.request_id)
+        elif isinstance(request, UpdateSampling):
+            self.update_sampling(request.request_id, request.params)
+        else:
+            self._queue.put(request)
 
     def cancel(self, request_id: str) -> None:
         """Stop ``request_id`` before its next token (or before it starts)."""
@@ -70,7 +111,7 @@ class InferenceThread:
         with self._lock:
             self._cancelled.update(self._samplers)
         self.submit(Shutdown())
-        self._thread.join(timeout)
+        self._finished.wait(timeout)
 
     # Inference thread ----------------------------------------------------------
 
@@ -78,6 +119,13 @@ class InferenceThread:
         return request_id in self._cancelled
 
     def _run(self) -> None:
+        try:
+            self._serve_until_shutdown()
+        finally:
+            self.loaded = None
+            self._finished.set()
+
+    def _serve_until_shutdown(self) -> None:
         while True:
             request = self._queue.get()
             if isinstance(request, Shutdown):

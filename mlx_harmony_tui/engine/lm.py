@@ -85,6 +85,13 @@ def mlx_lm_generate_step(loaded: LoadedModel, prompt: list[int], max_tokens: int
     return generate_step(mx.array(prompt), loaded.model, max_tokens=max_tokens)
 
 
+def finish_pending_work() -> None:
+    """Wait for work mlx-lm left queued on its generation stream (after a loop stops early)."""
+    from mlx_lm.generate import generation_stream
+
+    mx.synchronize(generation_stream)
+
+
 def hf_snapshot(repo_id: str) -> Path:
     """Download (or find in the Hugging Face cache) an mlx-lm model repository."""
     from mlx_lm.utils import _download

@@ -33,6 +33,21 @@ class Generate:
 
 
 @dataclass(frozen=True)
+class Cancel:
+    """Stop generation ``request_id`` before its next token (or before it starts)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class UpdateSampling:
+    """Use ``params`` for generation ``request_id`` from its next token."""
+
+    request_id: str
+    params: SamplingParams
+
+
+@dataclass(frozen=True)
 class Call:
     """Run ``fn(loaded_model)`` on the inference thread; the result lands in ``future``."""
 
@@ -45,4 +60,4 @@ class Shutdown:
     pass
 
 
-Request = LoadModel | Generate | Call | Shutdown
+Request = LoadModel | Generate | Cancel | UpdateSampling | Call | Shutdown

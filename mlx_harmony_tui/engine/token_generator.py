@@ -31,19 +31,19 @@ class TokenGenerator:
         progress: Callable[[str, float], None] | None = None,
     ):
         self._events: queue.Queue[Event] = queue.Queue()
-        self._thread = InferenceThread(self._events.put)
+        self._engine = InferenceThread(self._events.put)
         self.sampling = sampling or SamplingParams()
         self._current: str | None = None
         self.conversation_id = f"conversation-{next(_ids)}"
         rid = f"load-{next(_ids)}"
-        self._thread.submit(LoadModel(rid, model))
+        self._engine.submit(LoadModel(rid, model))
         for event in self._drain(rid):
             if isinstance(event, ModelLoading) and progress:
                 progress(event.stage, event.fraction)
             if isinstance(event, ModelLoaded):
                 self.info: ModelInfo = event.info
                 break
-        self.tokenizer = self._thread.loaded.tokenizer
+        self.tokenizer = self._engine.loaded.tokenizer
 
     def _drain(self, request_id: str) -> Iterator[Event]:
         while True:
@@ -87,7 +87,7 @@ class TokenGenerator:
             prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
         rid = f"gen-{next(_ids)}"
         self._current = rid
-        self._thread.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id))
+        self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id))
         finished = False
         try:
             for event in self._drain(rid):
@@ -99,7 +99,7 @@ class TokenGenerator:
         finally:
             self._current = None
             if not finished:
-                self._thread.cancel(rid)
+                self._engine.cancel(rid)
                 for _ in self._drain(rid):
                     pass
 
@@ -118,16 +118,16 @@ class TokenGenerator:
     def cancel(self) -> None:
         """Stop the running generation before its next token."""
         if self._current is not None:
-            self._thread.cancel(self._current)
+            self._engine.cancel(self._current)
 
     def update_sampling(self, **changes: Any) -> None:
         """Change sampling from any thread; the running generation uses it from its next token."""
         self.sampling = self._params(None, changes)
         if self._current is not None:
-            self._thread.update_sampling(self._current, self.sampling)
+            self._engine.update_sampling(self._current, self.sampling)
 
     def close(self) -> None:
-        self._thread.shutdown()
+        self._engine.shutdown()
 
     def __enter__(self) -> "TokenGenerator":
         return self

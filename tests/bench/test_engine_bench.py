@@ -24,7 +24,7 @@ def test_bench_engine_json_line(default_model_dir):
     for key in REQUIRED:
         assert key in result, key
     assert result["model"] == "SmolLM2-135M-Instruct"
-    assert result["prompt_tokens"] == 64
+    assert isinstance(result["prompt_tokens"], int) and result["prompt_tokens"] >= 64
     for key in REQUIRED[2:]:
         assert isinstance(result[key], float) and result[key] > 0, key
 
