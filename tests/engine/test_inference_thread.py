@@ -87,8 +87,8 @@ def test_cancel_request_stops_a_running_generation(engine):
 
 def test_update_sampling_request_applies_mid_generation(engine):
     thread, events = engine
-    thread.submit(Generate("steer", messages=STORY, params=SamplingParams(temperature=0, max_tokens=30)))
     eos = thread.call(lambda loaded: sorted(loaded.eos_token_ids)).result()
+    thread.submit(Generate("steer", messages=STORY, params=SamplingParams(temperature=0, max_tokens=30)))
     received = 0
     sent_at = None
     for event in _events_until(events, "steer"):
