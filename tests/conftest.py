@@ -52,3 +52,14 @@ def loaded_default(default_model_dir: Path):
     from mlx_harmony_tui.engine import lm
 
     return lm.load(default_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt_oss_dir() -> Path:
+    """A random-weight GPT-OSS model with the real Harmony tokenizer, built once per cache."""
+    from tests.support.tiny_gpt_oss import build_tiny_gpt_oss, is_built
+
+    folder = CACHE / "tiny-gpt-oss"
+    if not is_built(folder):
+        build_tiny_gpt_oss(folder)
+    return folder

@@ -52,15 +52,20 @@ def _generate(args: argparse.Namespace) -> int:
     with progress_display(sys.stderr.isatty()) as progress:
         generator = TokenGenerator(settings.model, sampling=params, progress=progress)
     try:
-        messages = settings.messages(prompt, system=args.system)
-        stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens) if args.raw else generator.stream(messages=messages)
+        if args.raw:
+            stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens)
+        elif generator.info.is_gpt_oss:
+            harmony, messages = settings.harmony_chat(prompt, system=args.system)
+            stream = generator.stream(messages=messages, harmony=harmony)
+        else:
+            stream = generator.stream(messages=settings.messages(prompt, system=args.system))
         done = None
         for event in stream:
             if isinstance(event, TextDelta):
                 if event.channel == "final":
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
-                elif args.show_analysis:
+                elif args.show_analysis and event.text:
                     sys.stderr.write(event.text)
                     sys.stderr.flush()
             elif isinstance(event, Done):

@@ -29,6 +29,32 @@ class RunSettings:
     def messages(self, prompt: str, system: str | None = None) -> list[dict]:
         return conversation_messages(self.prompt_config, prompt, system, self.started)
 
+    def harmony_chat(self, prompt: str, system: str | None = None):
+        """For GPT-OSS: (HarmonySettings, messages). Identity and instructions go to Harmony's own slots."""
+        from ..harmony.render import HarmonySettings
+        from .prompt_config import builtin_values, fill_placeholders
+
+        config = self.prompt_config
+        if config is None:
+            return HarmonySettings(developer_instructions=system), [{"role": "user", "content": prompt}]
+        values = builtin_values(self.started)
+        fill = lambda t: fill_placeholders(t, values, config.placeholders) if t else None  # noqa: E731
+        instructions = "\n\n".join(t for t in (fill(config.developer_instructions), system) if t) or None
+        settings = HarmonySettings(
+            model_identity=fill(config.system_model_identity),
+            reasoning_effort=config.reasoning_effort or "medium",
+            knowledge_cutoff=config.knowledge_cutoff,
+            conversation_start_date=config.conversation_start_date or self.started.date().isoformat(),
+            developer_instructions=instructions,
+        )
+        examples = [
+            {"role": m.role, "content": fill(m.content) or ""}
+            for dialogue in config.example_dialogues
+            for m in dialogue
+            if m.role in ("user", "assistant")
+        ]
+        return settings, examples + [{"role": "user", "content": prompt}]
+
 
 def resolve_run_settings(
     model: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FinishReason = Literal["stop", "length", "cancelled"]
+FinishReason = Literal["stop", "length", "cancelled", "tool_calls"]
 Channel = Literal["final", "analysis", "commentary"]
 
 
@@ -59,6 +59,18 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call from a GPT-OSS model (``recipient`` like ``python`` or ``functions.NAME``)."""
+
+    request_id: str
+    recipient: str
+    arguments: str
+    channel: str = "commentary"
+    content_type: str | None = None
+    token_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class StatsUpdate:
     """Live figures while a generation runs (about twice a second)."""
 
@@ -84,4 +96,4 @@ class Error:
     detail: str = ""
 
 
-Event = ModelLoading | ModelLoaded | TextDelta | StatsUpdate | Done | Error
+Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | StatsUpdate | Done | Error

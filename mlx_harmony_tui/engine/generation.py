@@ -32,9 +32,12 @@ def token_stream(
     sampler: LiveSampler,
     cache: list | None = None,
     on_prefill: Callable[[int, int], None] | None = None,
+    processors: tuple[Callable, ...] = (),
 ) -> Iterator[int]:
     """Yield generated token ids for ``prompt_ids`` until the caller stops.
 
+    ``processors`` are ``(tokens_so_far, logits) -> logits`` functions applied
+    before sampling (constraints such as a grammar or a scripted sequence).
     The caller decides when to stop (end token, length, cancel); the cache
     then holds the prompt and every yielded token but possibly the last.
     """
@@ -43,6 +46,12 @@ def token_stream(
     cache = cache if cache is not None else lm.new_cache(loaded)
     history = list(prompt_ids)
     prompt = mx.array(prompt_ids)
+
+    def sample(logits):
+        for processor in processors:
+            logits = processor(history, logits)
+        return sampler(logits, history)
+
     total = len(prompt_ids)
     with mx.stream(_stream):
         done = 0
@@ -53,7 +62,7 @@ def token_stream(
             if on_prefill:
                 on_prefill(done, total)
             mx.clear_cache()
-        token = sampler(lm.forward(loaded, prompt[done:], cache), history)
+        token = sample(lm.forward(loaded, prompt[done:], cache))
         mx.async_eval(token)
         produced = 0
         try:
@@ -66,7 +75,7 @@ def token_stream(
                 produced += 1
                 if produced % CLEAR_CACHE_EVERY == 0:
                     mx.clear_cache()
-                token = sampler(next_logits, history)
+                token = sample(next_logits)
                 mx.async_eval(token)
         finally:
             # The caller stopped with a forward pass still queued: let it finish,

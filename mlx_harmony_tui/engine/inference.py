@@ -15,10 +15,11 @@ import threading
 import time
 import traceback
 from concurrent.futures import Future
+from datetime import date
 from typing import Any, Callable
 
 from ..errors import UserError
-from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta
+from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta, ToolCall
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 from .sampling_params import SamplingParams
 
@@ -71,6 +72,8 @@ class InferenceThread:
         self._lock = threading.Lock()
         self._samplers: dict[str, Any] = {}
         self._seed_keys: dict[str, tuple[int, Any]] = {}
+        self._conversation_dates: dict[str, str] = {}
+        self._harmony_encoding = None
         self.loaded = None
         self.info: ModelInfo | None = None
         self._finished = threading.Event()
@@ -184,30 +187,59 @@ class InferenceThread:
         self._seed_keys.clear()
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
 
-    def _generate(self, request: Generate) -> None:
-        from .detokenizer import StreamingDecoder
-        from .generation import GenerationClock, token_stream
+    def _prompt_and_output(self, request: Generate):
+        """The prompt ids and the output reader that fit the loaded model."""
         from .prompt import prompt_tokens
+        from .turn_output import HarmonyOutput, PlainOutput
+
+        loaded = self.loaded
+        decode = loaded.tokenizer.decode
+        if self.info is not None and self.info.is_gpt_oss:
+            if request.prompt_ids is not None:
+                prompt = list(request.prompt_ids)
+            else:
+                from ..harmony.render import HarmonySettings, harmony_prompt_tokens
+
+                start = self._conversation_dates.setdefault(request.conversation_id, date.today().isoformat())
+                prompt = harmony_prompt_tokens(
+                    self._harmony(), request.messages or [], request.harmony or HarmonySettings(), start_date=start
+                )
+            return prompt, HarmonyOutput(decode)
+        prompt = list(request.prompt_ids) if request.prompt_ids is not None else prompt_tokens(loaded, request.messages or [])
+        return prompt, PlainOutput(decode, loaded.eos_token_ids)
+
+    def _harmony(self):
+        if self._harmony_encoding is None:
+            from ..harmony.vocab import load_encoding
+
+            self._harmony_encoding = load_encoding()
+        return self._harmony_encoding
+
+    def _generate(self, request: Generate) -> None:
+        from .generation import GenerationClock, token_stream
         from .sampling import LiveSampler
 
         rid = request.request_id
         if self.loaded is None:
             raise UserError("no model is loaded")
         loaded = self.loaded
-        if request.prompt_ids is not None:
-            prompt = list(request.prompt_ids)
-        else:
-            prompt = prompt_tokens(loaded, request.messages or [])
+        prompt, output = self._prompt_and_output(request)
         if not prompt:
             raise UserError("the prompt is empty")
-        params = request.params
-        sampler = LiveSampler(params, protected_ids=self._protected_ids(loaded), key=self._seed_key(request))
-        eos = loaded.eos_token_ids
-        decoder = StreamingDecoder(loaded.tokenizer.decode, skip_ids=eos)
+        sampler = LiveSampler(request.params, protected_ids=self._protected_ids(loaded), key=self._seed_key(request))
         clock = GenerationClock(prompt_tokens=len(prompt))
         generated: list[int] = []
         unsent: list[int] = []
         finish = "length"
+
+        def send(pieces) -> None:
+            for piece in pieces:
+                if piece.recipient is not None:
+                    self._sink(ToolCall(rid, piece.recipient, piece.text, piece.channel, piece.content_type, tuple(unsent)))
+                else:
+                    self._sink(TextDelta(rid, piece.text, tuple(unsent), piece.channel))
+                unsent.clear()
+
         with self._lock:
             self._samplers[rid] = sampler
         try:
@@ -215,17 +247,16 @@ class InferenceThread:
                 finish = "cancelled"
             else:
                 last_stats = time.perf_counter()
-                for token in token_stream(loaded, prompt, sampler):
-                    clock.tick(counted=token not in eos)
-                    if token in eos:
-                        finish = "stop"
+                for token in token_stream(loaded, prompt, sampler, processors=request.processors):
+                    clock.tick(counted=not output.is_end(token))
+                    if not output.is_end(token):
+                        generated.append(token)
+                        unsent.append(token)
+                    pieces, ended = output.feed(token)
+                    send(pieces)
+                    if ended:
+                        finish = output.finish_reason
                         break
-                    generated.append(token)
-                    unsent.append(token)
-                    text = decoder.add(token)
-                    if text:
-                        self._sink(TextDelta(rid, text, tuple(unsent)))
-                        unsent.clear()
                     if self._is_cancelled(rid):
                         finish = "cancelled"
                         break
@@ -236,9 +267,9 @@ class InferenceThread:
                     if now - last_stats >= STATS_INTERVAL_S:
                         last_stats = now
                         self._sink(StatsUpdate(rid, clock.stats()))
-                tail = decoder.flush()
-                if tail or unsent:
-                    self._sink(TextDelta(rid, tail, tuple(unsent)))
+                send(output.close())
+                if unsent:
+                    self._sink(TextDelta(rid, "", tuple(unsent)))
         finally:
             with self._lock:
                 self._samplers.pop(rid, None)

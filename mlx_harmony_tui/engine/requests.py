@@ -30,6 +30,8 @@ class Generate:
     prompt_ids: list[int] | None = None
     params: SamplingParams = field(default_factory=SamplingParams)
     conversation_id: str = "default"
+    harmony: Any = None  # HarmonySettings for GPT-OSS models; None = defaults
+    processors: tuple[Callable[[list[int], Any], Any], ...] = ()  # logits constraints, see generation.token_stream
 
 
 @dataclass(frozen=True)

@@ -72,12 +72,14 @@ class TokenGenerator:
         messages: list[dict] | None = None,
         prompt: str | list[int] | None = None,
         max_tokens: int | None = None,
+        harmony: Any = None,
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
 
-        Give chat ``messages`` (rendered with the model's chat template) or a
-        raw ``prompt`` (text or token ids). Leaving the loop early cancels it.
+        Give chat ``messages`` (rendered with the model's chat template, or
+        with Harmony for GPT-OSS, using ``harmony`` settings) or a raw
+        ``prompt`` (text or token ids). Leaving the loop early cancels it.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
@@ -87,7 +89,7 @@ class TokenGenerator:
             prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
         rid = f"gen-{next(_ids)}"
         self._current = rid
-        self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id))
+        self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id, harmony=harmony))
         finished = False
         try:
             for event in self._drain(rid):

@@ -1,0 +1,129 @@
+"""Harmony through the real engine: a tiny GPT-OSS model forced to emit scripted Harmony output.
+
+A logits processor lets through only the next token of a script rendered with
+openai-harmony's encoding, so the real model, generation loop, parser and
+events run and the expected channels and texts are known.
+"""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+
+from mlx_harmony_tui.engine.events import Done, Error, ModelLoaded, TextDelta, ToolCall
+from mlx_harmony_tui.engine.inference import InferenceThread
+from mlx_harmony_tui.engine.requests import Generate, LoadModel
+from mlx_harmony_tui.engine.runtime import mlx_core
+from mlx_harmony_tui.engine.sampling_params import SamplingParams
+from mlx_harmony_tui.harmony.vocab import load_encoding
+
+mx = mlx_core()
+
+
+class Script:
+    """Masks every logit but the script's next token."""
+
+    def __init__(self, tokens: list[int], prompt_len: int):
+        self.tokens, self.prompt_len = tokens, prompt_len
+
+    def __call__(self, history: list[int], logits):
+        step = len(history) - self.prompt_len
+        allowed = self.tokens[min(step, len(self.tokens) - 1)]
+        mask = mx.full(logits.shape, -mx.inf, dtype=logits.dtype)
+        mask[:, allowed] = 0.0
+        return logits + mask
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return load_encoding()
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_gpt_oss_dir):
+    events: queue.Queue = queue.Queue()
+    thread = InferenceThread(events.put)
+    thread.submit(LoadModel("load", str(tiny_gpt_oss_dir)))
+    while not isinstance(event := events.get(timeout=300), ModelLoaded):
+        assert not isinstance(event, Error), event
+    assert event.info.is_gpt_oss
+    yield thread, events
+    thread.shutdown()
+
+
+def run_script(engine, enc, text: str, request_id: str, messages=None):
+    thread, events = engine
+    messages = messages or [{"role": "user", "content": "What is the capital of France?"}]
+    from mlx_harmony_tui.harmony.render import HarmonySettings, harmony_prompt_tokens
+
+    prompt_ids = harmony_prompt_tokens(enc, messages, HarmonySettings(), start_date="2026-11-21")
+    script = enc.encode(text, allowed_special="all")
+    thread.submit(
+        Generate(request_id, messages=messages, params=SamplingParams(temperature=0, max_tokens=len(script) + 5),
+                 processors=(Script(script, len(prompt_ids)),), conversation_id=request_id)
+    )
+    seen = []
+    while True:
+        event = events.get(timeout=300)
+        if getattr(event, "request_id", None) != request_id:
+            continue
+        seen.append(event)
+        if isinstance(event, (Done, Error)):
+            return seen, script
+
+
+def channel_text(events, channel):
+    return "".join(e.text for e in events if isinstance(e, TextDelta) and e.channel == channel)
+
+
+def test_analysis_then_final(engine, enc, monkeypatch):
+    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+    events, script = run_script(
+        engine, enc, "<|channel|>analysis<|message|>The user wants a capital.<|end|><|start|>assistant<|channel|>final<|message|>Paris.<|return|>", "a1"
+    )
+    done = events[-1]
+    assert isinstance(done, Done) and done.finish_reason == "stop"
+    assert channel_text(events, "analysis") == "The user wants a capital."
+    assert channel_text(events, "final") == "Paris."
+    assert list(done.token_ids) == script  # the raw tokens, stop token included, stay the history
+
+
+def test_preamble_then_tool_call(engine, enc, monkeypatch):
+    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+    events, _ = run_script(
+        engine, enc,
+        "<|channel|>commentary<|message|>Checking the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Paris\"}<|call|>",
+        "t1",
+    )
+    (call,) = [e for e in events if isinstance(e, ToolCall)]
+    assert call.recipient == "functions.get_weather" and call.arguments == '{"city": "Paris"}'
+    assert channel_text(events, "commentary") == "Checking the weather."
+    assert channel_text(events, "final") == ""
+    assert events[-1].finish_reason == "tool_calls"
+
+
+def test_malformed_call_without_message_is_recovered(engine, enc, monkeypatch):
+    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+    events, _ = run_script(engine, enc, "<|channel|>commentary to=python code print(6*7)<|call|>", "m1")
+    (call,) = [e for e in events if isinstance(e, ToolCall)]
+    assert call.recipient == "python" and call.arguments == "print(6*7)"
+    assert events[-1].finish_reason == "tool_calls"
+
+
+def test_headerless_output_is_final_text_and_no_markup_leaks(engine, enc, monkeypatch):
+    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+    events, _ = run_script(engine, enc, "Paris is the capital.<|end|><|return|>", "h1")
+    assert channel_text(events, "final") == "Paris is the capital."
+    assert events[-1].finish_reason == "stop"
+    assert not any("<|" in e.text for e in events if isinstance(e, TextDelta))
+
+
+class _FixedDate:
+    """Pins the conversation start date so the rendered prompt matches the test's."""
+
+    @staticmethod
+    def today():
+        import datetime
+
+        return datetime.date(2026, 11, 21)
