@@ -31,7 +31,6 @@ def token_stream(
     prompt_ids: list[int],
     sampler: LiveSampler,
     cache: list | None = None,
-    on_prefill: Callable[[int, int], None] | None = None,
     processors: tuple[Callable, ...] = (),
 ) -> Iterator[int]:
     """Yield generated token ids for ``prompt_ids`` until the caller stops.
@@ -59,8 +58,6 @@ def token_stream(
             n = min(PREFILL_STEP, total - done - 1)
             lm.prefill(loaded, prompt[done : done + n], cache)
             done += n
-            if on_prefill:
-                on_prefill(done, total)
             mx.clear_cache()
         token = sample(lm.forward(loaded, prompt[done:], cache))
         mx.async_eval(token)

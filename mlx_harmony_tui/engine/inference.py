@@ -74,6 +74,7 @@ class InferenceThread:
         self._seed_keys: dict[str, tuple[int, Any]] = {}
         self._conversation_dates: dict[str, str] = {}
         self._harmony_encoding = None
+        self._protected: list[int] = []
         self.loaded = None
         self.info: ModelInfo | None = None
         self._finished = threading.Event()
@@ -184,6 +185,7 @@ class InferenceThread:
             model_type=resolved.model_type,
             context_length=resolved.context_length,
         )
+        self._protected = self._protected_ids(self.loaded)
         self._seed_keys.clear()
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
 
@@ -218,6 +220,7 @@ class InferenceThread:
     def _generate(self, request: Generate) -> None:
         from .generation import GenerationClock, token_stream
         from .sampling import LiveSampler
+        from .turn_output import ToolCallParsed
 
         rid = request.request_id
         if self.loaded is None:
@@ -226,18 +229,18 @@ class InferenceThread:
         prompt, output = self._prompt_and_output(request)
         if not prompt:
             raise UserError("the prompt is empty")
-        sampler = LiveSampler(request.params, protected_ids=self._protected_ids(loaded), key=self._seed_key(request))
+        sampler = LiveSampler(request.params, protected_ids=self._protected, key=self._seed_key(request))
         clock = GenerationClock(prompt_tokens=len(prompt))
         generated: list[int] = []
         unsent: list[int] = []
         finish = "length"
 
-        def send(pieces) -> None:
-            for piece in pieces:
-                if piece.recipient is not None:
-                    self._sink(ToolCall(rid, piece.recipient, piece.text, piece.channel, piece.content_type, tuple(unsent)))
+        def send(outputs) -> None:
+            for item in outputs:
+                if isinstance(item, ToolCallParsed):
+                    self._sink(ToolCall(rid, item.recipient, item.arguments, item.channel, item.content_type, tuple(unsent)))
                 else:
-                    self._sink(TextDelta(rid, piece.text, tuple(unsent), piece.channel))
+                    self._sink(TextDelta(rid, item.text, tuple(unsent), item.channel))
                 unsent.clear()
 
         with self._lock:
@@ -248,12 +251,13 @@ class InferenceThread:
             else:
                 last_stats = time.perf_counter()
                 for token in token_stream(loaded, prompt, sampler, processors=request.processors):
-                    clock.tick(counted=not output.is_end(token))
-                    if not output.is_end(token):
+                    is_end = output.is_end(token)
+                    clock.tick(counted=not is_end)
+                    if not is_end:
                         generated.append(token)
                         unsent.append(token)
-                    pieces, ended = output.feed(token)
-                    send(pieces)
+                    outputs, ended = output.feed(token)
+                    send(outputs)
                     if ended:
                         finish = output.finish_reason
                         break

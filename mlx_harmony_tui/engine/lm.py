@@ -97,7 +97,3 @@ def hf_snapshot(repo_id: str) -> Path:
     from mlx_lm.utils import _download
 
     return Path(_download(repo_id))
-
-
-def version() -> str:
-    return mlx_lm.__version__

@@ -1,7 +1,8 @@
 """How generated tokens become text: plain detokenization or Harmony channels.
 
-Both kinds take one token at a time and say what it produced and whether the
-turn is over, so the generation loop is the same for every model.
+Both readers take one token at a time and return what it completed
+(:class:`ChannelText` or :class:`ToolCallParsed`) and whether the turn is
+over, so the generation loop is the same for every model.
 """
 
 from __future__ import annotations
@@ -13,35 +14,46 @@ from .detokenizer import StreamingDecoder
 
 
 @dataclass(frozen=True)
-class Piece:
-    """Text on a channel, or (when ``recipient`` is set) a complete tool call."""
+class ChannelText:
+    """New text on ``channel`` (analysis, commentary or final)."""
 
     channel: str
     text: str
-    recipient: str | None = None
-    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolCallParsed:
+    """A complete tool call: ``recipient`` such as ``python`` or ``functions.get_weather``."""
+
+    recipient: str
+    arguments: str
+    channel: str
+    content_type: str | None
+
+
+Output = ChannelText | ToolCallParsed
 
 
 class PlainOutput:
     """Ordinary models: every token is final-channel text; an end token ends the turn."""
 
     def __init__(self, decode: Callable[[list[int]], str], end_ids: set[int]):
-        self._decoder = StreamingDecoder(decode, skip_ids=end_ids)
+        self._decoder = StreamingDecoder(decode)
         self._end_ids = end_ids
         self.finish_reason = "stop"
 
     def is_end(self, token: int) -> bool:
         return token in self._end_ids
 
-    def feed(self, token: int) -> tuple[list[Piece], bool]:
+    def feed(self, token: int) -> tuple[list[Output], bool]:
         if token in self._end_ids:
             return [], True
         text = self._decoder.add(token)
-        return ([Piece("final", text)] if text else []), False
+        return ([ChannelText("final", text)] if text else []), False
 
-    def close(self) -> list[Piece]:
+    def close(self) -> list[Output]:
         tail = self._decoder.flush()
-        return [Piece("final", tail)] if tail else []
+        return [ChannelText("final", tail)] if tail else []
 
 
 class HarmonyOutput:
@@ -53,32 +65,16 @@ class HarmonyOutput:
         self._stream = HarmonyStream(decode)
         self.finish_reason = "stop"
 
-    @property
-    def messages(self):
-        return self._stream.messages
-
     def is_end(self, token: int) -> bool:
         return False  # stop tokens are part of the raw history; the stream decides
 
-    def feed(self, token: int) -> tuple[list[Piece], bool]:
-        pieces = self._convert(self._stream.feed(token))
-        if self._stream.finished:
-            if any(p.recipient for p in pieces) or any(m.recipient for m in self._stream.messages):
-                self.finish_reason = "tool_calls"
-            return pieces, True
-        return pieces, False
+    def feed(self, token: int) -> tuple[list[Output], bool]:
+        outputs = self._stream.feed(token)
+        if not self._stream.finished:
+            return outputs, False
+        if any(m.recipient for m in self._stream.messages):
+            self.finish_reason = "tool_calls"
+        return outputs, True
 
-    def close(self) -> list[Piece]:
-        return self._convert(self._stream.close())
-
-    @staticmethod
-    def _convert(outputs) -> list[Piece]:
-        from ..harmony.stream import ChannelText
-
-        pieces = []
-        for item in outputs:
-            if isinstance(item, ChannelText):
-                pieces.append(Piece(item.channel, item.text))
-            else:
-                pieces.append(Piece(item.channel, item.arguments, item.recipient, item.content_type))
-        return pieces
+    def close(self) -> list[Output]:
+        return self._stream.close()

@@ -16,9 +16,6 @@ from datetime import date
 
 from ..engine.prompt import check_messages
 
-EFFORTS = ("low", "medium", "high")
-
-
 @dataclass(frozen=True)
 class HarmonySettings:
     """What the Harmony system and developer messages say."""

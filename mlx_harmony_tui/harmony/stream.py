@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..engine.detokenizer import StreamingDecoder
+from ..engine.turn_output import ChannelText, ToolCallParsed
 
 START, END, MESSAGE, CHANNEL, CONSTRAIN = 200006, 200007, 200008, 200005, 200003
 RETURN, CALL = 200002, 200012
@@ -27,24 +28,6 @@ CHANNELS = ("analysis", "commentary", "final")
 # Header text longer than this with no <|message|> is taken for header-less output.
 MAX_HEADER_TOKENS = 48
 _RECIPIENT = re.compile(r"(?:^|\s)to=(\S+)")
-
-
-@dataclass(frozen=True)
-class ChannelText:
-    """New text on ``channel`` (analysis, commentary or final)."""
-
-    channel: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCallParsed:
-    """A complete tool call: ``recipient`` such as ``python`` or ``functions.get_weather``."""
-
-    recipient: str
-    arguments: str
-    channel: str
-    content_type: str | None
 
 
 @dataclass
