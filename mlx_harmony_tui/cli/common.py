@@ -62,10 +62,8 @@ def validated_sampling(base: Any, overrides: dict[str, Any]):
     """Merge ``overrides`` into ``base`` SamplingParams; UserError naming the flag at fault."""
     from pydantic import ValidationError
 
-    from ..engine.sampling_params import SamplingParams
-
     try:
-        return SamplingParams.model_validate({**base.model_dump(), **overrides})
+        return base.with_changes(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])

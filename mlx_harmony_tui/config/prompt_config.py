@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -70,8 +71,7 @@ class PromptConfig(BaseModel):
 
     def sampling(self, base: SamplingParams | None = None) -> SamplingParams:
         """``base`` with this config's sampling fields applied (validated by SamplingParams' ranges)."""
-        base = base or SamplingParams()
-        return SamplingParams.model_validate({**base.model_dump(), **self.sampling_overrides()})
+        return (base or SamplingParams()).with_changes(**self.sampling_overrides())
 
 
 def load_prompt_config(path: str | Path) -> PromptConfig:
@@ -113,26 +113,31 @@ def fill_placeholders(text: str, values: dict[str, str], user_values: dict[str, 
     return _USER.sub(lambda m: user_values.get(m.group(1), m.group(0)), text)
 
 
+@dataclass(frozen=True)
+class FilledPrompt:
+    """A config's texts with placeholders filled for one conversation."""
+
+    identity: str | None
+    instructions: str | None
+    examples: list[dict]
+
+
+def filled_prompt(config: PromptConfig, started: datetime) -> FilledPrompt:
+    values = builtin_values(started)
+
+    def fill(text: str | None) -> str | None:
+        return fill_placeholders(text, values, config.placeholders) if text else text
+
+    examples = [{"role": m.role, "content": fill(m.content)} for dialogue in config.example_dialogues for m in dialogue]
+    return FilledPrompt(fill(config.system_model_identity), fill(config.developer_instructions), examples)
+
+
 def conversation_messages(config: PromptConfig | None, prompt: str, system: str | None, started: datetime) -> list[dict]:
     """Chat messages for a first turn: config system text, example dialogues, then the prompt."""
-    values = builtin_values(started)
-    parts = []
-    if config is not None:
-        user_values = config.placeholders
-        fill = lambda t: fill_placeholders(t, values, user_values)  # noqa: E731
-        if config.system_model_identity:
-            parts.append(fill(config.system_model_identity))
-        if config.developer_instructions:
-            parts.append(fill(config.developer_instructions))
-    if system:
-        parts.append(system)
-    messages: list[dict] = []
-    if parts:
-        messages.append({"role": "system", "content": "\n\n".join(parts)})
-    if config is not None:
-        for dialogue in config.example_dialogues:
-            for m in dialogue:
-                role = "system" if m.role == "developer" else m.role
-                messages.append({"role": role, "content": fill(m.content)})
+    filled = filled_prompt(config, started) if config is not None else FilledPrompt(None, None, [])
+    parts = [t for t in (filled.identity, filled.instructions, system) if t]
+    messages: list[dict] = [{"role": "system", "content": "\n\n".join(parts)}] if parts else []
+    for m in filled.examples:
+        messages.append({"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]})
     messages.append({"role": "user", "content": prompt})
     return messages

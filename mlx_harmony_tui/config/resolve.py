@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import ValidationError
-
 from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from .profiles import find_profile
-from .prompt_config import PromptConfig, conversation_messages, load_prompt_config
+from .prompt_config import PromptConfig, conversation_messages, filled_prompt, load_prompt_config
 
 
 @dataclass
@@ -32,27 +30,19 @@ class RunSettings:
     def harmony_chat(self, prompt: str, system: str | None = None):
         """For GPT-OSS: (HarmonySettings, messages). Identity and instructions go to Harmony's own slots."""
         from ..harmony.render import HarmonySettings
-        from .prompt_config import builtin_values, fill_placeholders
 
         config = self.prompt_config
         if config is None:
             return HarmonySettings(developer_instructions=system), [{"role": "user", "content": prompt}]
-        values = builtin_values(self.started)
-        fill = lambda t: fill_placeholders(t, values, config.placeholders) if t else None  # noqa: E731
-        instructions = "\n\n".join(t for t in (fill(config.developer_instructions), system) if t) or None
+        filled = filled_prompt(config, self.started)
         settings = HarmonySettings(
-            model_identity=fill(config.system_model_identity),
+            model_identity=filled.identity,
             reasoning_effort=config.reasoning_effort or "medium",
             knowledge_cutoff=config.knowledge_cutoff,
             conversation_start_date=config.conversation_start_date or self.started.date().isoformat(),
-            developer_instructions=instructions,
+            developer_instructions="\n\n".join(t for t in (filled.instructions, system) if t) or None,
         )
-        examples = [
-            {"role": m.role, "content": fill(m.content) or ""}
-            for dialogue in config.example_dialogues
-            for m in dialogue
-            if m.role in ("user", "assistant")
-        ]
+        examples = [m for m in filled.examples if m["role"] in ("user", "assistant")]
         return settings, examples + [{"role": "user", "content": prompt}]
 
 
@@ -70,11 +60,8 @@ def resolve_run_settings(
         if found.prompt_config:
             config = load_prompt_config(found.prompt_config)
             sampling = config.sampling(sampling)
-        try:
-            sampling = SamplingParams.model_validate({**sampling.model_dump(), **found.sampling})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise UserError(f"profile {profile!r}: sampling.{first['loc'][0]}: {first['msg']}") from None
+        # Each field was range-checked when the profiles file was read.
+        sampling = sampling.with_changes(**found.sampling)
         if chosen_model is None:
             chosen_model = found.model
     elif profiles_file:

@@ -38,3 +38,7 @@ class SamplingParams(BaseModel):
             if not math.isfinite(bias):
                 raise ValueError(f"bias for token {token} is not a finite number")
         return value
+
+    def with_changes(self, **changes) -> "SamplingParams":
+        """A copy with ``changes`` applied and range-checked (``model_copy`` would not validate)."""
+        return SamplingParams.model_validate({**self.model_dump(), **changes})

