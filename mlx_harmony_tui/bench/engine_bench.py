@@ -13,8 +13,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from ..engine.events import Done, Error, Event
-from ..errors import UserError
 
 SOURCE_TEXT = (
     "The history of computing is a story of layers. Engineers built machines that could add, "
@@ -108,49 +106,26 @@ def run_engine_bench(
     progress: Callable[[str, float], None] | None = None,
 ) -> EngineBenchResult:
     """Measure both paths on one model load; medians over ``rounds``."""
-    import queue
-
-    from ..engine.inference import InferenceThread
-    from ..engine.requests import Generate, LoadModel
     from ..engine.runtime import backend_name, blas_info
-    from ..engine.sampling_params import SamplingParams
+    from ..engine.token_generator import TokenGenerator
 
     report = progress or (lambda _m, _f: None)
-    events: queue.Queue[Event] = queue.Queue()
-    thread = InferenceThread(events.put)
-
-    def wait(request_id: str) -> Event:
-        while True:
-            event = events.get()
-            if getattr(event, "request_id", None) != request_id:
-                continue
-            if isinstance(event, Error):
-                raise UserError(event.message) if event.user_error else RuntimeError(event.message + "\n" + event.detail)
-            if isinstance(event, Done) or type(event).__name__ == "ModelLoaded":
-                return event
-
-    try:
-        thread.submit(LoadModel("bench-load", model))
-        loaded_event = wait("bench-load")
-        info = loaded_event.info
-        prompt = thread.call(lambda loaded: _bench_prompt(loaded, prompt_tokens)).result()
-        params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
-        raw_runs: list[RunFigures] = []
-        engine_runs: list[RunFigures] = []
+    raw_runs: list[RunFigures] = []
+    engine_runs: list[RunFigures] = []
+    with TokenGenerator(model, progress=report) as generator:
+        info = generator.info
+        prompt = generator.call(lambda loaded: _bench_prompt(loaded, prompt_tokens))
         total = rounds + 1
         for i in range(total):
             report(f"round {i}/{rounds}" if i else "warm-up", i / total)
-            raw = thread.call(_raw_mlx_lm(prompt, max_tokens)).result()
-            thread.submit(Generate(f"bench-{i}", prompt_ids=prompt, params=params, conversation_id=f"bench-{i}"))
-            done = wait(f"bench-{i}")
+            raw = generator.call(_raw_mlx_lm(prompt, max_tokens))
+            done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0))[-1]  # always Done
             s = done.stats
             engine = RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb)
             if i:  # round 0 warms caches and kernels up
                 raw_runs.append(raw)
                 engine_runs.append(engine)
         report("done", 1.0)
-    finally:
-        thread.shutdown()
 
     def med(runs: list[RunFigures], name: str) -> float:
         return statistics.median(getattr(r, name) for r in runs)

@@ -33,7 +33,8 @@ class TokenGenerator:
         self._events: queue.Queue[Event] = queue.Queue()
         self._engine = InferenceThread(self._events.put)
         self.sampling = sampling or SamplingParams()
-        self._current: str | None = None
+        # The running generation's id and parameters, replaced as one tuple so other threads see a consistent pair.
+        self._running: tuple[str, SamplingParams] | None = None
         self.conversation_id = f"conversation-{next(_ids)}"
         rid = f"load-{next(_ids)}"
         self._engine.submit(LoadModel(rid, model))
@@ -88,7 +89,7 @@ class TokenGenerator:
         if prompt is not None:
             prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
         rid = f"gen-{next(_ids)}"
-        self._current = rid
+        self._running = (rid, params)
         self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id, harmony=harmony))
         finished = False
         try:
@@ -99,7 +100,7 @@ class TokenGenerator:
             finished = True  # an Error event ends the request; no Done follows
             raise
         finally:
-            self._current = None
+            self._running = None
             if not finished:
                 self._engine.cancel(rid)
                 for _ in self._drain(rid):
@@ -117,16 +118,29 @@ class TokenGenerator:
             if isinstance(event, TextDelta):
                 yield from event.token_ids
 
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(loaded_model)`` on the inference thread (after queued work) and return its result."""
+        return self._engine.call(fn).result()
+
     def cancel(self) -> None:
         """Stop the running generation before its next token."""
-        if self._current is not None:
-            self._engine.cancel(self._current)
+        running = self._running
+        if running is not None:
+            self._engine.cancel(running[0])
 
     def update_sampling(self, **changes: Any) -> None:
-        """Change sampling from any thread; the running generation uses it from its next token."""
+        """Change sampling from any thread: the defaults for later calls, and the
+        running generation from its next token (only the named fields change)."""
         self.sampling = self._params(None, changes)
-        if self._current is not None:
-            self._engine.update_sampling(self._current, self.sampling)
+        running = self._running
+        if running is not None:
+            rid, params = running
+            try:
+                updated = params.with_changes(**changes)
+            except ValueError as exc:
+                raise UserError(f"sampling: {exc}") from None
+            self._running = (rid, updated)
+            self._engine.update_sampling(rid, updated)
 
     def close(self) -> None:
         self._engine.shutdown()

@@ -41,19 +41,26 @@ def test_length_limit_stops_with_length(generator):
     assert done.finish_reason == "length"
 
 
-def test_cancel_mid_stream_stops_within_one_token(generator):
+def _act_after(generator, tokens: int, max_tokens: int, act) -> tuple[int, Done]:
+    """Stream STORY greedily; call ``act()`` once ``tokens`` tokens have arrived. Return (tokens seen then, Done)."""
     received = 0
-    at_cancel = None
+    acted_at = None
     done = None
-    for event in generator.stream(messages=STORY, max_tokens=300, temperature=0):
+    for event in generator.stream(messages=STORY, max_tokens=max_tokens, temperature=0):
         if isinstance(event, TextDelta):
             received += len(event.token_ids)
-            if received >= 3 and at_cancel is None:
-                at_cancel = received
-                generator.cancel()
+            if acted_at is None and received >= tokens:
+                acted_at = received
+                act()
         elif isinstance(event, Done):
             done = event
-    assert done is not None and done.finish_reason == "cancelled"
+    assert done is not None
+    return acted_at, done
+
+
+def test_cancel_mid_stream_stops_within_one_token(generator):
+    at_cancel, done = _act_after(generator, 3, 300, generator.cancel)
+    assert done.finish_reason == "cancelled"
     # The thread may be one token ahead of this consumer, plus the token it was sampling.
     assert at_cancel <= len(done.token_ids) <= at_cancel + 2
 
@@ -76,22 +83,14 @@ def test_leaving_the_loop_early_cancels_and_frees_the_engine(generator):
 
 def test_sampling_change_applies_from_the_next_token(generator):
     forced = generator.tokenizer.encode(" banana", add_special_tokens=False)[0]
-    received = 0
-    switched_at = None
-    done = None
-    for event in generator.stream(messages=STORY, max_tokens=40, temperature=0):
-        if isinstance(event, TextDelta):
-            received += len(event.token_ids)
-            if switched_at is None and received >= 2:
-                switched_at = received
-                generator.update_sampling(logit_bias={forced: 100.0})
-        elif isinstance(event, Done):
-            done = event
+    switched_at, done = _act_after(generator, 2, 40, lambda: generator.update_sampling(logit_bias={forced: 100.0}))
     generator.update_sampling(logit_bias={})
     tokens = list(done.token_ids)
     assert forced not in tokens[:switched_at]
     tail = tokens[switched_at + 2 :]
     assert len(tail) >= 10 and set(tail) == {forced}
+    # Only the changed field changes: this call's max_tokens=40 and temperature=0 still hold.
+    assert done.finish_reason == "length" and len(tokens) == 40
 
 
 def test_same_seed_same_tokens_each_turn_when_reseeded(generator):

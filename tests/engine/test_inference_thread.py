@@ -69,18 +69,24 @@ def test_bad_model_is_an_error_event_and_the_thread_keeps_serving(engine, tmp_pa
     assert isinstance(done, Done) and done.finish_reason == "stop"
 
 
-def test_cancel_request_stops_a_running_generation(engine):
-    thread, events = engine
-    thread.submit(Generate("story", messages=STORY, params=SamplingParams(temperature=0, max_tokens=300)))
+def _act_after_two_tokens(thread, events, request_id: str, max_tokens: int, act) -> tuple[int, object]:
+    """Run STORY greedily, call ``act()`` once two tokens have arrived; return (tokens seen then, last event)."""
+    thread.submit(Generate(request_id, messages=STORY, params=SamplingParams(temperature=0, max_tokens=max_tokens)))
     received = 0
-    sent_at = None
-    for event in _events_until(events, "story"):
+    acted_at = None
+    for event in _events_until(events, request_id):
         if isinstance(event, TextDelta):
             received += len(event.token_ids)
-            if sent_at is None and received >= 2:
-                sent_at = received
-                thread.submit(Cancel("story"))
+            if acted_at is None and received >= 2:
+                acted_at = received
+                act()
         last = event
+    return acted_at, last
+
+
+def test_cancel_request_stops_a_running_generation(engine):
+    thread, events = engine
+    sent_at, last = _act_after_two_tokens(thread, events, "story", 300, lambda: thread.submit(Cancel("story")))
     assert isinstance(last, Done) and last.finish_reason == "cancelled"
     assert len(last.token_ids) <= sent_at + 2
 
@@ -88,17 +94,9 @@ def test_cancel_request_stops_a_running_generation(engine):
 def test_update_sampling_request_applies_mid_generation(engine):
     thread, events = engine
     eos = thread.call(lambda loaded: sorted(loaded.eos_token_ids)).result()
-    thread.submit(Generate("steer", messages=STORY, params=SamplingParams(temperature=0, max_tokens=30)))
-    received = 0
-    sent_at = None
-    for event in _events_until(events, "steer"):
-        if isinstance(event, TextDelta):
-            received += len(event.token_ids)
-            if sent_at is None and received >= 2:
-                sent_at = received
-                # Force the end-of-sequence token: the turn must end as "stop" right away.
-                thread.submit(UpdateSampling("steer", SamplingParams(temperature=0, logit_bias={eos[0]: 100.0})))
-        last = event
+    # Force the end-of-sequence token: the turn must end as "stop" right away.
+    force_end = UpdateSampling("steer", SamplingParams(temperature=0, logit_bias={eos[0]: 100.0}))
+    sent_at, last = _act_after_two_tokens(thread, events, "steer", 30, lambda: thread.submit(force_end))
     assert isinstance(last, Done) and last.finish_reason == "stop"
     assert len(last.token_ids) <= sent_at + 2
 
