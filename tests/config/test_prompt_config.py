@@ -168,7 +168,8 @@ def test_unknown_keys_warn_naming_them_and_are_ignored(tmp_path):
 
 
 def test_known_keys_do_not_warn(tmp_path):
-    load_quietly(write_json(tmp_path / "pc.json", {"system_model_identity": "x", "placeholders": {"a": "b"}, "max_context_tokens": 4096}))
+    config = load_quietly(write_json(tmp_path / "pc.json", {"system_model_identity": "x", "placeholders": {"a": "b"}, "max_context_tokens": 4096}))
+    assert config.max_context_tokens == 4096 and config.placeholders == {"a": "b"}
 
 
 # --- placeholders and messages ----------------------------------------------------------------
