@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 from . import lm
 from .events import GenerationStats
+from .prompt_cache import ConversationCache
 from .runtime import mlx_core
 from .sampling import LiveSampler
 
@@ -30,19 +31,26 @@ def token_stream(
     loaded: lm.LoadedModel,
     prompt_ids: list[int],
     sampler: LiveSampler,
-    cache: list | None = None,
+    conversation: ConversationCache | None = None,
     processors: tuple[Callable, ...] = (),
 ) -> Iterator[int]:
     """Yield generated token ids for ``prompt_ids`` until the caller stops.
 
+    ``conversation`` holds the cache; whatever prefix of the prompt it already
+    holds (see :meth:`ConversationCache.reuse_for`) is not computed again, and
+    a snapshot is taken once the prompt is in but its last token. Its
+    ``tokens`` always list what the cache holds: the prompt and every yielded
+    token, each fed to the model before it is yielded.
     ``processors`` are ``(tokens_so_far, logits) -> logits`` functions applied
     before sampling (constraints such as a grammar or a scripted sequence).
-    The caller decides when to stop (end token, length, cancel); the cache
-    then holds the prompt and every yielded token but possibly the last.
+    The caller decides when to stop (end token, length, cancel).
     """
     if not prompt_ids:
         raise ValueError("empty prompt")
-    cache = cache if cache is not None else lm.new_cache(loaded)
+    conversation = conversation if conversation is not None else ConversationCache(loaded)
+    cache, held = conversation.layers, conversation.tokens
+    if held != prompt_ids[: len(held)] or len(held) >= len(prompt_ids):
+        raise ValueError("the cache must hold a proper prefix of the prompt (call reuse_for first)")
     history = list(prompt_ids)
     prompt = mx.array(prompt_ids)
 
@@ -53,13 +61,16 @@ def token_stream(
 
     total = len(prompt_ids)
     with mx.stream(_stream):
-        done = 0
+        done = len(held)
         while total - done > 1:
             n = min(PREFILL_STEP, total - done - 1)
             lm.prefill(loaded, prompt[done : done + n], cache)
+            held.extend(prompt_ids[done : done + n])
             done += n
             mx.clear_cache()
+        conversation.take_snapshot()
         token = sample(lm.forward(loaded, prompt[done:], cache))
+        held.append(prompt_ids[done])
         mx.async_eval(token)
         produced = 0
         try:
@@ -67,6 +78,7 @@ def token_stream(
                 next_logits = lm.forward(loaded, token, cache)
                 mx.async_eval(next_logits)
                 value = token.item()
+                held.append(value)
                 history.append(value)
                 yield value
                 produced += 1

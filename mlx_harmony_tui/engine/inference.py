@@ -24,6 +24,8 @@ from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, Upda
 from .sampling_params import SamplingParams
 
 Sink = Callable[[Event], None]
+KV_BITS = (2, 3, 4, 6, 8)
+KV_GROUP_SIZES = (32, 64, 128)
 STATS_INTERVAL_S = 0.5
 THREAD_NAME = "mlx-harmony-inference"
 
@@ -65,8 +67,12 @@ def _start_on_worker(job: Callable[[], None]) -> None:
 class InferenceThread:
     """Owns the model; serves :mod:`requests` one at a time, in order."""
 
-    def __init__(self, sink: Sink):
+    def __init__(self, sink: Sink, cache_budget_bytes: int | None = None):
+        from .prompt_cache import DEFAULT_BUDGET_BYTES, PromptCacheStore
+
         self._sink = sink
+        self._caches = PromptCacheStore(DEFAULT_BUDGET_BYTES if cache_budget_bytes is None else cache_budget_bytes)
+        self._kv: tuple[int | None, int] = (None, 64)
         self._queue: queue.Queue[Request] = queue.Queue()
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
@@ -165,6 +171,10 @@ class InferenceThread:
         from .runtime import backend_name, blas_info
 
         start = time.perf_counter()
+        if request.kv_bits is not None and request.kv_bits not in KV_BITS:
+            raise UserError(f"kv_bits: {request.kv_bits} is not one of {', '.join(map(str, KV_BITS))}")
+        if request.kv_group_size not in KV_GROUP_SIZES:
+            raise UserError(f"kv_group_size: {request.kv_group_size} is not one of {', '.join(map(str, KV_GROUP_SIZES))}")
 
         def progress(stage: str, fraction: float) -> None:
             self._sink(ModelLoading(request.request_id, stage, fraction))
@@ -173,6 +183,7 @@ class InferenceThread:
         resolved = resolve_model(request.spec, form, progress)
         progress(f"loading {resolved.name}", 0.95)
         self.loaded = None
+        self._caches.clear()
         try:
             self.loaded = lm.load(resolved.path)
         except Exception as exc:  # mlx-lm raises ValueError/KeyError/FileNotFoundError on unusable folders
@@ -185,9 +196,28 @@ class InferenceThread:
             model_type=resolved.model_type,
             context_length=resolved.context_length,
         )
+        try:
+            self._kv = self._kv_settings(request, resolved)
+        except UserError:
+            self.loaded = self.info = None
+            raise
         self._protected = self._protected_ids(self.loaded)
         self._seed_keys.clear()
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
+
+    def _kv_settings(self, request: LoadModel, resolved) -> tuple[int | None, int]:
+        """Check a KV quantization request against the loaded model."""
+        from . import lm
+
+        if request.kv_bits is None:
+            return (None, 64)
+        if resolved.is_gpt_oss or not lm.quantizable_cache(self.loaded):
+            kind = "GPT-OSS models" if resolved.is_gpt_oss else f"{resolved.name}"
+            raise UserError(
+                f"kv_bits: {kind} cannot use a quantized KV cache: their sliding-window layers' cache "
+                "cannot be quantized (it crashes or gives wrong output); leave kv_bits unset"
+            )
+        return (request.kv_bits, request.kv_group_size)
 
     def _prompt_and_output(self, request: Generate):
         """The prompt ids and the output reader that fit the loaded model."""
@@ -219,6 +249,7 @@ class InferenceThread:
 
     def _generate(self, request: Generate) -> None:
         from .generation import GenerationClock, token_stream
+        from .prompt_cache import ConversationCache
         from .sampling import LiveSampler
         from .turn_output import ToolCallParsed
 
@@ -230,7 +261,12 @@ class InferenceThread:
         if not prompt:
             raise UserError("the prompt is empty")
         sampler = LiveSampler(request.params, protected_ids=self._protected, key=self._seed_key(request))
-        clock = GenerationClock(prompt_tokens=len(prompt))
+        if request.reuse_cache:
+            conversation = self._caches.get(request.conversation_id, loaded, *self._kv)
+        else:
+            conversation = ConversationCache(loaded, *self._kv)
+        cached = conversation.reuse_for(prompt)
+        clock = GenerationClock(prompt_tokens=len(prompt), cached_tokens=cached)
         generated: list[int] = []
         unsent: list[int] = []
         finish = "length"
@@ -250,7 +286,8 @@ class InferenceThread:
                 finish = "cancelled"
             else:
                 last_stats = time.perf_counter()
-                for token in token_stream(loaded, prompt, sampler, processors=request.processors):
+                tokens = token_stream(loaded, prompt, sampler, conversation, processors=request.processors)
+                for token in tokens:
                     is_end = output.is_end(token)
                     clock.tick(counted=not is_end)
                     if not is_end:
@@ -271,12 +308,17 @@ class InferenceThread:
                     if now - last_stats >= STATS_INTERVAL_S:
                         last_stats = now
                         self._sink(StatsUpdate(rid, clock.stats()))
+                tokens.close()
                 send(output.close())
                 if unsent:
                     self._sink(TextDelta(rid, "", tuple(unsent)))
+        except BaseException:
+            self._caches.drop(request.conversation_id)  # it may hold part of a forward pass
+            raise
         finally:
             with self._lock:
                 self._samplers.pop(rid, None)
+        self._caches.enforce_budget()
         self._keep_seed_key(request, sampler)
         self._sink(Done(rid, finish, clock.stats(), tuple(generated)))
 

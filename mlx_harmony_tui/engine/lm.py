@@ -15,8 +15,9 @@ from .runtime import mlx_core
 
 mx = mlx_core()
 
-import mlx_lm  # noqa: E402  (after the BLAS is in place)
-from mlx_lm.models.cache import make_prompt_cache  # noqa: E402
+import mlx_lm  # noqa: E402
+from mlx.utils import tree_flatten, tree_map  # noqa: E402  (after the BLAS is in place)
+from mlx_lm.models.cache import KVCache, QuantizedKVCache, make_prompt_cache  # noqa: E402
 
 
 @dataclass
@@ -43,9 +44,59 @@ def load(path: Path) -> LoadedModel:
     return LoadedModel(model=model, tokenizer=tokenizer, config=config, path=Path(path))
 
 
-def new_cache(loaded: LoadedModel) -> list:
-    """A fresh KV cache for one conversation."""
-    return make_prompt_cache(loaded.model)
+def new_cache(loaded: LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64) -> list:
+    """A fresh per-layer KV cache for one conversation, quantized when ``kv_bits`` is set."""
+    cache = make_prompt_cache(loaded.model)
+    if kv_bits is None:
+        return cache
+    return [layer.to_quantized(group_size=kv_group_size, bits=kv_bits) for layer in cache]
+
+
+def quantizable_cache(loaded: LoadedModel) -> bool:
+    """Whether every layer's cache is a plain KV cache, the only kind mlx-lm can quantize."""
+    return all(type(layer) is KVCache for layer in make_prompt_cache(loaded.model))
+
+
+def trims_exactly(layer) -> bool:
+    """Whether ``layer`` can be cut back to any earlier length and then match a cold prefill.
+
+    Plain and quantized KV caches keep every token; sliding-window (rotating)
+    caches drop old ones once full, and recurrent caches keep no per-token state.
+    """
+    return type(layer) in (KVCache, QuantizedKVCache)
+
+
+def can_trim_now(layer) -> bool:
+    """Whether ``layer`` can be cut back right now (a rotating cache can until it first fills)."""
+    return trims_exactly(layer) or bool(layer.is_trimmable())
+
+
+def trim_layer(layer, n: int) -> None:
+    layer.trim(n)
+
+
+def _copy_arrays(tree):
+    return tree_map(lambda x: mx.array(x[...]) if isinstance(x, mx.array) else x, tree)
+
+
+def copy_layer_state(layer) -> tuple[Any, int]:
+    """A real copy of ``layer``'s state (arrays copied, not aliased) and its size in bytes.
+
+    Caches update their arrays in place, so an alias would change with them.
+    """
+    copied = _copy_arrays(list(layer.state))
+    arrays = tree_flatten(copied)
+    mx.eval([a for _, a in arrays if isinstance(a, mx.array)])
+    return copied, sum(a.nbytes for _, a in arrays if isinstance(a, mx.array))
+
+
+def restore_layer_state(layer, saved: Any) -> None:
+    """Put a state from :func:`copy_layer_state` back, copying again so the saved one stays intact."""
+    layer.state = _copy_arrays(saved)
+
+
+def cache_nbytes(cache: list) -> int:
+    return sum(layer.nbytes for layer in cache if not layer.empty())
 
 
 def forward(loaded: LoadedModel, tokens, cache: list):

@@ -11,18 +11,26 @@ from .sampling_params import SamplingParams
 
 @dataclass(frozen=True)
 class LoadModel:
-    """Load ``spec`` (None = the embedded default model), replacing the current model."""
+    """Load ``spec`` (None = the embedded default model), replacing the current model.
+
+    ``kv_bits`` (2, 3, 4, 6 or 8) stores the KV cache quantized, in groups of
+    ``kv_group_size``; models with sliding-window layers (GPT-OSS) refuse it.
+    """
 
     request_id: str
     spec: str | None = None
+    kv_bits: int | None = None
+    kv_group_size: int = 64
 
 
 @dataclass(frozen=True)
 class Generate:
     """Answer ``messages`` (chat form) or continue ``prompt_ids`` (raw tokens).
 
-    ``conversation_id`` ties turns together, so a seed is applied once per
-    conversation unless ``params.reseed_each_turn``.
+    ``conversation_id`` ties turns together: the prompt reuses what the
+    conversation's cache already holds, and a seed is applied once per
+    conversation unless ``params.reseed_each_turn``. ``reuse_cache=False``
+    computes the whole prompt in a throwaway cache (a cold start).
     """
 
     request_id: str
@@ -32,6 +40,7 @@ class Generate:
     conversation_id: str = "default"
     harmony: Any = None  # HarmonySettings for GPT-OSS models; None = defaults
     processors: tuple[Callable[[list[int], Any], Any], ...] = ()  # logits constraints, see generation.token_stream
+    reuse_cache: bool = True
 
 
 @dataclass(frozen=True)

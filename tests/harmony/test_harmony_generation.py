@@ -7,32 +7,13 @@ events run and the expected channels and texts are known.
 
 from __future__ import annotations
 
-import queue
-
 import pytest
 
-from mlx_harmony_tui.engine.events import Done, Error, ModelLoaded, TextDelta, ToolCall
-from mlx_harmony_tui.engine.inference import InferenceThread
-from mlx_harmony_tui.engine.requests import Generate, LoadModel
-from mlx_harmony_tui.engine.runtime import mlx_core
+from mlx_harmony_tui.engine.events import Done, TextDelta, ToolCall
+from mlx_harmony_tui.engine.requests import Generate
 from mlx_harmony_tui.engine.sampling_params import SamplingParams
 from mlx_harmony_tui.harmony.vocab import load_encoding
-
-mx = mlx_core()
-
-
-class Script:
-    """Masks every logit but the script's next token."""
-
-    def __init__(self, tokens: list[int], prompt_len: int):
-        self.tokens, self.prompt_len = tokens, prompt_len
-
-    def __call__(self, history: list[int], logits):
-        step = len(history) - self.prompt_len
-        allowed = self.tokens[min(step, len(self.tokens) - 1)]
-        mask = mx.full(logits.shape, -mx.inf, dtype=logits.dtype)
-        mask[:, allowed] = 0.0
-        return logits + mask
+from tests.support.engine import Script, run_request, start_engine
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +23,8 @@ def enc():
 
 @pytest.fixture(scope="module")
 def engine(tiny_gpt_oss_dir):
-    events: queue.Queue = queue.Queue()
-    thread = InferenceThread(events.put)
-    thread.submit(LoadModel("load", str(tiny_gpt_oss_dir)))
-    while not isinstance(event := events.get(timeout=300), ModelLoaded):
-        assert not isinstance(event, Error), event
-    assert event.info.is_gpt_oss
+    thread, events = start_engine(str(tiny_gpt_oss_dir))
+    assert thread.info.is_gpt_oss
     yield thread, events
     thread.shutdown()
 
@@ -59,18 +36,11 @@ def run_script(engine, enc, text: str, request_id: str, messages=None):
 
     prompt_ids = harmony_prompt_tokens(enc, messages, HarmonySettings(), start_date="2026-11-21")
     script = enc.encode(text, allowed_special="all")
-    thread.submit(
-        Generate(request_id, messages=messages, params=SamplingParams(temperature=0, max_tokens=len(script) + 5),
-                 processors=(Script(script, len(prompt_ids)),), conversation_id=request_id)
+    request = Generate(
+        request_id, messages=messages, params=SamplingParams(temperature=0, max_tokens=len(script) + 5),
+        processors=(Script(script, len(prompt_ids)),), conversation_id=request_id,
     )
-    seen = []
-    while True:
-        event = events.get(timeout=300)
-        if getattr(event, "request_id", None) != request_id:
-            continue
-        seen.append(event)
-        if isinstance(event, (Done, Error)):
-            return seen, script
+    return run_request(thread, events, request), script
 
 
 def channel_text(events, channel):

@@ -1,0 +1,163 @@
+"""Exact KV-cache reuse across turns and tool loops.
+
+Each conversation keeps its model cache and the token ids it holds. A new
+prompt reuses the longest prefix it shares with them, so a chat turn or a
+tool-loop step only prefills what is new; the result matches a cold prefill
+of the whole prompt.
+
+- Plain (and quantized) KV layers keep every token, so cutting them back to
+  the shared prefix is exact.
+- Sliding-window layers (GPT-OSS alternates them with full layers) forget old
+  tokens once the window wraps and cannot be cut back. For them a snapshot of
+  their state is taken after each prompt is prefilled up to its last token;
+  the next prompt restores the newest snapshot within the shared prefix and
+  cuts the plain layers back to the same length. A chat's next prompt always
+  extends the previous prompt, so that snapshot is always usable.
+
+Memory: the live conversation keeps its cache and newest snapshot; other
+conversations' caches and older snapshots share a byte budget, and the least
+recently used go first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from . import lm
+
+DEFAULT_BUDGET_BYTES = 512 * 1024**2
+
+
+@dataclass
+class Snapshot:
+    """Copies of the layers that cannot be cut back, taken when the cache held ``offset`` tokens."""
+
+    offset: int
+    states: dict[int, Any]
+    nbytes: int
+
+
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class ConversationCache:
+    """One conversation's model cache, the tokens it holds, and snapshots of its window layers."""
+
+    def __init__(self, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64):
+        self._new = lambda: lm.new_cache(loaded, kv_bits, kv_group_size)
+        self.layers: list = self._new()
+        self.tokens: list[int] = []
+        self.snapshots: list[Snapshot] = []
+        self._windowed = [i for i, layer in enumerate(self.layers) if not lm.trims_exactly(layer)]
+
+    def reset(self) -> None:
+        self.layers = self._new()
+        self.tokens = []
+        self.snapshots = []
+
+    def reuse_for(self, prompt: list[int]) -> int:
+        """Make the cache hold the longest reusable prefix of ``prompt``; return its length.
+
+        The prompt's last token is never served from cache: its forward pass
+        gives the first token's logits.
+        """
+        target = shared_prefix(self.tokens, prompt[:-1])
+        if target == len(self.tokens):
+            return target
+        if all(lm.can_trim_now(layer) for layer in self.layers):
+            self._cut_to(target)
+            return target
+        usable = [s for s in self.snapshots if s.offset <= target]
+        if not usable:
+            self.reset()
+            return 0
+        snapshot = usable[-1]
+        for i, state in snapshot.states.items():
+            lm.restore_layer_state(self.layers[i], state)
+        for i, layer in enumerate(self.layers):
+            if i not in snapshot.states:
+                lm.trim_layer(layer, len(self.tokens) - snapshot.offset)
+        self.tokens = self.tokens[: snapshot.offset]
+        self._forget_after(snapshot.offset)
+        return snapshot.offset
+
+    def _cut_to(self, length: int) -> None:
+        for layer in self.layers:
+            lm.trim_layer(layer, len(self.tokens) - length)
+        self.tokens = self.tokens[:length]
+        self._forget_after(length)
+
+    def _forget_after(self, length: int) -> None:
+        # Snapshots past ``length`` belong to a branch whose tokens the plain layers no longer hold.
+        self.snapshots = [s for s in self.snapshots if s.offset <= length]
+
+    def take_snapshot(self) -> None:
+        """Save the window layers' state at the current length (called after each prefill)."""
+        offset = len(self.tokens)
+        if not self._windowed or offset == 0 or (self.snapshots and self.snapshots[-1].offset == offset):
+            return
+        states, total = {}, 0
+        for i in self._windowed:
+            states[i], nbytes = lm.copy_layer_state(self.layers[i])
+            total += nbytes
+        self.snapshots.append(Snapshot(offset, states, total))
+
+    def cache_bytes(self) -> int:
+        return lm.cache_nbytes(self.layers)
+
+    def snapshot_bytes(self, skip_newest: bool = False) -> int:
+        snapshots = self.snapshots[:-1] if skip_newest else self.snapshots
+        return sum(s.nbytes for s in snapshots)
+
+
+class PromptCacheStore:
+    """Conversation caches by id: the live one, plus others within ``budget_bytes``."""
+
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES):
+        self.budget_bytes = budget_bytes
+        self._entries: OrderedDict[str, ConversationCache] = OrderedDict()
+
+    def get(self, conversation_id: str, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64) -> ConversationCache:
+        """The cache for ``conversation_id`` (created if new), which becomes the live one."""
+        entry = self._entries.get(conversation_id)
+        if entry is None:
+            entry = self._entries[conversation_id] = ConversationCache(loaded, kv_bits, kv_group_size)
+        self._entries.move_to_end(conversation_id)
+        return entry
+
+    def drop(self, conversation_id: str) -> None:
+        self._entries.pop(conversation_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __contains__(self, conversation_id: str) -> bool:
+        return conversation_id in self._entries
+
+    def spare_bytes(self) -> int:
+        """Bytes held beyond the live conversation's cache and newest snapshot."""
+        if not self._entries:
+            return 0
+        *others, live = self._entries.values()
+        return sum(e.cache_bytes() + e.snapshot_bytes() for e in others) + live.snapshot_bytes(skip_newest=True)
+
+    def total_bytes(self) -> int:
+        return sum(e.cache_bytes() + e.snapshot_bytes() for e in self._entries.values())
+
+    def enforce_budget(self) -> None:
+        """Drop least recently used conversations, then the live one's oldest snapshots, until within budget."""
+        while self.spare_bytes() > self.budget_bytes:
+            if len(self._entries) > 1:
+                self._entries.popitem(last=False)
+            else:
+                live = next(iter(self._entries.values()))
+                if len(live.snapshots) <= 1:
+                    break
+                live.snapshots.pop(0)
