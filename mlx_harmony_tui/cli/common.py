@@ -24,8 +24,12 @@ SAMPLING_FLAGS: list[tuple[str, type, str]] = [
 ]
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
+def add_model_flags(parser: argparse.ArgumentParser, kv_cache: bool = False) -> None:
     parser.add_argument("--model", "-m", help="mlx-lm folder, .gguf file or Hugging Face repo id (default: the embedded SmolLM2-135M-Instruct)")
+    if not kv_cache:
+        return
+    parser.add_argument("--kv-bits", type=int, choices=(2, 3, 4, 6, 8), default=None, help="store the KV cache quantized to this many bits (not for GPT-OSS)")
+    parser.add_argument("--kv-group-size", type=int, choices=(32, 64, 128), default=64, help="quantization group size for --kv-bits")
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:

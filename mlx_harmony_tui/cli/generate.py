@@ -11,7 +11,7 @@ from .common import add_model_flags, add_sampling_flags, progress_display, run_m
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlx-harmony-generate", description="Answer one prompt with a local MLX model, streaming the answer to stdout.")
-    add_model_flags(parser)
+    add_model_flags(parser, kv_cache=True)
     parser.add_argument("--prompt", "-p", help="the question; '-' or omitted reads standard input")
     parser.add_argument("--system", help="a system message to send before the prompt")
     parser.add_argument("--raw", action="store_true", help="send the prompt as raw text, without the chat template")
@@ -50,7 +50,7 @@ def _generate(args: argparse.Namespace) -> int:
     from ..engine.token_generator import TokenGenerator
 
     with progress_display(sys.stderr.isatty()) as progress:
-        generator = TokenGenerator(settings.model, sampling=params, progress=progress)
+        generator = TokenGenerator(settings.model, sampling=params, progress=progress, kv_bits=args.kv_bits, kv_group_size=args.kv_group_size)
     try:
         if args.raw:
             stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens)
@@ -75,7 +75,7 @@ def _generate(args: argparse.Namespace) -> int:
         if args.stats and done is not None:
             s = done.stats
             print(
-                f"[{done.finish_reason}] prompt {s.prompt_tokens} tok, {s.completion_tokens} generated, "
+                f"[{done.finish_reason}] prompt {s.prompt_tokens} tok ({s.cached_tokens} cached), {s.completion_tokens} generated, "
                 f"TTFT {s.ttft_s:.2f}s, prefill {s.prefill_tps:.1f} tok/s, decode {s.decode_tps:.1f} tok/s, "
                 f"peak memory {s.peak_memory_gb:.2f} GB",
                 file=sys.stderr,

@@ -24,6 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--prompt-tokens", type=int, default=512)
     engine.add_argument("--max-tokens", type=int, default=128)
     engine.add_argument("--rounds", type=int, default=3)
+    turns = bench_sub.add_parser("turns", help="TTFT per turn of a growing conversation: cache reuse vs a cold prefill")
+    add_model_flags(turns)
+    turns.add_argument("--turns", type=int, default=10, help="how many turns (default 10)")
+    turns.add_argument("--user-tokens", type=int, default=64, help="about how long each user message is (default 64)")
+    turns.add_argument("--max-tokens", type=int, default=64, help="most tokens per answer (default 64)")
+    turns.add_argument("--no-tools", dest="tools", action="store_false", help="GPT-OSS: leave the built-in tools out of the system message")
+    turns.add_argument("--json", action="store_true", help="print one JSON line")
     return parser
 
 
@@ -37,15 +44,30 @@ def _prepare(model: str | None) -> int:
     return 0
 
 
-def _bench_engine(args: argparse.Namespace) -> int:
-    from ..bench.engine_bench import format_table, run_engine_bench
+def _check_counts(args: argparse.Namespace, flags: tuple[str, ...]) -> None:
     from ..errors import UserError
 
-    for flag in ("prompt_tokens", "max_tokens", "rounds"):
+    for flag in flags:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')}: must be at least 1")
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    from ..bench.engine_bench import format_table, run_engine_bench
+
+    _check_counts(args, ("prompt_tokens", "max_tokens", "rounds"))
     with progress_display(sys.stderr.isatty()) as progress:
         result = run_engine_bench(args.model, args.prompt_tokens, args.max_tokens, args.rounds, progress)
+    print(json.dumps(result.as_dict()) if args.json else format_table(result))
+    return 0
+
+
+def _bench_turns(args: argparse.Namespace) -> int:
+    from ..bench.turns_bench import format_table, run_turns_bench
+
+    _check_counts(args, ("turns", "user_tokens", "max_tokens"))
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_turns_bench(args.model, args.turns, args.user_tokens, args.max_tokens, args.tools, progress)
     print(json.dumps(result.as_dict()) if args.json else format_table(result))
     return 0
 
@@ -65,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
-        return run_main(lambda: _bench_engine(args))
+        return run_main(lambda: (_bench_turns if args.bench_command == "turns" else _bench_engine)(args))
     parser.print_help()
     return 0
 

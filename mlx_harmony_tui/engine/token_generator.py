@@ -22,6 +22,11 @@ class TokenGenerator:
     id, or None for the embedded default model. Loading happens in the
     constructor; a model that cannot be found or loaded raises
     :class:`~mlx_harmony_tui.errors.UserError` with one clear line.
+
+    Successive calls are one conversation: a prompt that extends an earlier
+    one (the next chat turn, a tool result) only computes its new tokens.
+    ``kv_bits`` stores the KV cache quantized (not for GPT-OSS);
+    ``cache_budget_bytes`` bounds what is kept beyond the live conversation.
     """
 
     def __init__(
@@ -29,15 +34,18 @@ class TokenGenerator:
         model: str | None = None,
         sampling: SamplingParams | None = None,
         progress: Callable[[str, float], None] | None = None,
+        kv_bits: int | None = None,
+        kv_group_size: int = 64,
+        cache_budget_bytes: int | None = None,
     ):
         self._events: queue.Queue[Event] = queue.Queue()
-        self._engine = InferenceThread(self._events.put)
+        self._engine = InferenceThread(self._events.put, cache_budget_bytes=cache_budget_bytes)
         self.sampling = sampling or SamplingParams()
         # The running generation's id and parameters, replaced as one tuple so other threads see a consistent pair.
         self._running: tuple[str, SamplingParams] | None = None
         self.conversation_id = f"conversation-{next(_ids)}"
         rid = f"load-{next(_ids)}"
-        self._engine.submit(LoadModel(rid, model))
+        self._engine.submit(LoadModel(rid, model, kv_bits=kv_bits, kv_group_size=kv_group_size))
         for event in self._drain(rid):
             if isinstance(event, ModelLoading) and progress:
                 progress(event.stage, event.fraction)
@@ -74,6 +82,7 @@ class TokenGenerator:
         prompt: str | list[int] | None = None,
         max_tokens: int | None = None,
         harmony: Any = None,
+        reuse_cache: bool = True,
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -81,6 +90,8 @@ class TokenGenerator:
         Give chat ``messages`` (rendered with the model's chat template, or
         with Harmony for GPT-OSS, using ``harmony`` settings) or a raw
         ``prompt`` (text or token ids). Leaving the loop early cancels it.
+        ``reuse_cache=False`` computes the whole prompt afresh and leaves the
+        conversation's cache as it was.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
@@ -90,7 +101,8 @@ class TokenGenerator:
             prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
         rid = f"gen-{next(_ids)}"
         self._running = (rid, params)
-        self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params, conversation_id=self.conversation_id, harmony=harmony))
+        self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params,
+                                     conversation_id=self.conversation_id, harmony=harmony, reuse_cache=reuse_cache))
         finished = False
         try:
             for event in self._drain(rid):

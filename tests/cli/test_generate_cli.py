@@ -87,6 +87,17 @@ def test_prompt_piped_on_stdin(default_model_dir):
     assert "TTFT" not in result.stderr  # no --stats, no stats line
 
 
+def test_quantized_kv_cache_answers(default_model_dir):
+    result = generate("--prompt", FRANCE_PROMPT, "--temperature", "0", "--kv-bits", "8", "--max-tokens", "24")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+
+
+def test_kv_bits_is_refused_for_gpt_oss(tiny_gpt_oss_dir):
+    line = assert_one_error_line(generate("--model", str(tiny_gpt_oss_dir), "--prompt", "Hi", "--kv-bits", "4"))
+    assert line.startswith("error: kv_bits: GPT-OSS models cannot use a quantized KV cache")
+
+
 def test_prompt_config_limits_the_answer(default_model_dir, tmp_path):
     config = write_json(
         tmp_path / "short.json",
