@@ -1,8 +1,15 @@
-"""Reading the user's JSON files with errors that name the file and field."""
+"""Reading and writing the user's JSON files, with errors that name the file and field.
+
+The seed tool's own example files have trailing commas, so reading accepts
+them (and ``//`` or ``/* */`` comments) outside strings; line and column
+numbers in error messages still point into the file as written.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +18,147 @@ from pydantic import BaseModel, ValidationError
 from ..errors import UserError
 
 
+def relaxed_json_text(text: str) -> str:
+    """``text`` with comments and trailing commas blanked out (newlines kept), ready for ``json.loads``."""
+    out = list(text)
+    i, n = 0, len(text)
+    in_string = False
+    pending_comma = -1  # index of a comma that may turn out to be trailing
+    while i < n:
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == '"':
+                in_string = False
+            i += 1
+            continue
+        if ch == '"':
+            in_string = True
+            pending_comma = -1
+        elif ch == "/" and text.startswith("//", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out[i:end] = " " * (end - i)
+            i = end
+            continue
+        elif ch == "/" and text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out[i:end] = ["\n" if c == "\n" else " " for c in text[i:end]]
+            i = end
+            continue
+        elif ch == ",":
+            pending_comma = i
+        elif ch in "}]":
+            if pending_comma >= 0:
+                out[pending_comma] = " "
+            pending_comma = -1
+        elif not ch.isspace():
+            pending_comma = -1
+        i += 1
+    return "".join(out)
+
+
 def read_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise UserError(f"{path}: {what} not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path}: {what} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(relaxed_json_text(text))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: {what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"{path}: {what} is nested too deeply") from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON so that ``path`` is always either the old file or the whole new one.
+
+    A temporary file in the same folder is written and flushed to disk, then
+    renamed over ``path``, and the folder itself is synced.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return  # some platforms cannot open folders; the rename is still atomic
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+_REASONS = {
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "literal_error": "must be one of {expected}",
+    "extra_forbidden": "unknown key",
+    "missing": "is required",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
+
+
+def error_reason(error: dict) -> str:
+    """A short reason for one pydantic error, e.g. ``must be <= 2``."""
+    template = _REASONS.get(error["type"])
+    if template is None:
+        message = error["msg"]
+        return message.removeprefix("Value error, ")
+    ctx = {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in (error.get("ctx") or {}).items()}
+    return template.format(**ctx)
+
+
+def key_text(key: object) -> str:
+    """A key as it should appear in a message: plain names as they are, anything odd quoted."""
+    text = str(key)
+    if text and text.isprintable() and not any(c.isspace() or c in '."' for c in text):
+        return text
+    return json.dumps(text)
 
 
 def validation_message(path: Path, exc: ValidationError, prefix: str = "") -> str:
     first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
+    field = ".".join(key_text(p) for p in first["loc"])
     where = f"{prefix}{field}" if field else prefix.rstrip(".") or "(top level)"
-    return f"{path}: {where}: {first['msg']} (got {first.get('input')!r})"
+    got = "" if first["type"] in ("missing", "extra_forbidden") else f" (got {_short(first.get('input'))})"
+    return f"{path}: {where}: {error_reason(first)}{got}"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def unknown_keys(data: dict, model: type[BaseModel]) -> list[str]:

@@ -3,18 +3,23 @@
 The seed tool's shape, ``{"name": {"model": ..., "prompt_config": ...,
 "max_context_tokens": ...}}``, plus optional ``sampling`` and ``tools``.
 Relative paths resolve against the profiles file's folder; ``~`` expands.
+The seed's own example names its prompt config relative to the project
+folder (``configs/prompt-config.example.json`` inside ``configs/``), so a
+relative path that does not exist next to the profiles file but does exist
+from the current folder is taken from there.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from ..paths import config_dir
-from .files import read_json, validation_message
+from .files import key_text, read_json, validation_message
 
 
 class Profile(BaseModel):
@@ -24,7 +29,7 @@ class Profile(BaseModel):
     prompt_config: str | None = None
     max_context_tokens: int | None = Field(None, ge=1)
     sampling: dict = Field(default_factory=dict)
-    tools: list[str] = Field(default_factory=list)
+    tools: list[Literal["browser", "python", "apply_patch"]] = Field(default_factory=list)
 
 
 def _resolve(value: str | None, base: Path) -> str | None:
@@ -34,17 +39,27 @@ def _resolve(value: str | None, base: Path) -> str | None:
     if path.is_absolute():
         return str(path)
     candidate = base / path
+    if candidate.exists():
+        return str(candidate)
+    if Path.cwd().joinpath(path).exists():
+        return str(Path.cwd() / path)
     # A bare "org/name" that is not a file next to the profiles is a Hugging Face repo id.
-    if candidate.exists() or value.startswith(".") or value.endswith((".json", ".gguf")):
+    if value.startswith(".") or value.endswith((".json", ".gguf")):
         return str(candidate)
     return value
 
 
+PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
 def profile_files(explicit: str | None) -> list[Path]:
-    """Where profiles are looked for, in order."""
+    """Where profiles are looked for, in order: the named file, the user's, the project's."""
     if explicit:
         return [Path(explicit).expanduser()]
-    return [config_dir() / "profiles.json", Path.cwd() / "configs" / "profiles.json"]
+    found = [config_dir() / "profiles.json"]
+    for folder in dict.fromkeys([Path.cwd() / "configs", PROJECT_CONFIGS]):
+        found += [folder / "profiles.json", folder / "profiles.example.json"]
+    return found
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:
@@ -57,7 +72,7 @@ def load_profiles(path: Path) -> dict[str, Profile]:
             profile = Profile.model_validate(body)
             SamplingParams.model_validate(profile.sampling)
         except ValidationError as exc:
-            where = f"{name}.sampling." if exc.title == "SamplingParams" else f"{name}."
+            where = f"{key_text(name)}.sampling." if exc.title == "SamplingParams" else f"{key_text(name)}."
             raise UserError(validation_message(path, exc, where)) from None
         base = path.parent.resolve()
         profiles[name] = profile.model_copy(

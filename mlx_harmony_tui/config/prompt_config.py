@@ -21,9 +21,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
-from .files import read_json, unknown_keys, validation_message
+from .files import key_text, read_json, unknown_keys, validation_message
 
 SAMPLING_FIELDS = tuple(SamplingParams.model_fields)
+# Keys of the seed tool's prompt configs that mlx-harmony has no use for; a config naming them is
+# told so, by name, rather than having them dropped in silence.
+SEED_KEYS_UNUSED = {
+    "use_harmony": "Harmony is used exactly when the model is GPT-OSS",
+    "max_user_tokens": "messages are not truncated; max_context_tokens drops the oldest turns instead",
+    "max_assistant_tokens": "use max_tokens",
+    "xtc_special_tokens": "XTC never drops end-of-sequence or newline tokens",
+    "mlock": "MLX manages wired memory itself",
+    "no_fs_cache": "not applicable",
+    "lazy": "models load fully",
+    "truncate_thinking": "the analysis pane is collapsible instead",
+    "truncate_response": "answers are shown whole",
+    "logs_dir": "chat logs live in the data folder (MLX_HARMONY_DATA_DIR)",
+    "chats_dir": "chat logs live in the data folder (MLX_HARMONY_DATA_DIR)",
+}
 
 
 class DialogueMessage(BaseModel):
@@ -66,6 +81,11 @@ class PromptConfig(BaseModel):
     def _lower_effort(cls, value):
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _random_seed(cls, value):
+        return None if value == -1 and not isinstance(value, bool) else value  # the seed tool's "random"
+
     def sampling_overrides(self) -> dict:
         return {name: getattr(self, name) for name in SAMPLING_FIELDS if getattr(self, name) is not None}
 
@@ -81,17 +101,24 @@ def load_prompt_config(path: str | Path) -> PromptConfig:
     if not isinstance(data, dict):
         raise UserError(f"{path}: a prompt config must be a JSON object")
     unknown = unknown_keys(data, PromptConfig)
+    unused = [k for k in unknown if k in SEED_KEYS_UNUSED]
+    unknown = [k for k in unknown if k not in SEED_KEYS_UNUSED]
+    if unused:
+        reasons = "; ".join(f"{k} ({SEED_KEYS_UNUSED[k]})" for k in unused)
+        warnings.warn(f"{path}: seed-tool keys not used by mlx-harmony: {reasons}", UserWarning, stacklevel=2)
     if unknown:
-        warnings.warn(f"{path}: unknown keys ignored: {', '.join(unknown)}", UserWarning, stacklevel=2)
+        warnings.warn(f"{path}: unknown keys ignored: {', '.join(map(key_text, unknown))}", UserWarning, stacklevel=2)
     try:
+        # Sampling fields are checked as written first, so messages quote the user's own values.
+        raw = {k: data[k] for k in SAMPLING_FIELDS if data.get(k) is not None and not (k == "seed" and data[k] == -1)}
+        SamplingParams.model_validate(raw)
         config = PromptConfig.model_validate(data)
-        config.sampling()
     except ValidationError as exc:
         raise UserError(validation_message(path, exc)) from None
     return config
 
 
-_BUILTIN = re.compile(r"<\|(DATE|DATETIME|TIME|TIMEZ|TIMEA|TIMEU)\|>", re.IGNORECASE)
+_ANGLE = re.compile(r"<\|([A-Za-z_][A-Za-z0-9_]*)\|>")
 _USER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -109,7 +136,22 @@ def builtin_values(now: datetime) -> dict[str, str]:
 
 
 def fill_placeholders(text: str, values: dict[str, str], user_values: dict[str, str]) -> str:
-    text = _BUILTIN.sub(lambda m: values[m.group(1).upper()], text)
+    """Fill ``<|NAME|>`` and ``{name}`` placeholders; anything unknown is left as written.
+
+    ``<|NAME|>`` is a built-in in any case, else a user placeholder (its exact
+    key first, then any case); ``{name}`` is a user placeholder, exact key.
+    """
+    folded = {k.lower(): v for k, v in user_values.items()}
+
+    def angle(match: re.Match) -> str:
+        name = match.group(1)
+        if name.upper() in values:
+            return values[name.upper()]
+        if name in user_values:
+            return user_values[name]
+        return folded.get(name.lower(), match.group(0))
+
+    text = _ANGLE.sub(angle, text)
     return _USER.sub(lambda m: user_values.get(m.group(1), m.group(0)), text)
 
 
@@ -120,24 +162,36 @@ class FilledPrompt:
     identity: str | None
     instructions: str | None
     examples: list[dict]
+    greeting: str | None = None
+    start_date: str | None = None
+    knowledge_cutoff: str | None = None
 
 
 def filled_prompt(config: PromptConfig, started: datetime) -> FilledPrompt:
+    """Fill every text of ``config`` with the values of the conversation that began at ``started``."""
     values = builtin_values(started)
 
     def fill(text: str | None) -> str | None:
         return fill_placeholders(text, values, config.placeholders) if text else text
 
     examples = [{"role": m.role, "content": fill(m.content)} for dialogue in config.example_dialogues for m in dialogue]
-    return FilledPrompt(fill(config.system_model_identity), fill(config.developer_instructions), examples)
+    return FilledPrompt(
+        identity=fill(config.system_model_identity),
+        instructions=fill(config.developer_instructions),
+        examples=examples,
+        greeting=fill(config.assistant_greeting),
+        start_date=fill(config.conversation_start_date),
+        knowledge_cutoff=fill(config.knowledge_cutoff),
+    )
 
 
-def conversation_messages(config: PromptConfig | None, prompt: str, system: str | None, started: datetime) -> list[dict]:
-    """Chat messages for a first turn: config system text, example dialogues, then the prompt."""
+def conversation_messages(config: PromptConfig | None, prompt: str | None, system: str | None, started: datetime) -> list[dict]:
+    """Chat messages for a first turn: config system text, example dialogues, then the prompt (if any)."""
     filled = filled_prompt(config, started) if config is not None else FilledPrompt(None, None, [])
     parts = [t for t in (filled.identity, filled.instructions, system) if t]
     messages: list[dict] = [{"role": "system", "content": "\n\n".join(parts)}] if parts else []
     for m in filled.examples:
         messages.append({"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]})
-    messages.append({"role": "user", "content": prompt})
+    if prompt is not None:
+        messages.append({"role": "user", "content": prompt})
     return messages

@@ -23,27 +23,39 @@ class RunSettings:
     prompt_config: PromptConfig | None = None
     profile: str | None = None
     started: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    max_context_tokens: int | None = None
+    tools: tuple[str, ...] = ()
+
+    def prefix_messages(self, system: str | None = None) -> list[dict]:
+        """What comes before the conversation for ordinary models: system text, then example dialogues."""
+        return conversation_messages(self.prompt_config, None, system, self.started)
 
     def messages(self, prompt: str, system: str | None = None) -> list[dict]:
-        return conversation_messages(self.prompt_config, prompt, system, self.started)
+        return self.prefix_messages(system) + [{"role": "user", "content": prompt}]
 
-    def harmony_chat(self, prompt: str, system: str | None = None):
-        """For GPT-OSS: (HarmonySettings, messages). Identity and instructions go to Harmony's own slots."""
+    def harmony_prefix(self, system: str | None = None):
+        """For GPT-OSS: (HarmonySettings, example messages). Identity and instructions go to Harmony's own slots."""
         from ..harmony.render import HarmonySettings
 
         config = self.prompt_config
         if config is None:
-            return HarmonySettings(developer_instructions=system), [{"role": "user", "content": prompt}]
+            return HarmonySettings(developer_instructions=system), []
         filled = filled_prompt(config, self.started)
         settings = HarmonySettings(
             model_identity=filled.identity,
             reasoning_effort=config.reasoning_effort or "medium",
-            knowledge_cutoff=config.knowledge_cutoff,
-            conversation_start_date=config.conversation_start_date or self.started.date().isoformat(),
+            knowledge_cutoff=filled.knowledge_cutoff,
+            conversation_start_date=filled.start_date or self.started.date().isoformat(),
             developer_instructions="\n\n".join(t for t in (filled.instructions, system) if t) or None,
         )
-        examples = [m for m in filled.examples if m["role"] in ("user", "assistant")]
+        return settings, [m for m in filled.examples if m["role"] in ("user", "assistant")]
+
+    def harmony_chat(self, prompt: str, system: str | None = None):
+        settings, examples = self.harmony_prefix(system)
         return settings, examples + [{"role": "user", "content": prompt}]
+
+    def greeting(self) -> str | None:
+        return filled_prompt(self.prompt_config, self.started).greeting if self.prompt_config else None
 
 
 def resolve_run_settings(
@@ -55,6 +67,8 @@ def resolve_run_settings(
     sampling = SamplingParams()
     config = None
     chosen_model = model
+    max_context = None
+    tools: tuple[str, ...] = ()
     if profile:
         found = find_profile(profile, profiles_file)
         if found.prompt_config:
@@ -64,9 +78,15 @@ def resolve_run_settings(
         sampling = sampling.with_changes(**found.sampling)
         if chosen_model is None:
             chosen_model = found.model
+        max_context = found.max_context_tokens
+        tools = tuple(found.tools)
     elif profiles_file:
         raise UserError("--profiles-file: give --profile NAME to pick a profile from it")
     if prompt_config:
         config = load_prompt_config(prompt_config)
         sampling = config.sampling(sampling)
-    return RunSettings(model=chosen_model, sampling=sampling, prompt_config=config, profile=profile)
+    if max_context is None and config is not None:
+        max_context = config.max_context_tokens
+    return RunSettings(
+        model=chosen_model, sampling=sampling, prompt_config=config, profile=profile, max_context_tokens=max_context, tools=tools
+    )

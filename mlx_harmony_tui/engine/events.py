@@ -27,6 +27,7 @@ class GenerationStats:
 
     prompt_tokens: int = 0
     cached_tokens: int = 0
+    dropped_turns: int = 0  # oldest turns left out to fit max_context_tokens
     completion_tokens: int = 0
     ttft_s: float = 0.0
     prefill_tps: float = 0.0

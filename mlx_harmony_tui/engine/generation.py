@@ -98,6 +98,7 @@ class GenerationClock:
 
     prompt_tokens: int
     cached_tokens: int = 0
+    dropped_turns: int = 0
     start: float = field(default_factory=time.perf_counter)
     first: float | None = None
     last: float | None = None
@@ -123,6 +124,7 @@ class GenerationClock:
         return GenerationStats(
             prompt_tokens=self.prompt_tokens,
             cached_tokens=self.cached_tokens,
+            dropped_turns=self.dropped_turns,
             completion_tokens=self.count,
             ttft_s=ttft,
             prefill_tps=computed / ttft if ttft > 0 else 0.0,

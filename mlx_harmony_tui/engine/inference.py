@@ -79,6 +79,7 @@ class InferenceThread:
         self._samplers: dict[str, Any] = {}
         self._seed_keys: dict[str, tuple[int, Any]] = {}
         self._conversation_dates: dict[str, str] = {}
+        self._dropped_turns: dict[str, int] = {}
         self._harmony_encoding = None
         self._protected: list[int] = []
         self.loaded = None
@@ -226,19 +227,38 @@ class InferenceThread:
 
         loaded = self.loaded
         decode = loaded.tokenizer.decode
-        if self.info is not None and self.info.is_gpt_oss:
-            if request.prompt_ids is not None:
-                prompt = list(request.prompt_ids)
-            else:
-                from ..harmony.render import HarmonySettings, harmony_prompt_tokens
+        gpt_oss = self.info is not None and self.info.is_gpt_oss
+        output = HarmonyOutput(decode) if gpt_oss else PlainOutput(decode, loaded.eos_token_ids)
+        if request.prompt_ids is not None:
+            return list(request.prompt_ids), output
+        if gpt_oss:
+            from ..harmony.render import HarmonySettings, harmony_prompt_tokens
 
-                start = self._conversation_dates.setdefault(request.conversation_id, date.today().isoformat())
-                prompt = harmony_prompt_tokens(
-                    self._harmony(), request.messages or [], request.harmony or HarmonySettings(), start_date=start
-                )
-            return prompt, HarmonyOutput(decode)
-        prompt = list(request.prompt_ids) if request.prompt_ids is not None else prompt_tokens(loaded, request.messages or [])
-        return prompt, PlainOutput(decode, loaded.eos_token_ids)
+            start = self._conversation_dates.setdefault(request.conversation_id, date.today().isoformat())
+            settings = request.harmony or HarmonySettings()
+
+            def render(messages: list[dict]) -> list[int]:
+                return harmony_prompt_tokens(self._harmony(), messages, settings, start_date=start)
+        else:
+
+            def render(messages: list[dict]) -> list[int]:
+                return prompt_tokens(loaded, messages)
+
+        messages = request.messages or []
+        limit = self._context_limit(request)
+        if not limit:
+            return render(messages), output
+        from .context import fit_context
+
+        reserve = min(request.params.max_tokens, limit // 2)
+        already = self._dropped_turns.get(request.conversation_id, 0)
+        prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, already)
+        self._dropped_turns[request.conversation_id] = dropped
+        return prompt, output
+
+    def _context_limit(self, request: Generate) -> int | None:
+        """The request's max_context_tokens, else the model's own context length."""
+        return request.max_context_tokens or (self.info.context_length if self.info else None)
 
     def _harmony(self):
         if self._harmony_encoding is None:
@@ -266,7 +286,10 @@ class InferenceThread:
         else:
             conversation = ConversationCache(loaded, *self._kv)
         cached = conversation.reuse_for(prompt)
-        clock = GenerationClock(prompt_tokens=len(prompt), cached_tokens=cached)
+        context_limit = self._context_limit(request)
+        dropped = self._dropped_turns.get(request.conversation_id, 0) if context_limit else 0
+        clock = GenerationClock(prompt_tokens=len(prompt), cached_tokens=cached, dropped_turns=dropped)
+        context_limit = context_limit or (1 << 62)
         generated: list[int] = []
         unsent: list[int] = []
         finish = "length"
@@ -301,7 +324,7 @@ class InferenceThread:
                     if self._is_cancelled(rid):
                         finish = "cancelled"
                         break
-                    if len(generated) >= sampler.params.max_tokens:
+                    if len(generated) >= sampler.params.max_tokens or len(prompt) + len(generated) >= context_limit:
                         finish = "length"
                         break
                     now = time.perf_counter()

@@ -41,6 +41,8 @@ class Generate:
     harmony: Any = None  # HarmonySettings for GPT-OSS models; None = defaults
     processors: tuple[Callable[[list[int], Any], Any], ...] = ()  # logits constraints, see generation.token_stream
     reuse_cache: bool = True
+    max_context_tokens: int | None = None  # drop the oldest turns to fit, see engine.context
+    keep_messages: int = 0  # leading messages never dropped (a prompt config's examples)
 
 
 @dataclass(frozen=True)

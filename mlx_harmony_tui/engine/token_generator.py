@@ -44,6 +44,21 @@ class TokenGenerator:
         # The running generation's id and parameters, replaced as one tuple so other threads see a consistent pair.
         self._running: tuple[str, SamplingParams] | None = None
         self.conversation_id = f"conversation-{next(_ids)}"
+        self.model_spec: str | None = None
+        try:
+            self.load(model, progress, kv_bits, kv_group_size)
+        except BaseException:
+            self._engine.shutdown()
+            raise
+
+    def load(
+        self,
+        model: str | None,
+        progress: Callable[[str, float], None] | None = None,
+        kv_bits: int | None = None,
+        kv_group_size: int = 64,
+    ) -> ModelInfo:
+        """Load ``model`` in place of the current one (the conversation's caches are dropped)."""
         rid = f"load-{next(_ids)}"
         self._engine.submit(LoadModel(rid, model, kv_bits=kv_bits, kv_group_size=kv_group_size))
         for event in self._drain(rid):
@@ -53,6 +68,8 @@ class TokenGenerator:
                 self.info: ModelInfo = event.info
                 break
         self.tokenizer = self._engine.loaded.tokenizer
+        self.model_spec = model
+        return self.info
 
     def _drain(self, request_id: str) -> Iterator[Event]:
         while True:
@@ -83,6 +100,8 @@ class TokenGenerator:
         max_tokens: int | None = None,
         harmony: Any = None,
         reuse_cache: bool = True,
+        max_context_tokens: int | None = None,
+        keep_messages: int = 0,
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -91,7 +110,9 @@ class TokenGenerator:
         with Harmony for GPT-OSS, using ``harmony`` settings) or a raw
         ``prompt`` (text or token ids). Leaving the loop early cancels it.
         ``reuse_cache=False`` computes the whole prompt afresh and leaves the
-        conversation's cache as it was.
+        conversation's cache as it was. ``max_context_tokens`` (default: the
+        model's context length) drops the oldest turns to fit, never the
+        first ``keep_messages`` messages.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
@@ -102,7 +123,8 @@ class TokenGenerator:
         rid = f"gen-{next(_ids)}"
         self._running = (rid, params)
         self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params,
-                                     conversation_id=self.conversation_id, harmony=harmony, reuse_cache=reuse_cache))
+                                     conversation_id=self.conversation_id, harmony=harmony, reuse_cache=reuse_cache,
+                                     max_context_tokens=max_context_tokens, keep_messages=keep_messages))
         finished = False
         try:
             for event in self._drain(rid):

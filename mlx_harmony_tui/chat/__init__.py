@@ -1,0 +1,1 @@
+"""Conversations: a session with a model, its profile and its history."""
