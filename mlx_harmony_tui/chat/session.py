@@ -8,7 +8,9 @@ the model only when the profile names a different one, then applies the new
 prompt config and sampling; the conversation carries on.
 
 Front ends drive it from one thread: :meth:`send` yields the engine's typed
-events and records the answer when the turn ends.
+events and records the answer when the turn ends. With a chat log attached
+(:meth:`start_log`), every completed message is saved as it happens, and a
+cancelled answer is saved marked ``cancelled``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 from ..config.resolve import RunSettings, resolve_run_settings
+import time
+
 from ..engine.events import Done, Event, TextDelta, ToolCall
 from ..engine.token_generator import TokenGenerator
 
@@ -41,6 +45,36 @@ class ChatSession:
         self.generator.sampling = settings.sampling
         self.history: list[dict] = []
         self.last_done: Done | None = None
+        self.log = None  # a logs.store.ChatLog once start_log is called
+        self._metadata_changes: dict[str, Any] = {}  # for the log's metadata, saved with the next message
+        self.record_timings = True
+
+    def start_log(self, store=None):
+        """Save this conversation from now on, in ``store`` (default: the data folder's chats)."""
+        from ..logs.schema import ChatMetadata
+        from ..logs.store import ChatStore
+
+        config = self.settings.prompt_config
+        metadata = ChatMetadata(
+            model_path=self.info.path,
+            last_model_path=self.info.path,
+            profile=self.settings.profile,
+            prompt_config_path=self.settings.prompt_config_path,
+            prompt_config=config.model_dump(exclude_none=True) if config else None,
+            tools=list(self.settings.tools),
+        )
+        self.log = (store or ChatStore()).create(metadata)
+        return self.log
+
+    def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any) -> None:
+        if self.log is None:
+            return
+        from ..logs.schema import Message
+
+        changes, self._metadata_changes = self._metadata_changes, {}
+        self.log.append(
+            Message(role=role, content=content, **fields), hyperparameters=hyperparameters, model_path=self.info.path, metadata=changes
+        )
 
     @property
     def info(self):
@@ -57,6 +91,7 @@ class ChatSession:
     def send(self, text: str, **sampling: Any) -> Iterator[Event]:
         """Add a user message and stream the answer; the answer joins the history when the turn ends."""
         self.history.append({"role": "user", "content": text})
+        self._save("user", text)
         return self._answer(sampling)
 
     def _answer(self, sampling: dict) -> Iterator[Event]:
@@ -64,11 +99,15 @@ class ChatSession:
         final: list[str] = []
         analysis: list[str] = []
         calls: list[dict] = []
+        chunks: list[tuple[float, str, str]] = []
+        start = time.perf_counter()
         for event in self.generator.stream(
             messages=messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens, keep_messages=keep, **sampling
         ):
             if isinstance(event, TextDelta):
                 (final if event.channel == "final" else analysis).append(event.text)
+                if event.text and self.record_timings:
+                    chunks.append((round(time.perf_counter() - start, 4), event.text, event.channel))
             elif isinstance(event, ToolCall):
                 calls.append(
                     {"recipient": event.recipient, "arguments": event.arguments, "channel": event.channel, "content_type": event.content_type}
@@ -83,11 +122,31 @@ class ChatSession:
                 if self.info.is_gpt_oss:
                     answer["token_ids"] = list(event.token_ids)  # the raw history of this step, see harmony.render
                 self.history.append(answer)
+                self._save_answer(answer, event, chunks, self.generator.sampling.with_changes(**sampling).model_dump())
             yield event
+
+    def _save_answer(self, answer: dict, done: Done, chunks: list, hyperparameters: dict) -> None:
+        stats = done.stats
+        self._save(
+            "assistant",
+            answer["content"],
+            hyperparameters=hyperparameters,
+            analysis=answer.get("analysis"),
+            tool_calls=answer.get("tool_calls"),
+            finish_reason=done.finish_reason,
+            cancelled=True if done.finish_reason == "cancelled" else None,
+            prompt_tokens=stats.prompt_tokens,
+            cached_tokens=stats.cached_tokens,
+            completion_tokens=stats.completion_tokens,
+            stats={"ttft_s": stats.ttft_s, "prefill_tps": stats.prefill_tps, "decode_tps": stats.decode_tps,
+                   "peak_memory_gb": stats.peak_memory_gb},
+            chunks=chunks or None,
+        )
 
     def add_tool_result(self, name: str, content: str) -> None:
         """Record a tool's result; the next :meth:`continue_turn` lets the model read it."""
         self.history.append({"role": "tool", "name": name, "content": content})
+        self._save("tool", content, name=name)
 
     def continue_turn(self, **sampling: Any) -> Iterator[Event]:
         """Generate the next step of the current turn (after tool results)."""
@@ -102,6 +161,13 @@ class ChatSession:
             self.generator.load(new.model, progress)
         self.generator.sampling = new.sampling
         self.settings = new
+        config = new.prompt_config
+        self._metadata_changes = {
+            "profile": new.profile,
+            "prompt_config_path": new.prompt_config_path,
+            "prompt_config": config.model_dump(exclude_none=True) if config else None,
+            "tools": list(new.tools),
+        }
         return reloaded
 
     def update_sampling(self, **changes: Any) -> None:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from .common import add_model_flags, progress_display, run_main
+from .logs import add_logs_parser, run_logs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     turns.add_argument("--max-tokens", type=int, default=64, help="most tokens per answer (default 64)")
     turns.add_argument("--no-tools", dest="tools", action="store_false", help="GPT-OSS: leave the built-in tools out of the system message")
     turns.add_argument("--json", action="store_true", help="print one JSON line")
+    logs_bench = bench_sub.add_parser("logs", help="listing 1,000 chat logs and opening a 2,000-message one")
+    logs_bench.add_argument("--logs", type=int, default=1000, help="how many logs to list (default 1000)")
+    logs_bench.add_argument("--messages", type=int, default=2000, help="messages in the long log (default 2000)")
+    logs_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    add_logs_parser(sub)
     return parser
 
 
@@ -72,6 +78,15 @@ def _bench_turns(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_logs(args: argparse.Namespace) -> int:
+    from ..bench.logs_bench import format_table, run_logs_bench
+
+    _check_counts(args, ("logs", "messages"))
+    result = run_logs_bench(args.logs, args.messages)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -87,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
-        return run_main(lambda: (_bench_turns if args.bench_command == "turns" else _bench_engine)(args))
+        bench = {"turns": _bench_turns, "logs": _bench_logs}.get(args.bench_command, _bench_engine)
+        return run_main(lambda: bench(args))
+    if args.command == "logs":
+        return run_main(lambda: run_logs(args))
     parser.print_help()
     return 0
 

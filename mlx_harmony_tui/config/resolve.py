@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
@@ -25,6 +26,7 @@ class RunSettings:
     started: datetime = field(default_factory=lambda: datetime.now().astimezone())
     max_context_tokens: int | None = None
     tools: tuple[str, ...] = ()
+    prompt_config_path: str | None = None
 
     def prefix_messages(self, system: str | None = None) -> list[dict]:
         """What comes before the conversation for ordinary models: system text, then example dialogues."""
@@ -69,10 +71,12 @@ def resolve_run_settings(
     chosen_model = model
     max_context = None
     tools: tuple[str, ...] = ()
+    config_path = None
     if profile:
         found = find_profile(profile, profiles_file)
         if found.prompt_config:
             config = load_prompt_config(found.prompt_config)
+            config_path = found.prompt_config
             sampling = config.sampling(sampling)
         # Each field was range-checked when the profiles file was read.
         sampling = sampling.with_changes(**found.sampling)
@@ -84,9 +88,11 @@ def resolve_run_settings(
         raise UserError("--profiles-file: give --profile NAME to pick a profile from it")
     if prompt_config:
         config = load_prompt_config(prompt_config)
+        config_path = str(Path(prompt_config).expanduser().resolve())
         sampling = config.sampling(sampling)
     if max_context is None and config is not None:
         max_context = config.max_context_tokens
     return RunSettings(
-        model=chosen_model, sampling=sampling, prompt_config=config, profile=profile, max_context_tokens=max_context, tools=tools
+        model=chosen_model, sampling=sampling, prompt_config=config, profile=profile, max_context_tokens=max_context, tools=tools,
+        prompt_config_path=config_path,
     )

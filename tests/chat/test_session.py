@@ -121,3 +121,33 @@ def test_fit_context_keeps_system_messages_and_fails_clearly():
     assert not any(m["content"].startswith(("q0", "q1")) for m in kept)
     with pytest.raises(UserError, match=r"^max_context_tokens: the prompt needs \d+ tokens even without earlier turns"):
         fit_context([{"role": "user", "content": "w " * 50}], words, limit=40, reserve=10)
+
+
+def test_session_saves_each_completed_message_and_cancelled_answers(default_model_dir, profiles, tmp_path):
+    from mlx_harmony_tui.logs.store import ChatStore, read_chat_file
+
+    session = ChatSession(resolve_run_settings(profile="terse", profiles_file=str(profiles)), profiles_file=str(profiles))
+    try:
+        log = session.start_log(ChatStore(tmp_path / "chats"))
+        finish(session.send("Name a fruit."))
+        saved = read_chat_file(log.path)[0].active()
+        user, answer = saved.messages
+        assert user.content == "Name a fruit." and answer.parent_id == user.id
+        assert answer.content == session.history[1]["content"] and answer.finish_reason in ("stop", "length")
+        assert answer.completion_tokens == session.last_done.stats.completion_tokens and answer.stats["decode_tps"] >= 0
+        assert answer.hyperparameters["max_tokens"] == 6 and "".join(c[1] for c in answer.chunks) == answer.content
+        assert saved.metadata.profile == "terse" and saved.metadata.prompt_config["system_model_identity"] == "You are terse."
+
+        session.switch_profile("chatty")
+        events = []
+        for event in session.send("Tell me a long story about the sea.", max_tokens=200):
+            events.append(event)
+            if sum(1 for e in events if getattr(e, "text", "")) == 3:
+                session.generator.cancel()
+        assert finish(events).finish_reason == "cancelled"
+        saved = read_chat_file(log.path)[0].active()
+        assert [m.role for m in saved.messages] == ["user", "assistant", "user", "assistant"]
+        assert saved.messages[-1].cancelled is True and saved.messages[-1].finish_reason == "cancelled"
+        assert saved.metadata.profile == "chatty" and saved.metadata.last_hyperparameters["max_tokens"] == 200  # as sent
+    finally:
+        session.close()

@@ -1,0 +1,250 @@
+"""The chat store: one schema v2 file per conversation in ``<data dir>/chats/``.
+
+Every save rereads the file under a per-file lock, adds the new message,
+and replaces the file atomically (temp file, fsync, rename, fsync of the
+folder). So a process killed at any instant leaves each file whole with
+every completed message, and two app instances writing the same chat both
+keep their turns. A file that cannot be read as a chat log is reported as
+damaged and never written to.
+
+Listing reads a small index (``.index.json``) refreshed by each file's
+modification time and size, so it does not reparse unchanged logs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config.files import write_json_atomic
+from ..errors import UserError
+from ..paths import data_dir
+from .check import repair
+from .migrate import MigrationError, migrate
+from .schema import Chat, ChatFile, ChatMetadata, Message, new_id
+
+INDEX_FILE = ".index.json"
+INDEX_VERSION = 1
+
+
+class DamagedLog(UserError):
+    """A chat file that cannot be read as a chat log; it is left exactly as it is."""
+
+
+def read_chat_file(path: Path) -> tuple[ChatFile, list[str], bool]:
+    """The file as v2, the changes migration made in memory, and whether it is v1 on disk."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: chat log not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the chat log: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DamagedLog(f"{path}: damaged: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedLog(f"{path}: damaged: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise DamagedLog(f"{path}: damaged: nested too deeply") from None
+    try:
+        chat_file, report = migrate(data)
+    except MigrationError as exc:
+        raise DamagedLog(f"{path}: damaged: {exc}") from None
+    return chat_file, report, isinstance(data, dict) and "schema_version" not in data
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock of chat file ``path`` (a ``.NAME.lock`` file beside it) until the block ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def save_chat_file(path: Path, chat_file: ChatFile) -> None:
+    write_json_atomic(path, chat_file.record())
+
+
+@dataclass
+class LogSummary:
+    """One line of the log list."""
+
+    file: str
+    chat_id: str | None
+    title: str | None
+    first_user_line: str | None
+    model: str | None
+    created: str | None
+    updated: str | None
+    turns: int
+    size: int
+    damaged: str | None = None
+
+
+def summarize(path: Path, size: int) -> LogSummary:
+    try:
+        chat_file, _, _ = read_chat_file(path)
+    except UserError as exc:
+        return LogSummary(path.name, None, None, None, None, None, None, 0, size, damaged=str(exc))
+    chat = chat_file.active()
+    meta = chat.metadata
+    first = next((m.content.strip().splitlines()[0] for m in chat.messages if m.role == "user" and m.content.strip()), None)
+    return LogSummary(
+        file=path.name,
+        chat_id=chat.chat_id,
+        title=meta.title,
+        first_user_line=first[:120] if first else None,
+        model=meta.last_model_path or meta.model_path,
+        created=meta.created_at.iso,
+        updated=meta.updated_at.iso,
+        turns=sum(1 for m in chat.messages if m.role == "user"),
+        size=size,
+    )
+
+
+class ChatStore:
+    """The folder of chat logs."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or data_dir() / "chats"
+
+    def path_for(self, chat_id: str) -> Path:
+        return self.root / f"{chat_id}.json"
+
+    def create(self, metadata: ChatMetadata | None = None) -> "ChatLog":
+        """A new, empty chat, saved at once."""
+        chat_id = new_id()
+        path = self.path_for(chat_id)
+        chat = Chat(chat_id=chat_id, metadata=metadata or ChatMetadata())
+        with locked(path):
+            save_chat_file(path, ChatFile(chat_order=[chat_id], active_chat_id=chat_id, chats={chat_id: chat}))
+        return ChatLog(path, chat_id)
+
+    def find(self, ref: str) -> Path:
+        """A log by path, file name, chat id or unique id prefix."""
+        candidate = Path(ref).expanduser()
+        if candidate.is_file():
+            return candidate
+        for name in (ref, f"{ref}.json"):
+            if (self.root / name).is_file():
+                return self.root / name
+        matches = [s for s in self.list() if s.chat_id and s.chat_id.startswith(ref)]
+        if len(matches) == 1:
+            return self.root / matches[0].file
+        if matches:
+            raise UserError(f"{ref}: more than one log starts with this id")
+        raise UserError(f"{ref}: no such chat log in {self.root}")
+
+    def open(self, ref: str) -> "ChatLog":
+        path = self.find(ref)
+        chat_file, _, _ = read_chat_file(path)
+        return ChatLog(path, chat_file.active().chat_id)
+
+    def list(self) -> list[LogSummary]:
+        """Every log, newest first, from the index where files are unchanged."""
+        index_path = self.root / INDEX_FILE
+        old = self._read_index(index_path)
+        entries: dict[str, dict] = {}
+        summaries = []
+        changed = False
+        try:
+            scanned = [e for e in os.scandir(self.root) if e.name.endswith(".json") and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+        for entry in scanned:
+            stat = entry.stat()
+            key = [stat.st_mtime_ns, stat.st_size]
+            cached = old.get(entry.name)
+            if cached and cached.get("key") == key:
+                summary = LogSummary(**cached["summary"])
+            else:
+                summary = summarize(Path(entry.path), stat.st_size)
+                changed = True
+            entries[entry.name] = {"key": key, "summary": asdict(summary)}
+            summaries.append(summary)
+        if changed or set(entries) != set(old):
+            try:
+                write_json_atomic(index_path, {"version": INDEX_VERSION, "entries": entries})
+            except OSError:
+                pass  # the index is only a cache
+        summaries.sort(key=lambda s: s.updated or "", reverse=True)
+        return summaries
+
+    @staticmethod
+    def _read_index(path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("entries"), dict):
+            return {}
+        return data["entries"]
+
+
+class ChatLog:
+    """One chat in one file. Each append is a locked read-modify-atomic-write."""
+
+    def __init__(self, path: Path, chat_id: str):
+        self.path = path
+        self.chat_id = chat_id
+        self.head: str | None = None  # the message this handle's next message answers
+        chat = self.read()
+        self.head = chat.messages[-1].id if chat.messages else None
+
+    def read(self) -> Chat:
+        chat_file, _, _ = read_chat_file(self.path)
+        if self.chat_id not in chat_file.chats:
+            raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
+        return chat_file.chats[self.chat_id]
+
+    def append(
+        self,
+        message: Message,
+        hyperparameters: dict[str, Any] | None = None,
+        model_path: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Message:
+        """Save ``message`` after this handle's last one (or its own ``parent_id``); return it as saved."""
+        with locked(self.path):
+            chat_file, _, was_v1 = read_chat_file(self.path)
+            chat = chat_file.chats.get(self.chat_id)
+            if chat is None:
+                raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
+            if message.parent_id is None and "parent_id" not in message.model_fields_set:
+                message.parent_id = self.head
+            meta = chat.metadata
+            if hyperparameters is not None and hyperparameters != meta.last_hyperparameters:
+                message.hyperparameters = dict(hyperparameters)
+                meta.last_hyperparameters = dict(hyperparameters)
+                if not meta.hyperparameters:
+                    meta.hyperparameters = dict(hyperparameters)
+            if model_path:
+                meta.model_path = meta.model_path or model_path
+                meta.last_model_path = model_path
+            for key, value in (metadata or {}).items():
+                setattr(meta, key, value)
+            if meta.title is None and message.role == "user" and message.content.strip():
+                meta.title = message.content.strip().splitlines()[0][:80]
+            chat.messages.append(message)
+            if message.timestamp.unix > meta.updated_at.unix:
+                meta.updated_at = message.timestamp.model_copy()
+            repair(chat_file)
+            if was_v1:
+                backup = self.path.with_name(self.path.name + ".v1.bak")
+                if not backup.exists():
+                    shutil.copy2(self.path, backup)
+            save_chat_file(self.path, chat_file)
+        self.head = message.id
+        return message
