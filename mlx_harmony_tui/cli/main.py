@@ -11,8 +11,15 @@ from .logs import add_logs_parser, run_logs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlx-harmony", description="Chat with local MLX language models.")
+    parser = argparse.ArgumentParser(
+        prog="mlx-harmony", description="Chat with local MLX language models. With no command, opens the full-screen app."
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--model", "-m", help="mlx-lm folder, .gguf file or Hugging Face repo id (default: the embedded model)")
+    parser.add_argument("--profile", help="a profile name (model + prompt config + sampling)")
+    parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile from")
+    parser.add_argument("--prompt-config", help="a prompt config JSON file")
+    parser.add_argument("--chat", help="resume a saved chat (its id, a unique start of it, or a path)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="show platform, MLX backend, BLAS, Harmony vocabulary, default model and folders")
     prepare = sub.add_parser("prepare", help="fetch and convert a model now (the default model when none is named)")
@@ -36,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs_bench.add_argument("--logs", type=int, default=1000, help="how many logs to list (default 1000)")
     logs_bench.add_argument("--messages", type=int, default=2000, help="messages in the long log (default 2000)")
     logs_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    tui_bench = bench_sub.add_parser("tui", help="the app's decode speed against the engine alone, key latency, first frame")
+    tui_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
+    tui_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
+    tui_bench.add_argument("--json", action="store_true", help="print one JSON line")
     add_logs_parser(sub)
     return parser
 
@@ -87,6 +98,15 @@ def _bench_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_tui(args: argparse.Namespace) -> int:
+    from ..bench.tui_bench import format_table, run_tui_bench
+
+    _check_counts(args, ("max_tokens", "rounds"))
+    result = run_tui_bench(args.max_tokens, args.rounds)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -102,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
-        bench = {"turns": _bench_turns, "logs": _bench_logs}.get(args.bench_command, _bench_engine)
+        bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui}.get(args.bench_command, _bench_engine)
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))
-    parser.print_help()
-    return 0
+    from ..tui.app import StartOptions, run_app
+
+    options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat)
+    return run_main(lambda: run_app(options))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ class Done:
     finish_reason: FinishReason
     stats: GenerationStats
     token_ids: tuple[int, ...] = field(default=(), repr=False)
+    repairs: tuple[str, ...] = ()  # malformed model output that was recovered (GPT-OSS Harmony)
 
 
 @dataclass(frozen=True)

@@ -343,7 +343,7 @@ class InferenceThread:
                 self._samplers.pop(rid, None)
         self._caches.enforce_budget()
         self._keep_seed_key(request, sampler)
-        self._sink(Done(rid, finish, clock.stats(), tuple(generated)))
+        self._sink(Done(rid, finish, clock.stats(), tuple(generated), tuple(dict.fromkeys(output.repairs))))
 
     @staticmethod
     def _protected_ids(loaded) -> list[int]:

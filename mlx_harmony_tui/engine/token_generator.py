@@ -102,6 +102,7 @@ class TokenGenerator:
         reuse_cache: bool = True,
         max_context_tokens: int | None = None,
         keep_messages: int = 0,
+        processors: tuple[Callable, ...] = (),
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -112,7 +113,8 @@ class TokenGenerator:
         ``reuse_cache=False`` computes the whole prompt afresh and leaves the
         conversation's cache as it was. ``max_context_tokens`` (default: the
         model's context length) drops the oldest turns to fit, never the
-        first ``keep_messages`` messages.
+        first ``keep_messages`` messages. ``processors`` are logits processors
+        ``(tokens_so_far, logits) -> logits`` applied before sampling.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
@@ -124,7 +126,8 @@ class TokenGenerator:
         self._running = (rid, params)
         self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params,
                                      conversation_id=self.conversation_id, harmony=harmony, reuse_cache=reuse_cache,
-                                     max_context_tokens=max_context_tokens, keep_messages=keep_messages))
+                                     max_context_tokens=max_context_tokens, keep_messages=keep_messages,
+                                     processors=tuple(processors)))
         finished = False
         try:
             for event in self._drain(rid):

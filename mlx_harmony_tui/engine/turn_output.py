@@ -41,6 +41,7 @@ class PlainOutput:
         self._decoder = StreamingDecoder(decode)
         self._end_ids = end_ids
         self.finish_reason = "stop"
+        self.repairs: list[str] = []
 
     def is_end(self, token: int) -> bool:
         return token in self._end_ids
@@ -64,6 +65,11 @@ class HarmonyOutput:
 
         self._stream = HarmonyStream(decode)
         self.finish_reason = "stop"
+
+    @property
+    def repairs(self) -> list[str]:
+        """What was malformed in the model's Harmony output and recovered."""
+        return self._stream.repairs
 
     def is_end(self, token: int) -> bool:
         return False  # stop tokens are part of the raw history; the stream decides

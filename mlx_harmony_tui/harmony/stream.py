@@ -65,6 +65,7 @@ class HarmonyStream:
     def __init__(self, decode: Callable[[list[int]], str]):
         self._decode = decode
         self.messages: list[ParsedMessage] = []
+        self.repairs: list[str] = []  # what was malformed and recovered, in order
         self.finished = False
         self.stop_token: int | None = None
         self._header: _Header | None = _Header(expect_role=False)  # the prompt ends with <|start|>assistant
@@ -140,6 +141,7 @@ class HarmonyStream:
         """A header that never became one: show what was generated as final text."""
         header = self._header
         ids = header.role_ids + header.channel_ids + header.constrain_ids
+        self.repairs.append("text without a Harmony header")
         self._open("final", None, None)
         for token in ids:
             self._emit_text(token, out)
@@ -170,9 +172,11 @@ class HarmonyStream:
         elif token in STOP_TOKENS:
             self._finish(token, out)
         elif token == START:  # missing <|end|>
+            self.repairs.append("a message had no <|end|>")
             self._close(out)
             self._header = _Header()
         elif token == CHANNEL:  # missing <|end|><|start|>assistant
+            self.repairs.append("a message had no <|end|><|start|>")
             self._close(out)
             self._header = _Header(part="channel")
         elif token in (MESSAGE, CONSTRAIN):
@@ -189,6 +193,7 @@ class HarmonyStream:
         elif token == CONSTRAIN:
             header.part = "constrain"
         elif token == START:  # doubled <|start|>: begin the header again
+            self.repairs.append("a doubled <|start|>")
             self._header = _Header()
         elif token == END:  # a header with no message: nothing to show
             self._header = None
@@ -209,6 +214,7 @@ class HarmonyStream:
     def _header_then_stop(self, token: int, out: list[Output]) -> None:
         """A stop token while a header is open: recover a tool call whose <|message|> is missing."""
         channel, recipient, content_type, leftover = self._parse_header(self._header)
+        self.repairs.append("a header with no <|message|>")
         if recipient is not None and token == CALL:
             self._open(channel, recipient, content_type)
             self._current.text = leftover
@@ -224,10 +230,12 @@ class HarmonyStream:
         elif token in STOP_TOKENS:  # <|end|> then a stop token: the turn simply ends
             self._finish(token, out)
         elif token == CHANNEL:  # missing <|start|>assistant
+            self.repairs.append("a message had no <|start|>")
             self._header = _Header(part="channel")
         elif token in (END, MESSAGE, CONSTRAIN):
             return
         else:  # plain text after <|end|>
+            self.repairs.append("text after <|end|> without a header")
             self._open("final", None, None)
             self._emit_text(token, out)
 

@@ -1,0 +1,562 @@
+"""``mlx-harmony``: the full-screen chat app.
+
+The UI thread never waits on the model. A :class:`ChatSession` does the
+work in worker threads (loading, generating, switching profile), and every
+engine event comes back as a Textual message. Esc cancels through the
+engine, which stops before the next token; sliders change the running
+generation's sampling from the next token. Every completed or cancelled
+message is saved through the chat log store.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Input
+
+from ..errors import UserError
+from .screens import HelpScreen, ProfilePicker
+from .widgets import AssistantTurn, ChatInput, SamplingPanel, Slider, StatusBar, ToolCallsPane, UserTurn
+
+# --- messages from worker threads -------------------------------------------------------------------
+
+
+@dataclass
+class StartOptions:
+    model: str | None = None
+    profile: str | None = None
+    profiles_file: str | None = None
+    prompt_config: str | None = None
+    chat: str | None = None
+
+
+class EngineEvent(Message):
+    def __init__(self, event: Any, turn: AssistantTurn):
+        super().__init__()
+        self.event = event
+        self.turn = turn
+
+
+class Loading(Message):
+    def __init__(self, stage: str, fraction: float):
+        super().__init__()
+        self.stage = stage
+        self.fraction = fraction
+
+
+class SessionReady(Message):
+    def __init__(self, note: str | None = None):
+        super().__init__()
+        self.note = note
+
+
+class WorkFailed(Message):
+    def __init__(self, text: str, turn: AssistantTurn | None = None):
+        super().__init__()
+        self.text = text
+        self.turn = turn
+
+
+# --- command palette -------------------------------------------------------------------------------
+
+
+class HarmonyCommands(Provider):
+    """Profiles, themes, new chat, export, panes."""
+
+    def _commands(self) -> list[tuple[str, Any, str]]:
+        app: HarmonyApp = self.app  # type: ignore[assignment]
+        commands = [(f"Profile: {name}", partial(app.switch_profile, name), "switch to this profile") for name in app.profile_names()]
+        commands += [(f"Theme: {name}", partial(app.set_theme, name), "use this theme") for name in sorted(app.available_themes)]
+        commands += [
+            ("New chat", app.action_new_chat, "start a new conversation"),
+            ("Export chat as Markdown", app.action_export, "write the chat to a .md file in the current folder"),
+            ("Toggle sampling pane", app.action_toggle_sampling, "show or hide the sliders"),
+            ("Toggle tool calls pane", app.action_toggle_tools, "show or hide tool calls"),
+            ("Toggle reasoning", app.action_toggle_reasoning, "expand or collapse every reasoning section"),
+            ("Copy last answer", app.action_copy_answer, "to the clipboard"),
+            ("Help", app.action_help, "every key binding"),
+        ]
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+# --- the app -----------------------------------------------------------------------------------------
+
+
+class HarmonyApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "mlx-harmony"
+    COMMANDS = App.COMMANDS | {HarmonyCommands}
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="cancel"),
+        Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("ctrl+e", "edit_last", "Edit last", id="edit_last"),
+        Binding("f2", "pick_profile", "Profiles", id="pick_profile"),
+        Binding("f3", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
+        Binding("f4", "toggle_sampling", "Sampling", id="toggle_sampling"),
+        Binding("f5", "toggle_tools", "Tools", id="toggle_tools"),
+        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer"),
+        Binding("ctrl+k", "copy_code", "Copy code", id="copy_code", show=False),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("ctrl+q", "quit", "Quit", id="quit"),
+    ] + [Binding(f"alt+{i}", f"profile_number({i})", f"profile {i}", show=False, id=f"profile_{i}") for i in range(1, 10)]
+
+    def __init__(self, options: StartOptions | None = None, settings=None):
+        super().__init__()
+        from ..config.settings import AppSettings
+
+        self.options = options or StartOptions()
+        self.app_settings = settings or AppSettings()
+        self.session = None
+        self.busy = False
+        self._turn: AssistantTurn | None = None
+        self._startup_notes: list[str] = []
+
+    # layout --------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="chat-column"):
+                yield VerticalScroll(id="conversation")
+                yield ChatInput(id="chat-input", soft_wrap=True, show_line_numbers=False)
+            with Vertical(id="sidebar"):
+                from ..engine.sampling_params import SamplingParams
+
+                yield SamplingPanel(SamplingParams().model_dump(), id="sampling")
+                yield ToolCallsPane(id="tools")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        from .themes import load_themes
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for theme in load_themes():
+                self.register_theme(theme)
+        for warning in caught:
+            self.notify(str(warning.message), severity="warning")
+        if self.app_settings.theme in self.available_themes:
+            self.theme = self.app_settings.theme
+        if self.app_settings.keymap:
+            self.set_keymap(self.app_settings.keymap)
+        self.query_one("#conversation", VerticalScroll).anchor()
+        self.query_one(ChatInput).focus()
+        self.status.state = "loading…"
+        self.start_session()
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    # session in a worker thread --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="session")
+    def start_session(self) -> None:
+        from ..chat.session import ChatSession
+        from ..config.resolve import resolve_run_settings
+
+        o = self.options
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                profile = o.profile or (self.app_settings.default_profile if not (o.model or o.prompt_config) else None)
+                settings = resolve_run_settings(
+                    model=o.model, prompt_config=o.prompt_config, profile=profile, profiles_file=o.profiles_file
+                )
+            for warning in caught:
+                self.post_message(WorkFailed(str(warning.message)))
+            session = ChatSession(settings, profiles_file=o.profiles_file, progress=self._progress)
+            if o.chat:
+                note = self._resume(session, o.chat)
+            else:
+                session.start_log()
+                note = None
+        except UserError as exc:
+            self.post_message(WorkFailed(str(exc)))
+            return
+        self.session = session
+        self.post_message(SessionReady(note))
+
+    def _resume(self, session, ref: str) -> str:
+        from ..logs.store import ChatStore
+
+        log = ChatStore().open(ref)
+        chat = log.read()
+        for message in chat.messages:
+            entry = {"role": message.role, "content": message.content}
+            if message.role == "tool":
+                entry["name"] = message.name or "tool"
+            if message.role in ("user", "assistant", "tool"):
+                session.history.append(entry)
+        session.log = log
+        self.call_from_thread(self._show_history, list(session.history))
+        return f"resumed {chat.metadata.title or log.chat_id} ({len(chat.messages)} messages)"
+
+    async def _show_history(self, history: list[dict]) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        for entry in history:
+            if entry["role"] == "user":
+                await conversation.mount(UserTurn(entry["content"]))
+            elif entry["role"] == "assistant":
+                turn = AssistantTurn()
+                await conversation.mount(turn)
+                await turn.add_answer(entry["content"])
+                await turn.finish("")
+
+    def _progress(self, stage: str, fraction: float) -> None:
+        self.post_message(Loading(stage, fraction))
+
+    def on_loading(self, message: Loading) -> None:
+        self.status.state = f"loading {int(message.fraction * 100)}% · {message.stage}"
+
+    def on_session_ready(self, message: SessionReady) -> None:
+        self._refresh_session_view()
+        self.status.state = "ready"
+        if message.note:
+            self.notify(message.note)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.notify(message.text, severity="error", timeout=10)
+        if self.session is None:
+            self.status.state = "no model (fix the error, then ctrl+n or pick a profile)"
+        else:
+            self.status.state = "ready"
+        self.busy = False
+
+    def _refresh_session_view(self) -> None:
+        session = self.session
+        info = session.info
+        self.status.model = info.name
+        self.status.profile = session.settings.profile or "—"
+        self.query_one(SamplingPanel).set_values(session.generator.sampling.model_dump())
+        self.sub_title = f"{info.name}" + (f" · {session.settings.profile}" if session.settings.profile else "")
+
+    # sending ------------------------------------------------------------------------------------------
+
+    @on(ChatInput.Submitted)
+    async def send_message(self, message: ChatInput.Submitted) -> None:
+        if self.session is None:
+            self.notify("The model is still loading.", severity="warning")
+            return
+        if self.busy:
+            self.notify("An answer is still coming: Esc cancels it.", severity="warning")
+            return
+        self.query_one(ChatInput).text = ""
+        await self._ask(message.text, resend=False)
+
+    async def _ask(self, text: str | None, resend: bool) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if text is not None:
+            await conversation.mount(UserTurn(text))
+        turn = AssistantTurn()
+        await conversation.mount(turn)
+        conversation.anchor()
+        self._turn = turn
+        self.busy = True
+        self.status.state = "generating"
+        self.status.ttft = self.status.speed = ""
+        self._generate(text, turn)
+
+    @work(thread=True, group="generate")
+    def _generate(self, text: str | None, turn: AssistantTurn) -> None:
+        try:
+            events = self.session.send(text) if text is not None else self.session.continue_turn()
+            for event in events:
+                self.post_message(EngineEvent(event, turn))
+        except UserError as exc:
+            self.post_message(WorkFailed(str(exc), turn))
+        except Exception as exc:  # a bug: show it, keep the app alive
+            self.post_message(WorkFailed(f"internal error: {type(exc).__name__}: {exc}", turn))
+
+    async def on_engine_event(self, message: EngineEvent) -> None:
+        from ..engine.events import Done, StatsUpdate, TextDelta, ToolCall
+
+        event, turn = message.event, message.turn
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return
+            if event.channel == "final":
+                await turn.add_answer(event.text)
+            else:
+                await turn.add_reasoning(event.text)
+        elif isinstance(event, ToolCall):
+            view = await self.query_one(ToolCallsPane).add_call(event.recipient, event.arguments, event.channel)
+            view.set_result("not run", "(running tools arrives with the tools feature)")
+        elif isinstance(event, StatsUpdate):
+            self._show_stats(event.stats, live=True)
+        elif isinstance(event, Done):
+            self._show_stats(event.stats, live=False)
+            s = event.stats
+            footer = f"{event.finish_reason} · {s.completion_tokens} tokens · TTFT {s.ttft_s:.2f} s · {s.decode_tps:.1f} tok/s"
+            if s.cached_tokens:
+                footer += f" · {s.cached_tokens} prompt tokens from cache"
+            await turn.finish(footer)
+            if event.repairs:
+                self.notify("The model's Harmony output was malformed and was recovered: " + "; ".join(event.repairs), severity="warning")
+            self.busy = False
+            self.status.state = "ready"
+
+    def _show_stats(self, stats, live: bool) -> None:
+        status = self.status
+        if stats.ttft_s:
+            status.ttft = f"{stats.ttft_s:.2f} s"
+        if stats.decode_tps:
+            status.speed = f"{stats.decode_tps:.1f} tok/s"
+        limit = self.session.settings.max_context_tokens or self.session.info.context_length
+        used = stats.prompt_tokens + stats.completion_tokens
+        status.context = f"{used}/{limit}" if limit else str(used)
+        status.memory = f"{stats.peak_memory_gb:.2f} GB"
+
+    # actions -------------------------------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        if self.busy and self.session is not None:
+            self.session.generator.cancel()
+            self.status.state = "cancelling"
+
+    async def action_new_chat(self) -> None:
+        if self.busy:
+            self.notify("Esc first: an answer is still coming.", severity="warning")
+            return
+        conversation = self.query_one("#conversation", VerticalScroll)
+        await conversation.remove_children()
+        if self.session is None:
+            self.start_session()
+            return
+        self._new_conversation()
+
+    @work(thread=True, group="session")
+    def _new_conversation(self) -> None:
+        from datetime import datetime
+
+        from dataclasses import replace
+
+        session = self.session
+        session.history.clear()
+        session.settings = replace(session.settings, started=datetime.now().astimezone())
+        session.generator.conversation_id = f"{session.generator.conversation_id}-new"
+        try:
+            session.start_log()
+        except UserError as exc:
+            self.post_message(WorkFailed(str(exc)))
+            return
+        self.post_message(SessionReady("new chat"))
+
+    async def action_regenerate(self) -> None:
+        if self.busy or self.session is None or not self.session.history:
+            return
+        history = self.session.history
+        while history and history[-1]["role"] != "user":
+            history.pop()
+        if not history:
+            return
+        last_user = history.pop()
+        turns = list(self.query(AssistantTurn))
+        if turns:
+            await turns[-1].remove()
+        users = list(self.query(UserTurn))
+        if users:
+            await users[-1].remove()
+        await self._ask(last_user["content"], resend=True)
+
+    async def action_edit_last(self) -> None:
+        if self.busy or self.session is None:
+            return
+        history = self.session.history
+        while history and history[-1]["role"] != "user":
+            history.pop()
+        if not history:
+            return
+        last_user = history.pop()
+        for widget in (list(self.query(AssistantTurn))[-1:] + list(self.query(UserTurn))[-1:]):
+            await widget.remove()
+        box = self.query_one(ChatInput)
+        box.text = last_user["content"]
+        box.focus()
+
+    def profile_names(self) -> list[str]:
+        from ..config.profiles import load_profiles, profile_files
+
+        names: list[str] = []
+        for path in profile_files(self.options.profiles_file):
+            if path.is_file():
+                try:
+                    names += [n for n in load_profiles(path) if n not in names]
+                except UserError:
+                    continue
+        return names
+
+    def action_pick_profile(self) -> None:
+        names = self.profile_names()
+        if not names:
+            self.notify("No profiles file found (see README: profiles).", severity="warning")
+            return
+        current = self.session.settings.profile if self.session else None
+        self.push_screen(ProfilePicker(names, current), lambda name: name and self.switch_profile(name))
+
+    def action_profile_number(self, number: int) -> None:
+        names = self.profile_names()
+        if number <= len(names):
+            self.switch_profile(names[number - 1])
+        else:
+            self.notify(f"There is no profile {number}.", severity="warning")
+
+    def switch_profile(self, name: str) -> None:
+        if self.busy:
+            self.notify("Esc first: an answer is still coming.", severity="warning")
+            return
+        if self.session is None:
+            self.options.profile = name
+            self.start_session()
+            return
+        self.status.state = f"switching to {name}"
+        self._switch(name)
+
+    @work(thread=True, exclusive=True, group="session")
+    def _switch(self, name: str) -> None:
+        try:
+            reloaded = self.session.switch_profile(name, progress=self._progress)
+        except UserError as exc:
+            self.post_message(WorkFailed(str(exc)))
+            return
+        self.post_message(SessionReady(f"profile {name}" + (" (model loaded)" if reloaded else "")))
+
+    def action_toggle_reasoning(self) -> None:
+        sections = [t.reasoning for t in self.query(AssistantTurn) if t.reasoning is not None]
+        if not sections:
+            return
+        collapse = not all(s.collapsed for s in sections)
+        for section in sections:
+            section.collapsed = collapse
+
+    def action_toggle_sampling(self) -> None:
+        panel = self.query_one(SamplingPanel)
+        panel.display = not panel.display
+
+    def action_toggle_tools(self) -> None:
+        pane = self.query_one(ToolCallsPane)
+        pane.display = not pane.display
+
+    def action_copy_answer(self) -> None:
+        turns = [t for t in self.query(AssistantTurn) if t.answer_text]
+        if turns:
+            self.copy_text(turns[-1].answer_text)
+
+    def action_copy_code(self) -> None:
+        import re
+
+        turns = [t for t in self.query(AssistantTurn) if t.answer_text]
+        blocks = re.findall(r"```[^\n]*\n(.*?)```", turns[-1].answer_text, re.S) if turns else []
+        if blocks:
+            self.copy_text(blocks[-1])
+        else:
+            self.notify("The last answer has no code block.", severity="warning")
+
+    def copy_text(self, text: str) -> None:
+        """OSC 52 for terminals that support it, plus the system clipboard tool when there is one."""
+        self.copy_to_clipboard(text)
+        for tool in (["pbcopy"], ["wl-copy"], ["xclip", "-selection", "clipboard"], ["xsel", "--clipboard", "--input"]):
+            if shutil.which(tool[0]):
+                try:
+                    subprocess.run(tool, input=text.encode(), timeout=5, check=False)
+                except (OSError, subprocess.SubprocessError):
+                    continue
+                break
+        self.notify(f"Copied {len(text)} characters.")
+
+    def action_export(self) -> None:
+        from pathlib import Path
+
+        from ..logs.export import to_markdown
+
+        if self.session is None or self.session.log is None:
+            return
+        chat = self.session.log.read()
+        path = Path.cwd() / f"chat-{chat.chat_id[:8]}.md"
+        path.write_text(to_markdown(chat), encoding="utf-8")
+        self.notify(f"Exported to {path}")
+
+    def binding_rows(self) -> list[tuple[str, str, str]]:
+        keymap = self.app_settings.keymap
+        return [(keymap.get(b.id, b.key), b.description, b.id or "") for b in self.BINDINGS if isinstance(b, Binding)]
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.binding_rows()))
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != self.app_settings.theme:
+            self.app_settings.theme = theme
+            self._save_settings()
+
+    def _save_settings(self) -> None:
+        from ..config.settings import save_settings
+
+        try:
+            save_settings(self.app_settings)
+        except (UserError, OSError) as exc:
+            self.notify(f"settings not saved: {exc}", severity="warning")
+
+    # sampling controls ------------------------------------------------------------------------------
+
+    @on(Slider.Changed)
+    def slider_changed(self, message: Slider.Changed) -> None:
+        if self.session is None:
+            return
+        value: Any = int(message.value) if message.slider.spec.integer else message.value
+        try:
+            self.session.update_sampling(**{message.slider.spec.field: value})
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+
+    @on(SamplingPanel.SeedChanged)
+    def seed_changed(self, message: SamplingPanel.SeedChanged) -> None:
+        if self.session is not None:
+            try:
+                self.session.update_sampling(seed=message.seed)
+            except UserError as exc:
+                self.notify(str(exc), severity="error")
+
+    @on(Input.Submitted)
+    def input_submitted(self, message: Input.Submitted) -> None:
+        message.stop()
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.generator.cancel()
+            self.session.close()
+
+
+def run_app(options: StartOptions) -> int:
+    from ..config.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except UserError as exc:
+        print(f"warning: {exc} (using default settings)", file=sys.stderr)
+        settings = None
+    HarmonyApp(options, settings).run()
+    return 0

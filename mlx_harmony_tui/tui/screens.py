@@ -1,0 +1,58 @@
+"""Modal screens: help with every binding, and the profile picker."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class HelpScreen(ModalScreen):
+    """Every key binding with its id (the name to use in settings.json ``keymap``)."""
+
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "close", id="help_close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]):
+        super().__init__()
+        self.rows = rows  # (keys, what it does, binding id)
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, expand=True, pad_edge=False)
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("does")
+        table.add_column("id (for settings keymap)", style="dim")
+        for keys, description, binding_id in self.rows:
+            table.add_row(keys, description, binding_id)
+        table.add_row("enter", "send the message", "")
+        table.add_row("ctrl+j / alt+enter", "new line in the message", "")
+        table.add_row("ctrl+p", "command palette: profiles, themes, panes, export", "")
+        table.add_row("←/→, shift+←/→, enter", "move a focused slider finely, coarsely, or type its value", "")
+        with Vertical(id="help"):
+            yield Label("mlx-harmony: keys", classes="pane-title")
+            with VerticalScroll():
+                yield Static(table)
+            yield Label("Remap a key in <config dir>/settings.json, e.g. {\"keymap\": {\"cancel\": \"ctrl+x\"}}", classes="muted")
+
+
+class ProfilePicker(ModalScreen[str]):
+    """Choose a profile; returns its name."""
+
+    BINDINGS = [Binding("escape", "dismiss", "close", id="picker_close")]
+
+    def __init__(self, names: list[str], current: str | None):
+        super().__init__()
+        self.names = names
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        options = [Option(f"{i + 1}. {name}" + ("  (current)" if name == self.current else ""), id=name) for i, name in enumerate(self.names)]
+        with Vertical(id="profile-picker"):
+            yield Label("Profiles (alt+1..9 picks directly)", classes="pane-title")
+            yield OptionList(*options)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)

@@ -1,0 +1,160 @@
+"""The app driven by Textual's Pilot, on the real default model and the tiny GPT-OSS model."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+
+import pytest
+
+from mlx_harmony_tui.config.settings import AppSettings
+from mlx_harmony_tui.logs.store import read_chat_file
+from mlx_harmony_tui.tui.app import HarmonyApp, StartOptions
+from mlx_harmony_tui.tui.widgets import AssistantTurn, ChatInput, Slider, StatusBar, ToolCallsPane, UserTurn
+
+SIZE = (140, 45)
+
+
+def run_async(test):
+    """Run an async test body in its own event loop (no pytest-asyncio needed)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError("timed out waiting")
+        await pilot.pause(0.05)
+
+
+async def ready(pilot, app) -> None:
+    await wait_for(pilot, lambda: app.session is not None and app.query_one(StatusBar).state == "ready")
+
+
+async def send(pilot, app, text: str) -> None:
+    box = app.query_one(ChatInput)
+    box.focus()
+    box.text = text
+    await pilot.press("enter")
+
+
+def last_turn(app) -> AssistantTurn:
+    return list(app.query(AssistantTurn))[-1]
+
+
+@run_async
+async def test_ask_see_the_answer_and_find_the_log(default_model_dir):
+    app = HarmonyApp(StartOptions(), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.query_one(StatusBar).state.startswith("loading")  # first frame before the model is in
+        await ready(pilot, app)
+        app.session.update_sampling(temperature=0.0, max_tokens=24)
+        await send(pilot, app, "What is the capital of France? Answer in one sentence.")
+        await wait_for(pilot, lambda: not app.busy)
+        turn = last_turn(app)
+        assert turn.finished and "Paris" in turn.answer_text
+        assert [w.text for w in app.query(UserTurn)] == ["What is the capital of France? Answer in one sentence."]
+        assert app.query_one(ChatInput).text == ""
+        status = app.query_one(StatusBar)
+        assert status.model == "SmolLM2-135M-Instruct" and "tok/s" in status.speed and status.context.split("/")[0].isdigit()
+        saved = read_chat_file(app.session.log.path)[0].active()
+        assert [m.role for m in saved.messages] == ["user", "assistant"] and "Paris" in saved.messages[1].content
+
+
+@run_async
+async def test_escape_cancels_and_the_cancelled_turn_is_saved(default_model_dir):
+    app = HarmonyApp(StartOptions(), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        app.session.update_sampling(max_tokens=400)
+        await send(pilot, app, "Write a very long story about a lighthouse keeper.")
+        await wait_for(pilot, lambda: len(last_turn(app).answer_text) > 10)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.busy)
+        assert last_turn(app).footer_text.startswith("cancelled")
+        saved = read_chat_file(app.session.log.path)[0].active()
+        assert saved.messages[-1].cancelled is True
+
+
+@run_async
+async def test_slider_change_mid_stream_reaches_the_running_sampler(default_model_dir):
+    app = HarmonyApp(StartOptions(), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        app.session.update_sampling(temperature=0.5, max_tokens=300)
+        await send(pilot, app, "List twenty animals, one per line.")
+        await wait_for(pilot, lambda: len(last_turn(app).answer_text) > 5)
+        slider = app.query_one("#slider-temperature", Slider)
+        slider.focus()
+        expected = slider.value + 0.1
+        await pilot.press("right", "right")  # two fine steps of 0.05
+        assert slider.value == pytest.approx(expected)
+        engine = app.session.generator._engine
+        running = app.session.generator._running
+        assert running is not None, "the answer finished before the slider moved"
+        with engine._lock:
+            sampler = engine._samplers[running[0]]
+        assert sampler.params.temperature == pytest.approx(expected)
+        assert sampler.params.max_tokens == 300  # only the moved slider's field changed
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.busy)
+        assert app.session.generator.sampling.temperature == pytest.approx(expected)
+
+
+@run_async
+async def test_gpt_oss_reasoning_collapses_tool_call_shows_and_broken_output_notifies(tiny_gpt_oss_dir):
+    from mlx_harmony_tui.harmony.vocab import load_encoding
+    from tests.support.engine import Script
+
+    enc = load_encoding()
+    app = HarmonyApp(StartOptions(model=str(tiny_gpt_oss_dir)), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        session = app.session
+        assert session.info.is_gpt_oss
+
+        def scripted(text: str):
+            """Force the next answer to ``text``: wraps the generator's stream with a Script processor."""
+            script = enc.encode(text, allowed_special="all")
+            original = session.generator.stream
+
+            def stream(*args, **kwargs):
+                prompt, harmony, keep = session.prompt()
+                from mlx_harmony_tui.harmony.render import harmony_prompt_tokens
+
+                start = session.generator._engine._conversation_dates.get(session.generator.conversation_id)
+                ids = harmony_prompt_tokens(enc, prompt, harmony, start_date=start)
+                kwargs["max_tokens"] = len(script)
+                session.generator.stream = original
+                return original(*args, processors=(Script(script, len(ids)),), **kwargs)
+
+            session.generator.stream = stream
+
+        scripted("<|channel|>analysis<|message|>Thinking about capitals.<|end|><|start|>assistant<|channel|>final<|message|>**Paris**.<|return|>")
+        await send(pilot, app, "Capital of France?")
+        await wait_for(pilot, lambda: not app.busy)
+        turn = last_turn(app)
+        assert turn.reasoning is not None and turn.reasoning_text == "Thinking about capitals."
+        assert turn.reasoning.collapsed and turn.answer_text == "**Paris**."
+        await pilot.press("f3")
+        assert not turn.reasoning.collapsed
+
+        scripted('<|channel|>commentary to=functions.lookup <|constrain|>json<|message|>{"q": "x"}<|call|>')
+        await send(pilot, app, "Look it up.")
+        await wait_for(pilot, lambda: not app.busy)
+        calls = list(app.query_one(ToolCallsPane).query("ToolCallView"))
+        assert len(calls) == 1 and calls[0].recipient == "functions.lookup"
+
+        scripted("Plain text with no header.<|end|><|return|>")
+        await send(pilot, app, "Say something.")
+        await wait_for(pilot, lambda: not app.busy)
+        assert last_turn(app).answer_text == "Plain text with no header."
+        notes = [n.message for n in app._notifications]
+        assert any("malformed" in n and "without a Harmony header" in n for n in notes)
