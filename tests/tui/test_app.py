@@ -67,6 +67,18 @@ async def test_ask_see_the_answer_and_find_the_log(default_model_dir):
         saved = read_chat_file(app.session.log.path)[0].active()
         assert [m.role for m in saved.messages] == ["user", "assistant"] and "Paris" in saved.messages[1].content
 
+        await pilot.press("ctrl+r")  # regenerate: the same question again, as a branch in the log
+        await wait_for(pilot, lambda: not app.busy and last_turn(app).finished)
+        assert len(app.query(UserTurn)) == 1 and len(app.query(AssistantTurn)) == 1
+        assert [m["role"] for m in app.session.history] == ["user", "assistant"]
+        saved = read_chat_file(app.session.log.path)[0].active()
+        first_user, first_answer, second_user, second_answer = saved.messages
+        assert second_user.parent_id == first_user.parent_id and second_answer.parent_id == second_user.id
+
+        await pilot.press("ctrl+e")  # edit: the question goes back into the box
+        assert app.query_one(ChatInput).text == "What is the capital of France? Answer in one sentence."
+        assert not app.query(UserTurn) and app.session.history == []
+
 
 @run_async
 async def test_escape_cancels_and_the_cancelled_turn_is_saved(default_model_dir):
