@@ -118,13 +118,14 @@ class HarmonyApp(App):
         Binding("escape", "cancel", "Cancel", id="cancel"),
         Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
-        Binding("ctrl+e", "edit_last", "Edit last", id="edit_last"),
+        # priority: these keys would otherwise be taken by the focused input box (end of line, redo, kill line)
+        Binding("ctrl+e", "edit_last", "Edit last", id="edit_last", priority=True),
         Binding("f2", "pick_profile", "Profiles", id="pick_profile"),
         Binding("f3", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
         Binding("f4", "toggle_sampling", "Sampling", id="toggle_sampling"),
         Binding("f5", "toggle_tools", "Tools", id="toggle_tools"),
-        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer"),
-        Binding("ctrl+k", "copy_code", "Copy code", id="copy_code", show=False),
+        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer", priority=True),
+        Binding("ctrl+k", "copy_code", "Copy code", id="copy_code", show=False, priority=True),
         Binding("f1", "help", "Help", id="help"),
         Binding("ctrl+q", "quit", "Quit", id="quit"),
     ] + [Binding(f"alt+{i}", f"profile_number({i})", f"profile {i}", show=False, id=f"profile_{i}") for i in range(1, 10)]
