@@ -63,3 +63,11 @@ def tiny_gpt_oss_dir() -> Path:
     if not is_built(folder):
         build_tiny_gpt_oss(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def enc():
+    """openai-harmony's GPT-OSS encoding, from the offline vocabulary."""
+    from mlx_harmony_tui.harmony.vocab import load_encoding
+
+    return load_encoding()

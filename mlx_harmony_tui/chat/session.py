@@ -46,8 +46,8 @@ class ChatSession:
         self.history: list[dict] = []
         self.last_done: Done | None = None
         self.log = None  # a logs.store.ChatLog once start_log is called
+        self._store = None  # where start_log keeps this session's chats
         self._metadata_changes: dict[str, Any] = {}  # for the log's metadata, saved with the next message
-        self.record_timings = True
 
     def start_log(self, store=None):
         """Save this conversation from now on, in ``store`` (default: the data folder's chats)."""
@@ -63,8 +63,21 @@ class ChatSession:
             prompt_config=config.model_dump(exclude_none=True) if config else None,
             tools=list(self.settings.tools),
         )
-        self.log = (store or ChatStore()).create(metadata)
+        self._store = store or self._store or ChatStore()
+        self.log = self._store.create(metadata)
         return self.log
+
+    def new_conversation(self) -> None:
+        """Start over: empty history, a new start time for placeholders, a new cache and a new log if one was kept."""
+        from datetime import datetime
+
+        keep_log = self.log is not None
+        self.history.clear()
+        self.settings = replace(self.settings, started=datetime.now().astimezone())
+        self.generator.new_conversation()
+        self.log = None
+        if keep_log:
+            self.start_log()
 
     def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any):
         if self.log is None:
@@ -123,7 +136,7 @@ class ChatSession:
         ):
             if isinstance(event, TextDelta):
                 (final if event.channel == "final" else analysis).append(event.text)
-                if event.text and self.record_timings:
+                if event.text:
                     chunks.append((round(time.perf_counter() - start, 4), event.text, event.channel))
             elif isinstance(event, ToolCall):
                 calls.append(

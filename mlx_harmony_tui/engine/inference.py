@@ -221,7 +221,7 @@ class InferenceThread:
         return (request.kv_bits, request.kv_group_size)
 
     def _prompt_and_output(self, request: Generate):
-        """The prompt ids and the output reader that fit the loaded model."""
+        """The prompt ids, the output reader that fits the loaded model, and how many old turns were left out."""
         from .prompt import prompt_tokens
         from .turn_output import HarmonyOutput, PlainOutput
 
@@ -230,7 +230,7 @@ class InferenceThread:
         gpt_oss = self.info is not None and self.info.is_gpt_oss
         output = HarmonyOutput(decode) if gpt_oss else PlainOutput(decode, loaded.eos_token_ids)
         if request.prompt_ids is not None:
-            return list(request.prompt_ids), output
+            return list(request.prompt_ids), output, 0
         if gpt_oss:
             from ..harmony.render import HarmonySettings, harmony_prompt_tokens
 
@@ -247,14 +247,14 @@ class InferenceThread:
         messages = request.messages or []
         limit = self._context_limit(request)
         if not limit:
-            return render(messages), output
+            return render(messages), output, 0
         from .context import fit_context
 
         reserve = min(request.params.max_tokens, limit // 2)
         already = self._dropped_turns.get(request.conversation_id, 0)
         prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, already)
         self._dropped_turns[request.conversation_id] = dropped
-        return prompt, output
+        return prompt, output, dropped
 
     def _context_limit(self, request: Generate) -> int | None:
         """The request's max_context_tokens, else the model's own context length."""
@@ -277,7 +277,7 @@ class InferenceThread:
         if self.loaded is None:
             raise UserError("no model is loaded")
         loaded = self.loaded
-        prompt, output = self._prompt_and_output(request)
+        prompt, output, dropped = self._prompt_and_output(request)
         if not prompt:
             raise UserError("the prompt is empty")
         sampler = LiveSampler(request.params, protected_ids=self._protected, key=self._seed_key(request))
@@ -286,10 +286,8 @@ class InferenceThread:
         else:
             conversation = ConversationCache(loaded, *self._kv)
         cached = conversation.reuse_for(prompt)
-        context_limit = self._context_limit(request)
-        dropped = self._dropped_turns.get(request.conversation_id, 0) if context_limit else 0
         clock = GenerationClock(prompt_tokens=len(prompt), cached_tokens=cached, dropped_turns=dropped)
-        context_limit = context_limit or (1 << 62)
+        room = (self._context_limit(request) or 1 << 62) - len(prompt)  # tokens left in the context
         generated: list[int] = []
         unsent: list[int] = []
         finish = "length"
@@ -324,7 +322,7 @@ class InferenceThread:
                     if self._is_cancelled(rid):
                         finish = "cancelled"
                         break
-                    if len(generated) >= sampler.params.max_tokens or len(prompt) + len(generated) >= context_limit:
+                    if len(generated) >= sampler.params.max_tokens or len(generated) >= room:
                         finish = "length"
                         break
                     now = time.perf_counter()

@@ -138,18 +138,12 @@ class PromptCacheStore:
     def clear(self) -> None:
         self._entries.clear()
 
-    def __contains__(self, conversation_id: str) -> bool:
-        return conversation_id in self._entries
-
     def spare_bytes(self) -> int:
         """Bytes held beyond the live conversation's cache and newest snapshot."""
         if not self._entries:
             return 0
         *others, live = self._entries.values()
         return sum(e.cache_bytes() + e.snapshot_bytes() for e in others) + live.snapshot_bytes(skip_newest=True)
-
-    def total_bytes(self) -> int:
-        return sum(e.cache_bytes() + e.snapshot_bytes() for e in self._entries.values())
 
     def enforce_budget(self) -> None:
         """Drop least recently used conversations, then the live one's oldest snapshots, until within budget."""

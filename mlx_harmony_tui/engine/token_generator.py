@@ -155,6 +155,10 @@ class TokenGenerator:
             if isinstance(event, TextDelta):
                 yield from event.token_ids
 
+    def new_conversation(self) -> None:
+        """Later calls are a new conversation: nothing is reused from the earlier one's cache."""
+        self.conversation_id = f"conversation-{next(_ids)}"
+
     def call(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(loaded_model)`` on the inference thread (after queued work) and return its result."""
         return self._engine.call(fn).result()

@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Input
+from textual.widgets import Footer
 
 from ..errors import UserError
 from .screens import HelpScreen, ProfilePicker
@@ -140,7 +140,6 @@ class HarmonyApp(App):
         self.busy = False
         self._turn: AssistantTurn | None = None
         self._sidebar_auto = True
-        self._startup_notes: list[str] = []
 
     # layout --------------------------------------------------------------------------------------
 
@@ -240,11 +239,18 @@ class HarmonyApp(App):
     def on_loading(self, message: Loading) -> None:
         self.status.state = f"loading {int(message.fraction * 100)}% · {message.stage}"
 
-    def on_session_ready(self, message: SessionReady) -> None:
+    async def on_session_ready(self, message: SessionReady) -> None:
         self._refresh_session_view()
         self.status.state = "ready"
         if message.note:
             self.notify(message.note)
+        greeting = self.session.settings.greeting()
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if greeting and not self.session.history and not conversation.children:
+            turn = AssistantTurn()  # shown only: the model never saw it, so it is not part of the history
+            await conversation.mount(turn)
+            await turn.add_answer(greeting)
+            await turn.finish("greeting from the prompt config")
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.notify(message.text, severity="error", timeout=10)
@@ -273,9 +279,9 @@ class HarmonyApp(App):
             self.notify("An answer is still coming: Esc cancels it.", severity="warning")
             return
         self.query_one(ChatInput).text = ""
-        await self._ask(message.text, resend=False)
+        await self._ask(message.text)
 
-    async def _ask(self, text: str | None, resend: bool) -> None:
+    async def _ask(self, text: str | None) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
         if text is not None:
             await conversation.mount(UserTurn(text))
@@ -386,16 +392,8 @@ class HarmonyApp(App):
 
     @work(thread=True, group="session")
     def _new_conversation(self) -> None:
-        from datetime import datetime
-
-        from dataclasses import replace
-
-        session = self.session
-        session.history.clear()
-        session.settings = replace(session.settings, started=datetime.now().astimezone())
-        session.generator.conversation_id = f"{session.generator.conversation_id}-new"
         try:
-            session.start_log()
+            self.session.new_conversation()
         except UserError as exc:
             self.post_message(WorkFailed(str(exc)))
             return
@@ -415,7 +413,7 @@ class HarmonyApp(App):
     async def action_regenerate(self) -> None:
         text = await self._take_back_last_turn()
         if text is not None:
-            await self._ask(text, resend=True)
+            await self._ask(text)
 
     async def action_edit_last(self) -> None:
         text = await self._take_back_last_turn()
@@ -575,10 +573,6 @@ class HarmonyApp(App):
                 self.session.update_sampling(seed=message.seed)
             except UserError as exc:
                 self.notify(str(exc), severity="error")
-
-    @on(Input.Submitted)
-    def input_submitted(self, message: Input.Submitted) -> None:
-        message.stop()
 
     def on_unmount(self) -> None:
         if self.session is not None:

@@ -183,6 +183,11 @@ class Slider(Widget, can_focus=True):
         bar.append(f" {self.text_value():>8}")
         return bar
 
+    def show(self, value: float) -> None:
+        """Display ``value`` without announcing it as a change (for values set elsewhere)."""
+        self.set_reactive(Slider.value, self._clamp(value))
+        self.refresh()
+
     def set_value(self, value: float) -> None:
         value = self._clamp(value)
         if value != self.value:
@@ -269,9 +274,7 @@ class SamplingPanel(VerticalScroll):
         """Show ``values`` (after a profile switch) without announcing them as changes."""
         self.values = values
         for spec in SLIDERS:
-            slider = self.query_one(f"#slider-{spec.field}", Slider)
-            slider.set_reactive(Slider.value, slider._clamp(float(values.get(spec.field, spec.low))))
-            slider.refresh()
+            self.query_one(f"#slider-{spec.field}", Slider).show(float(values.get(spec.field, spec.low)))
         seed = values.get("seed")
         self.query_one("#seed-input", Input).value = "" if seed is None else str(seed)
 

@@ -43,3 +43,13 @@ def test_bench_turns_rejects_bad_counts():
     done = run_bench("--turns", "0")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --turns: must be at least 1"
+
+
+def test_bench_tui_json_on_the_default_model(default_model_dir):
+    cmd = [sys.executable, "-m", "mlx_harmony_tui.cli.main", "bench", "tui", "--max-tokens", "24", "--rounds", "1", "--json"]
+    done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("decode_tps_engine", "decode_tps_app", "decode_ratio", "key_latency_p95_ms", "first_frame_s"):
+        assert isinstance(result[key], float) and result[key] > 0, key
+    assert result["key_presses"] > 0 and result["rounds"] == 1

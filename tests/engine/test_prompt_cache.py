@@ -14,7 +14,6 @@ from mlx_harmony_tui.engine.events import Done, Error, ToolCall
 from mlx_harmony_tui.engine.requests import Generate, LoadModel
 from mlx_harmony_tui.engine.sampling_params import SamplingParams
 from mlx_harmony_tui.harmony.render import FunctionTool, HarmonySettings, harmony_prompt_tokens
-from mlx_harmony_tui.harmony.vocab import load_encoding
 from tests.support.engine import FirstLogits, Script, run_request, start_engine
 
 TOLERANCE = 1e-4
@@ -27,11 +26,6 @@ WORDS = "river stone cloud lantern meadow copper violin harbor ember willow cany
 def long_text(turn: int, n: int = 150) -> str:
     """A user message of about ``n`` tokens, different for every turn."""
     return " ".join(WORDS[(turn * 7 + i * 5) % len(WORDS)] for i in range(n))
-
-
-@pytest.fixture(scope="module")
-def enc():
-    return load_encoding()
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ import pytest
 from mlx_harmony_tui.engine.events import Done, TextDelta, ToolCall
 from mlx_harmony_tui.engine.requests import Generate
 from mlx_harmony_tui.engine.sampling_params import SamplingParams
-from mlx_harmony_tui.harmony.vocab import load_encoding
 from tests.support.engine import Script, run_request, start_engine
-
-
-@pytest.fixture(scope="module")
-def enc():
-    return load_encoding()
 
 
 @pytest.fixture(scope="module")

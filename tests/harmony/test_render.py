@@ -6,12 +6,6 @@ import pytest
 
 from mlx_harmony_tui.errors import UserError
 from mlx_harmony_tui.harmony.render import FunctionTool, HarmonySettings, harmony_prompt_tokens
-from mlx_harmony_tui.harmony.vocab import load_encoding
-
-
-@pytest.fixture(scope="module")
-def enc():
-    return load_encoding()
 
 
 def test_system_developer_and_history(enc):

@@ -7,12 +7,6 @@ from openai_harmony import StreamableParser
 from openai_harmony import Role
 
 from mlx_harmony_tui.harmony.stream import CALL, RETURN, ChannelText, HarmonyStream, ToolCallParsed
-from mlx_harmony_tui.harmony.vocab import load_encoding
-
-
-@pytest.fixture(scope="module")
-def enc():
-    return load_encoding()
 
 
 def tokens(enc, text: str) -> list[int]:

@@ -40,13 +40,6 @@ def tiny_dir(tiny_gpt_oss_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def enc():
-    from mlx_harmony_tui.harmony.vocab import load_encoding
-
-    return load_encoding()
-
-
-@pytest.fixture(scope="module")
 def loaded(tiny_dir: Path):
     from mlx_harmony_tui.engine import lm
 

@@ -100,7 +100,8 @@ async def test_slider_change_mid_stream_reaches_the_running_sampler(default_mode
     app = HarmonyApp(StartOptions(), AppSettings())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
-        app.session.update_sampling(temperature=0.5, max_tokens=300)
+        no_end = {int(i): -100.0 for i in app.session.generator.tokenizer.eos_token_ids}  # it must still be running
+        app.session.update_sampling(temperature=0.5, max_tokens=300, logit_bias=no_end)
         await send(pilot, app, "List twenty animals, one per line.")
         await wait_for(pilot, lambda: len(last_turn(app).answer_text) > 5)
         slider = app.query_one("#slider-temperature", Slider)
@@ -170,3 +171,26 @@ async def test_gpt_oss_reasoning_collapses_tool_call_shows_and_broken_output_not
         assert last_turn(app).answer_text == "Plain text with no header."
         notes = [n.message for n in app._notifications]
         assert any("malformed" in n and "without a Harmony header" in n for n in notes)
+
+
+@run_async
+async def test_greeting_is_shown_not_sent_and_new_chat_starts_a_new_log(default_model_dir, tmp_path):
+    import json
+
+    config = tmp_path / "greet.json"
+    config.write_text(json.dumps({"assistant_greeting": "Hello {user}!", "placeholders": {"user": "Sam"}, "temperature": 0, "max_tokens": 8}))
+    app = HarmonyApp(StartOptions(prompt_config=str(config)), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: [t.answer_text for t in app.query(AssistantTurn)] == ["Hello Sam!"])
+        assert app.session.history == []
+        first_log = app.session.log.path
+        await send(pilot, app, "Hi.")
+        await wait_for(pilot, lambda: not app.busy and len(app.session.history) == 2)
+        old_conversation = app.session.generator.conversation_id
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.session.log.path != first_log and [t.answer_text for t in app.query(AssistantTurn)] == ["Hello Sam!"])
+        assert app.session.history == [] and app.session.generator.conversation_id != old_conversation
+        assert last_turn(app).answer_text == "Hello Sam!" and not app.query(UserTurn)
+        assert app.session.log.path.parent == first_log.parent
+        assert [m.role for m in read_chat_file(first_log)[0].active().messages] == ["user", "assistant"]

@@ -72,8 +72,15 @@ def test_sliders_focused(snap_compare):
 
 def test_command_palette_lists_profiles(snap_compare):
     async def search(pilot):
+        from textual.command import CommandList
+
         await pilot.press("ctrl+p", *"Profile:")
-        await pilot.pause(0.5)  # the palette searches in the background
+        for _ in range(200):  # the palette searches in the background; wait for all four profiles
+            lists = pilot.app.screen.query(CommandList)
+            if lists and lists.first().option_count == 4:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
 
     assert snap_compare(still_app(), terminal_size=(120, 36), run_before=search)
 
