@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
-from ..config.resolve import RunSettings, resolve_run_settings
 import time
+
+from ..config.resolve import RunSettings, resolve_run_settings
 
 from ..engine.events import Done, Event, TextDelta, ToolCall
 from ..engine.token_generator import TokenGenerator
@@ -48,6 +49,7 @@ class ChatSession:
         self.log = None  # a logs.store.ChatLog once start_log is called
         self._store = None  # where start_log keeps this session's chats
         self._metadata_changes: dict[str, Any] = {}  # for the log's metadata, saved with the next message
+        self.reasoning_effort: str | None = None  # GPT-OSS: overrides the prompt config's effort from the next turn
 
     def start_log(self, store=None):
         """Save this conversation from now on, in ``store`` (default: the data folder's chats)."""
@@ -97,6 +99,8 @@ class ChatSession:
         """(messages for the engine, Harmony settings or None, how many leading messages are fixed)."""
         if self.info.is_gpt_oss:
             harmony, prefix = self.settings.harmony_prefix(self.system)
+            if self.reasoning_effort:
+                harmony = replace(harmony, reasoning_effort=self.reasoning_effort)
         else:
             harmony, prefix = None, self.settings.prefix_messages(self.system)
         return prefix + self.history, harmony, len(prefix)
@@ -152,7 +156,10 @@ class ChatSession:
                 if self.info.is_gpt_oss:
                     answer["token_ids"] = list(event.token_ids)  # the raw history of this step, see harmony.render
                 self.history.append(answer)
-                self._save_answer(answer, event, chunks, self.generator.sampling.with_changes(**sampling).model_dump())
+                used = self.generator.sampling.with_changes(**sampling).model_dump()
+                if harmony is not None:
+                    used["reasoning_effort"] = harmony.reasoning_effort
+                self._save_answer(answer, event, chunks, used)
             yield event
 
     def _save_answer(self, answer: dict, done: Done, chunks: list, hyperparameters: dict) -> None:
@@ -191,6 +198,7 @@ class ChatSession:
             self.generator.load(new.model, progress)
         self.generator.sampling = new.sampling
         self.settings = new
+        self.reasoning_effort = None  # the new prompt config says how hard to think
         config = new.prompt_config
         self._metadata_changes = {
             "profile": new.profile,
@@ -199,6 +207,12 @@ class ChatSession:
             "tools": list(new.tools),
         }
         return reloaded
+
+    def switch_model(self, model: str | None, progress: Progress | None = None) -> None:
+        """Load ``model`` (None: the embedded default) and keep the prompt config, sampling and conversation."""
+        self.generator.load(model, progress)
+        self.generator.sampling = self.settings.sampling
+        self.settings = replace(self.settings, model=model)
 
     def update_sampling(self, **changes: Any) -> None:
         """Change sampling for this and later turns (from any thread, mid-generation too)."""

@@ -26,14 +26,16 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from ..errors import UserError
+from ..models.catalog import known_models
 from .screens import HelpScreen, ProfilePicker
 from .widgets import AssistantTurn, ChatInput, SamplingPanel, Slider, StatusBar, ToolCallsPane, UserTurn
 
 NARROW = 100  # below this many columns the sidebar starts hidden (F4/F5 bring it back)
 FLUSH_S = 0.15  # streamed text reaches the screen in batches at most this far apart
+KEEP_TURNS = 60  # older turns leave the screen (they stay in the log) so long chats stay fast
 
 # --- messages from worker threads -------------------------------------------------------------------
 
@@ -82,7 +84,12 @@ class HarmonyCommands(Provider):
 
     def _commands(self) -> list[tuple[str, Any, str]]:
         app: HarmonyApp = self.app  # type: ignore[assignment]
-        commands = [(f"Profile: {name}", partial(app.switch_profile, name), "switch to this profile") for name in app.profile_names()]
+        profiles = app.profiles()
+        commands = [(f"Profile: {name}", partial(app.switch_profile, name), "switch to this profile") for name in profiles]
+        commands += [
+            (f"Model: {label}", partial(app.switch_model, spec), "load this model, keep the conversation")
+            for label, spec in known_models([p.model for p in profiles.values()])
+        ]
         commands += [(f"Theme: {name}", partial(setattr, app, "theme", name), "use this theme") for name in sorted(app.available_themes)]
         commands += [
             ("New chat", app.action_new_chat, "start a new conversation"),
@@ -140,6 +147,7 @@ class HarmonyApp(App):
         self.busy = False
         self._turn: AssistantTurn | None = None
         self._sidebar_auto = True
+        self.hidden_turns = 0  # turns pruned from the screen, see KEEP_TURNS
 
     # layout --------------------------------------------------------------------------------------
 
@@ -224,7 +232,9 @@ class HarmonyApp(App):
 
     async def _show_history(self, history: list[dict]) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
-        for entry in history:
+        shown = [e for e in history if e["role"] in ("user", "assistant")]
+        await self._note_hidden(conversation, max(len(shown) - KEEP_TURNS, 0))
+        for entry in shown[-KEEP_TURNS:]:
             if entry["role"] == "user":
                 await conversation.mount(UserTurn(entry["content"]))
             elif entry["role"] == "assistant":
@@ -265,7 +275,9 @@ class HarmonyApp(App):
         info = session.info
         self.status.model = info.name
         self.status.profile = session.settings.profile or "—"
-        self.query_one(SamplingPanel).set_values(session.generator.sampling.model_dump())
+        panel = self.query_one(SamplingPanel)
+        panel.set_values(session.generator.sampling.model_dump())
+        panel.show_effort(session.prompt()[1].reasoning_effort if info.is_gpt_oss else None)
         self.sub_title = f"{info.name}" + (f" · {session.settings.profile}" if session.settings.profile else "")
 
     # sending ------------------------------------------------------------------------------------------
@@ -288,6 +300,7 @@ class HarmonyApp(App):
         turn = AssistantTurn()
         await conversation.mount(turn)
         conversation.anchor()
+        await self._prune_turns(conversation)
         self._turn = turn
         self.busy = True
         self.status.state = "generating"
@@ -361,6 +374,26 @@ class HarmonyApp(App):
             self.busy = False
             self.status.state = "ready"
 
+    async def _prune_turns(self, conversation: VerticalScroll) -> None:
+        """Keep the last KEEP_TURNS turns on screen; say how many earlier ones are only in the log."""
+        turns = [w for w in conversation.children if isinstance(w, (UserTurn, AssistantTurn))]
+        extra = len(turns) - KEEP_TURNS
+        if extra > 0:
+            await conversation.remove_children(turns[:extra])
+            await self._note_hidden(conversation, extra)
+
+    async def _note_hidden(self, conversation: VerticalScroll, count: int) -> None:
+        if not count:
+            return
+        self.hidden_turns += count
+        text = f"{self.hidden_turns} earlier messages are not shown here; the chat log keeps them (export from the palette)."
+        notes = conversation.query("#earlier-turns")
+        if notes:
+            notes.first(Static).update(text)
+        else:
+            note = Static(text, id="earlier-turns", classes="muted")
+            await (conversation.mount(note, before=0) if conversation.children else conversation.mount(note))
+
     def _show_stats(self, stats, live: bool) -> None:
         status = self.status
         if stats.ttft_s:
@@ -385,6 +418,7 @@ class HarmonyApp(App):
             return
         conversation = self.query_one("#conversation", VerticalScroll)
         await conversation.remove_children()
+        self.hidden_turns = 0
         if self.session is None:
             self.start_session()
             return
@@ -422,17 +456,22 @@ class HarmonyApp(App):
             box.text = text
             box.focus()
 
-    def profile_names(self) -> list[str]:
+    def profiles(self) -> dict:
+        """Every profile in the profiles files, the first file's first (name -> Profile)."""
         from ..config.profiles import load_profiles, profile_files
 
-        names: list[str] = []
+        found: dict = {}
         for path in profile_files(self.options.profiles_file):
             if path.is_file():
                 try:
-                    names += [n for n in load_profiles(path) if n not in names]
+                    for name, profile in load_profiles(path).items():
+                        found.setdefault(name, profile)
                 except UserError:
                     continue
-        return names
+        return found
+
+    def profile_names(self) -> list[str]:
+        return list(self.profiles())
 
     def action_pick_profile(self) -> None:
         names = self.profile_names()
@@ -459,6 +498,26 @@ class HarmonyApp(App):
             return
         self.status.state = f"switching to {name}"
         self._switch(name)
+
+    def switch_model(self, model: str | None) -> None:
+        if self.busy:
+            self.notify("Esc first: an answer is still coming.", severity="warning")
+            return
+        if self.session is None:
+            self.options.model, self.options.profile = model, None
+            self.start_session()
+            return
+        self.status.state = "loading model"
+        self._load_model(model)
+
+    @work(thread=True, exclusive=True, group="session")
+    def _load_model(self, model: str | None) -> None:
+        try:
+            self.session.switch_model(model, progress=self._progress)
+        except UserError as exc:
+            self.post_message(WorkFailed(str(exc)))
+            return
+        self.post_message(SessionReady(f"model {self.session.info.name} loaded"))
 
     @work(thread=True, exclusive=True, group="session")
     def _switch(self, name: str) -> None:
@@ -573,6 +632,12 @@ class HarmonyApp(App):
                 self.session.update_sampling(seed=message.seed)
             except UserError as exc:
                 self.notify(str(exc), severity="error")
+
+    @on(SamplingPanel.EffortChanged)
+    def effort_changed(self, message: SamplingPanel.EffortChanged) -> None:
+        if self.session is not None:
+            self.session.reasoning_effort = message.effort
+            self.notify(f"Reasoning effort {message.effort} from the next answer.")
 
     def on_unmount(self) -> None:
         if self.session is not None:

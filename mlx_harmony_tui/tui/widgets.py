@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Collapsible, Input, Label, Markdown, Static, TextArea
+from textual.widgets import Collapsible, Input, Label, Markdown, Select, Static, TextArea
 
 # --- conversation ---------------------------------------------------------------------------------
 
@@ -239,6 +239,8 @@ class ValueEntry(ModalScreen):
         self.dismiss(value)
 
 
+EFFORTS = ("low", "medium", "high")
+
 SLIDERS = (
     SliderSpec("temperature", "temperature", 0.0, 2.0, 0.05, 0.25),
     SliderSpec("top_p", "top-p", 0.0, 1.0, 0.01, 0.1),
@@ -259,6 +261,11 @@ class SamplingPanel(VerticalScroll):
             super().__init__()
             self.seed = seed
 
+    class EffortChanged(Message):
+        def __init__(self, effort: str):
+            super().__init__()
+            self.effort = effort
+
     def __init__(self, values: dict, id: str | None = None):
         super().__init__(id=id)
         self.values = values
@@ -269,6 +276,24 @@ class SamplingPanel(VerticalScroll):
             yield Slider(spec, float(self.values.get(spec.field, spec.low)), id=f"slider-{spec.field}")
         seed = self.values.get("seed")
         yield Input("" if seed is None else str(seed), placeholder="seed (empty: random)", id="seed-input", type="integer")
+        effort = Select(
+            [(f"reasoning effort: {e}", e) for e in EFFORTS], value="medium", allow_blank=False, id="effort-select"
+        )
+        effort.display = False  # only GPT-OSS models reason on request
+        yield effort
+
+    def show_effort(self, effort: str | None) -> None:
+        """Show the GPT-OSS reasoning effort (``None`` hides the control for other models)."""
+        select = self.query_one("#effort-select", Select)
+        select.display = effort is not None
+        if effort is not None and select.value != effort:
+            with select.prevent(Select.Changed):
+                select.value = effort
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "effort-select":
+            event.stop()
+            self.post_message(self.EffortChanged(str(event.value)))
 
     def set_values(self, values: dict) -> None:
         """Show ``values`` (after a profile switch) without announcing them as changes."""

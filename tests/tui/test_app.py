@@ -159,6 +159,17 @@ async def test_gpt_oss_reasoning_collapses_tool_call_shows_and_broken_output_not
         await pilot.press("f3")
         assert not turn.reasoning.collapsed
 
+        effort = app.query_one("#effort-select")
+        assert effort.display and effort.value == "medium"
+        effort.value = "high"  # what choosing it with the keyboard or mouse does
+        await wait_for(pilot, lambda: session.reasoning_effort == "high")
+        assert session.prompt()[1].reasoning_effort == "high"
+        scripted("<|channel|>final<|message|>Rome.<|return|>")
+        await send(pilot, app, "Capital of Italy?")
+        await wait_for(pilot, lambda: not app.busy)
+        saved = read_chat_file(session.log.path)[0].active().messages[-1]
+        assert saved.content == "Rome." and saved.hyperparameters["reasoning_effort"] == "high"
+
         scripted('<|channel|>commentary to=functions.lookup <|constrain|>json<|message|>{"q": "x"}<|call|>')
         await send(pilot, app, "Look it up.")
         await wait_for(pilot, lambda: not app.busy)
@@ -194,3 +205,51 @@ async def test_greeting_is_shown_not_sent_and_new_chat_starts_a_new_log(default_
         assert last_turn(app).answer_text == "Hello Sam!" and not app.query(UserTurn)
         assert app.session.log.path.parent == first_log.parent
         assert [m.role for m in read_chat_file(first_log)[0].active().messages] == ["user", "assistant"]
+
+
+@run_async
+async def test_model_switch_keeps_the_conversation_and_shows_effort_only_for_gpt_oss(default_model_dir, tiny_gpt_oss_dir):
+    from mlx_harmony_tui.tui.app import HarmonyCommands
+
+    app = HarmonyApp(StartOptions(), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert not app.query_one("#effort-select").display  # SmolLM2 has no reasoning effort
+        names = [name for name, _, _ in HarmonyCommands(app.screen)._commands()]
+        assert "Model: SmolLM2-135M-Instruct (embedded)" in names
+        app.session.update_sampling(temperature=0.0, max_tokens=4)
+        await send(pilot, app, "Hi.")
+        await wait_for(pilot, lambda: not app.busy and len(app.session.history) == 2)
+        app.switch_model(str(tiny_gpt_oss_dir))
+        await wait_for(pilot, lambda: app.session.info.is_gpt_oss and app.query_one(StatusBar).state == "ready")
+        assert app.query_one("#effort-select").display
+        assert [m["role"] for m in app.session.history] == ["user", "assistant"]
+        assert len(app.query(UserTurn)) == 1 and app.session.settings.model == str(tiny_gpt_oss_dir)
+
+
+@run_async
+async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
+    from mlx_harmony_tui.logs.schema import Message
+    from mlx_harmony_tui.logs.store import ChatStore
+    from mlx_harmony_tui.tui.app import KEEP_TURNS
+
+    log = ChatStore().create()
+    pairs = KEEP_TURNS  # twice as many messages as the screen keeps
+    for i in range(pairs):
+        log.append(Message(role="user", content=f"question {i}"))
+        log.append(Message(role="assistant", content=f"answer {i}"))
+    app = HarmonyApp(StartOptions(chat=log.chat_id), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: len(app.query(AssistantTurn)) > 0)
+        assert len(app.session.history) == 2 * pairs  # the model still sees the whole conversation
+        assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == KEEP_TURNS
+        assert app.query(UserTurn).first().text == f"question {pairs - KEEP_TURNS // 2}"
+        note = app.query_one("#earlier-turns")
+        assert f"{KEEP_TURNS} earlier messages" in str(note.render())
+        app.session.update_sampling(temperature=0.0, max_tokens=4)
+        await send(pilot, app, "One more.")
+        await wait_for(pilot, lambda: not app.busy)
+        assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == KEEP_TURNS
+        assert f"{KEEP_TURNS + 2} earlier messages" in str(app.query_one("#earlier-turns").render())
+        assert app.query(UserTurn).last().text == "One more."
