@@ -28,6 +28,21 @@ from ..engine.token_generator import TokenGenerator
 Progress = Callable[[str, float], None]
 
 
+def history_entry(message) -> dict:
+    """A saved log message as the session's history keeps it."""
+    entry: dict[str, Any] = {"role": message.role, "content": message.content, "log_id": message.id}
+    if message.role == "user":
+        entry["log_parent"] = message.parent_id
+    elif message.role == "tool":
+        entry["name"] = message.name or "tool"
+    elif message.role == "assistant":
+        if message.analysis:
+            entry["analysis"] = message.analysis
+        if message.tool_calls:
+            entry["tool_calls"] = [c.model_dump() for c in message.tool_calls]
+    return entry
+
+
 class ChatSession:
     def __init__(
         self,
@@ -112,6 +127,7 @@ class ChatSession:
         saved = self._save("user", text)
         if saved is not None:
             entry["log_parent"] = saved.parent_id  # where a regenerated or edited turn branches from
+            entry["log_id"] = saved.id
         return self._answer(sampling)
 
     def take_back(self) -> str | None:
@@ -120,13 +136,27 @@ class ChatSession:
         The log keeps what was said; the next message branches off before it.
         """
         users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
-        if not users:
-            return None
-        entry = self.history[users[-1]]
-        del self.history[users[-1] :]
+        return self._take_back_from(users[-1]) if users else None
+
+    def take_back_to(self, log_id: str) -> str | None:
+        """Remove the user message saved as ``log_id`` and everything after it; return its text (for editing)."""
+        found = [i for i, m in enumerate(self.history) if m["role"] == "user" and m.get("log_id") == log_id]
+        return self._take_back_from(found[0]) if found else None
+
+    def _take_back_from(self, index: int) -> str:
+        entry = self.history[index]
+        del self.history[index:]
         if self.log is not None and "log_parent" in entry:
             self.log.head = entry["log_parent"]
         return entry["content"]
+
+    def show_branch(self, leaf_id: str) -> None:
+        """Make the saved branch that ends at ``leaf_id`` the conversation (the next message continues it)."""
+        from ..logs.branches import path_to
+
+        chat = self.log.read()
+        self.history = [history_entry(m) for m in path_to(chat, leaf_id) if m.role in ("user", "assistant", "tool")]
+        self.log.head = leaf_id
 
     def _answer(self, sampling: dict) -> Iterator[Event]:
         messages, harmony, keep = self.prompt()
@@ -164,7 +194,7 @@ class ChatSession:
 
     def _save_answer(self, answer: dict, done: Done, chunks: list, hyperparameters: dict) -> None:
         stats = done.stats
-        self._save(
+        saved = self._save(
             "assistant",
             answer["content"],
             hyperparameters=hyperparameters,
@@ -179,6 +209,8 @@ class ChatSession:
                    "peak_memory_gb": stats.peak_memory_gb},
             chunks=chunks or None,
         )
+        if saved is not None:
+            answer["log_id"] = saved.id
 
     def add_tool_result(self, name: str, content: str) -> None:
         """Record a tool's result; the next :meth:`continue_turn` lets the model read it."""
@@ -207,6 +239,60 @@ class ChatSession:
             "tools": list(new.tools),
         }
         return reloaded
+
+    def resume(self, log, progress: Progress | None = None) -> list[str]:
+        """Continue the saved chat ``log`` from its head (the newest message of its newest branch).
+
+        The chat's profile, or else its model and prompt config, and its last
+        sampling are restored where they still exist; returns one note per
+        thing that could not be, so the user knows what they are talking to.
+        """
+        from pathlib import Path
+
+        from ..config.prompt_config import PromptConfig
+        from ..errors import UserError
+        from ..engine.sampling_params import SamplingParams
+        from ..logs.branches import path_to
+
+        chat = log.read()
+        meta = chat.metadata
+        notes: list[str] = []
+        restored_profile = False
+        if meta.profile and meta.profile != self.settings.profile:
+            try:
+                self.switch_profile(meta.profile, progress)
+                restored_profile = True
+            except UserError as exc:
+                notes.append(f"profile {meta.profile!r} not restored ({exc})")
+        if not restored_profile:
+            model = meta.last_model_path or meta.model_path
+            if model and model != self.info.path:
+                if not Path(model).exists() and (model.startswith(("/", "~", ".")) or model.count("/") != 1):
+                    notes.append(f"the chat's model {model} is missing; continuing with {self.info.name}")
+                else:
+                    try:
+                        self.switch_model(model, progress)
+                    except UserError as exc:
+                        notes.append(f"the chat's model was not loaded ({exc}); continuing with {self.info.name}")
+            if meta.prompt_config is not None:
+                try:
+                    config = PromptConfig.model_validate(meta.prompt_config)
+                    self.settings = replace(self.settings, prompt_config=config, prompt_config_path=meta.prompt_config_path)
+                except ValueError as exc:
+                    notes.append(f"the chat's prompt config was not restored: {str(exc).splitlines()[0]}")
+        used = meta.last_hyperparameters or {}
+        fields = {k: v for k, v in used.items() if k in SamplingParams.model_fields}
+        if fields:
+            try:
+                self.generator.sampling = SamplingParams(**fields)
+                self.settings = replace(self.settings, sampling=self.generator.sampling)
+            except ValueError:
+                notes.append("the chat's sampling settings were invalid; the current ones stay")
+        self.reasoning_effort = used.get("reasoning_effort") if isinstance(used.get("reasoning_effort"), str) else None
+        self.history = [history_entry(m) for m in path_to(chat, log.head) if m.role in ("user", "assistant", "tool")]
+        self.generator.new_conversation()
+        self.log = log
+        return notes
 
     def switch_model(self, model: str | None, progress: Progress | None = None) -> None:
         """Load ``model`` (None: the embedded default) and keep the prompt config, sampling and conversation."""

@@ -59,20 +59,13 @@ def _list(store, as_json: bool) -> int:
 
 
 def _check(store, files: list[str]) -> int:
-    from ..logs.check import check
-    from ..logs.store import read_chat_file
+    from ..logs.store import check_log
 
     paths = [Path(f) for f in files] if files else sorted(p for p in store.root.glob("*.json") if not p.name.startswith("."))
     problems = 0
     for path in paths:
-        try:
-            chat_file, _, _ = read_chat_file(path)
-        except UserError as exc:
-            print(str(exc))
-            problems += 1
-            continue
-        for problem in check(chat_file):
-            print(f"{path}: {problem}")
+        for problem in check_log(path):
+            print(problem if problem.startswith(str(path)) else f"{path}: {problem}")
             problems += 1
     print(f"{len(paths)} file(s) checked, {problems} problem(s)", file=sys.stderr)
     return 1 if problems else 0

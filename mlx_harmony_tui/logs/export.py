@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 
+from .branches import path_to
 from .schema import Chat, ChatFile
 
 ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "developer": "Developer", "tool": "Tool"}
 
 
-def to_markdown(chat: Chat) -> str:
+def to_markdown(chat: Chat, head: str | None = None) -> str:
+    """The branch that ends at ``head`` (default: the newest) as Markdown."""
     meta = chat.metadata
     lines = [f"# {meta.title or 'Chat'}", ""]
     details = [f"model: {meta.last_model_path or meta.model_path or 'unknown'}", f"started: {meta.created_at.iso}"]
     if meta.profile:
         details.append(f"profile: {meta.profile}")
     lines += ["_" + " · ".join(details) + "_", ""]
-    for message in chat.messages:
+    for message in path_to(chat, head):
         title = ROLE_TITLES[message.role] + (f" ({message.name})" if message.name else "")
         lines += [f"## {title}", ""]
         if message.analysis:

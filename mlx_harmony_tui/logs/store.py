@@ -25,12 +25,14 @@ from typing import Any, Iterator
 from ..config.files import write_json_atomic
 from ..errors import UserError
 from ..paths import data_dir
+from .branches import branch_count, path_to
 from .check import repair
 from .migrate import MigrationError, migrate
 from .schema import Chat, ChatFile, ChatMetadata, Message, new_id
 
 INDEX_FILE = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+TRASH = "trash"  # deleted logs go to <data dir>/trash, never straight to nothing
 
 
 class DamagedLog(UserError):
@@ -91,6 +93,7 @@ class LogSummary:
     turns: int
     size: int
     damaged: str | None = None
+    branches: int = 1
 
 
 def summarize(path: Path, size: int) -> LogSummary:
@@ -100,7 +103,8 @@ def summarize(path: Path, size: int) -> LogSummary:
         return LogSummary(path.name, None, None, None, None, None, None, 0, size, damaged=str(exc))
     chat = chat_file.active()
     meta = chat.metadata
-    first = next((m.content.strip().splitlines()[0] for m in chat.messages if m.role == "user" and m.content.strip()), None)
+    branch = path_to(chat, None)
+    first = next((m.content.strip().splitlines()[0] for m in branch if m.role == "user" and m.content.strip()), None)
     return LogSummary(
         file=path.name,
         chat_id=chat.chat_id,
@@ -109,8 +113,9 @@ def summarize(path: Path, size: int) -> LogSummary:
         model=meta.last_model_path or meta.model_path,
         created=meta.created_at.iso,
         updated=meta.updated_at.iso,
-        turns=sum(1 for m in chat.messages if m.role == "user"),
+        turns=sum(1 for m in branch if m.role == "user"),
         size=size,
+        branches=branch_count(chat),
     )
 
 
@@ -146,6 +151,41 @@ class ChatStore:
         if matches:
             raise UserError(f"{ref}: more than one log starts with this id")
         raise UserError(f"{ref}: no such chat log in {self.root}")
+
+    def trash(self, path: Path) -> Path:
+        """Move log ``path`` (and its lock and v1 backup) to the trash folder; return where it went."""
+        trash = self.root.parent / TRASH
+        trash.mkdir(parents=True, exist_ok=True)
+        target = trash / path.name
+        n = 1
+        while target.exists():
+            n += 1
+            target = trash / f"{path.stem}.{n}{path.suffix}"
+        with locked(path):
+            os.replace(path, target)
+        for extra in (path.with_name(f".{path.name}.lock"), path.with_name(path.name + ".v1.bak")):
+            if extra.exists():
+                os.replace(extra, trash / (extra.name if extra.name != f".{path.name}.lock" else f".{target.name}.lock"))
+        return target
+
+    def search(self, query: str, files: list[str] | None = None) -> dict[str, str]:
+        """Logs whose messages or title contain ``query`` (any case): file name -> a snippet around the first hit."""
+        needle = query.strip().lower()
+        hits: dict[str, str] = {}
+        if not needle:
+            return hits
+        names = files if files is not None else [p.name for p in self.root.glob("*.json") if not p.name.startswith(".")]
+        for name in names:
+            try:
+                raw = (self.root / name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if needle not in raw.lower() and not any(ord(c) > 127 or c in '"\\' for c in needle):
+                continue  # the raw text holds every message as written, so a miss here is a miss
+            snippet = _search_chat_text(raw, needle)
+            if snippet is not None:
+                hits[name] = snippet
+        return hits
 
     def open(self, ref: str) -> "ChatLog":
         path = self.find(ref)
@@ -193,6 +233,51 @@ class ChatStore:
         return data["entries"]
 
 
+def check_log(path: Path) -> list[str]:
+    """Every problem in log ``path``, one line each (a damaged file gives its one reason)."""
+    from .check import check
+
+    try:
+        chat_file, _, _ = read_chat_file(path)
+    except UserError as exc:
+        return [str(exc)]
+    return [str(problem) for problem in check(chat_file)]
+
+
+def repair_log(path: Path) -> list[str]:
+    """Fix what can be fixed safely in log ``path`` (under its lock); return what was fixed."""
+    with locked(path):
+        chat_file, _, _ = read_chat_file(path)
+        fixed = repair(chat_file)
+        if fixed:
+            save_chat_file(path, chat_file)
+    return [str(problem) for problem in fixed]
+
+
+def _search_chat_text(raw: str, needle: str) -> str | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    chats = data.get("chats") if isinstance(data, dict) else None
+    if not isinstance(chats, dict):
+        chats = {"": data} if isinstance(data, dict) else {}  # a v1 file: one chat at the top
+    for chat in chats.values():
+        if not isinstance(chat, dict):
+            continue
+        meta = chat.get("metadata") if isinstance(chat.get("metadata"), dict) else {}
+        texts = [meta.get("title")] + [
+            m.get(key) for m in chat.get("messages") or [] if isinstance(m, dict) for key in ("content", "analysis")
+        ]
+        for text in texts:
+            if isinstance(text, str):
+                at = text.lower().find(needle)
+                if at >= 0:
+                    start = max(at - 40, 0)
+                    return ("…" if start else "") + " ".join(text[start : at + len(needle) + 60].split())
+    return None
+
+
 class ChatLog:
     """One chat in one file. Each append is a locked read-modify-atomic-write."""
 
@@ -202,6 +287,19 @@ class ChatLog:
         self.head: str | None = None  # the message this handle's next message answers
         chat = self.read()
         self.head = chat.messages[-1].id if chat.messages else None
+
+    def rename(self, title: str) -> None:
+        """Give the chat a new title (saved at once)."""
+        title = " ".join(title.split())[:200]
+        if not title:
+            raise UserError("title: must not be empty")
+        with locked(self.path):
+            chat_file, _, _ = read_chat_file(self.path)
+            chat = chat_file.chats.get(self.chat_id)
+            if chat is None:
+                raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
+            chat.metadata.title = title
+            save_chat_file(self.path, chat_file)
 
     def read(self) -> Chat:
         chat_file, _, _ = read_chat_file(self.path)

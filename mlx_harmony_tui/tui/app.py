@@ -93,7 +93,12 @@ class HarmonyCommands(Provider):
         commands += [(f"Theme: {name}", partial(setattr, app, "theme", name), "use this theme") for name in sorted(app.available_themes)]
         commands += [
             ("New chat", app.action_new_chat, "start a new conversation"),
+            ("Open log browser", app.action_open_logs, "every saved chat: search, open, replay, re-run, rename, delete"),
+            ("Switch branch", app.action_pick_branch, "show another version of this chat (edits and regenerations)"),
+            ("Replay this chat", partial(app.action_replay_current), "play this chat back as it happened"),
+            ("Re-run this chat", partial(app.action_rerun_current), "ask every question again with the current model"),
             ("Export chat as Markdown", app.action_export, "write the chat to a .md file in the current folder"),
+            ("Export chat as JSON", partial(app.action_export, "json"), "write the chat to a .json file in the current folder"),
             ("Toggle sampling pane", app.action_toggle_sampling, "show or hide the sliders"),
             ("Toggle tool calls pane", app.action_toggle_tools, "show or hide tool calls"),
             ("Toggle reasoning", app.action_toggle_reasoning, "expand or collapse every reasoning section"),
@@ -128,6 +133,8 @@ class HarmonyApp(App):
         # priority: these keys would otherwise be taken by the focused input box (end of line, redo, kill line)
         Binding("ctrl+e", "edit_last", "Edit last", id="edit_last", priority=True),
         Binding("f2", "pick_profile", "Profiles", id="pick_profile"),
+        Binding("ctrl+o", "open_logs", "Logs", id="open_logs"),
+        Binding("ctrl+b", "pick_branch", "Branches", id="pick_branch", show=False),
         Binding("f3", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
         Binding("f4", "toggle_sampling", "Sampling", id="toggle_sampling"),
         Binding("f5", "toggle_tools", "Tools", id="toggle_tools"),
@@ -215,20 +222,22 @@ class HarmonyApp(App):
         self.session = session
         self.post_message(SessionReady(note))
 
-    def _resume(self, session, ref: str) -> str:
+    def _resume(self, session, ref: str, clear: bool = False) -> str:
         from ..logs.store import ChatStore
 
         log = ChatStore().open(ref)
-        chat = log.read()
-        for message in chat.messages:
-            entry = {"role": message.role, "content": message.content}
-            if message.role == "tool":
-                entry["name"] = message.name or "tool"
-            if message.role in ("user", "assistant", "tool"):
-                session.history.append(entry)
-        session.log = log
+        notes = session.resume(log, progress=self._progress)
+        if clear:
+            self.call_from_thread(self._clear_conversation)
         self.call_from_thread(self._show_history, list(session.history))
-        return f"resumed {chat.metadata.title or log.chat_id} ({len(chat.messages)} messages)"
+        self.call_from_thread(self._mark_versions)
+        title = log.read().metadata.title or log.chat_id
+        return "; ".join([f"resumed {title} ({len(session.history)} messages)", *notes])
+
+    async def _clear_conversation(self) -> None:
+        await self.query_one("#conversation", VerticalScroll).remove_children()
+        await self.query_one(ToolCallsPane).clear()
+        self.hidden_turns = 0
 
     async def _show_history(self, history: list[dict]) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
@@ -236,7 +245,7 @@ class HarmonyApp(App):
         await self._note_hidden(conversation, max(len(shown) - KEEP_TURNS, 0))
         for entry in shown[-KEEP_TURNS:]:
             if entry["role"] == "user":
-                await conversation.mount(UserTurn(entry["content"]))
+                await conversation.mount(UserTurn(entry["content"], entry.get("log_id")))
             elif entry["role"] == "assistant":
                 turn = AssistantTurn()
                 await conversation.mount(turn)
@@ -373,6 +382,7 @@ class HarmonyApp(App):
                 self.notify("The model's Harmony output was malformed and was recovered: " + "; ".join(event.repairs), severity="warning")
             self.busy = False
             self.status.state = "ready"
+            self._mark_versions()
 
     async def _prune_turns(self, conversation: VerticalScroll) -> None:
         """Keep the last KEEP_TURNS turns on screen; say how many earlier ones are only in the log."""
@@ -416,9 +426,7 @@ class HarmonyApp(App):
         if self.busy:
             self.notify("Esc first: an answer is still coming.", severity="warning")
             return
-        conversation = self.query_one("#conversation", VerticalScroll)
-        await conversation.remove_children()
-        self.hidden_turns = 0
+        await self._clear_conversation()
         if self.session is None:
             self.start_session()
             return
@@ -583,15 +591,173 @@ class HarmonyApp(App):
                 break
         self.notify(f"Copied {len(text)} characters.")
 
-    def action_export(self) -> None:
-        from ..logs.export import to_markdown
+    def action_export(self, fmt: str = "md") -> None:
+        from ..logs.export import to_json, to_markdown
 
         if self.session is None or self.session.log is None:
             return
-        chat = self.session.log.read()
-        path = Path.cwd() / f"chat-{chat.chat_id[:8]}.md"
-        path.write_text(to_markdown(chat), encoding="utf-8")
+        try:
+            chat = self.session.log.read()
+            path = Path.cwd() / f"chat-{chat.chat_id[:8]}.{fmt}"
+            path.write_text(to_markdown(chat, self.session.log.head) if fmt == "md" else to_json(chat), encoding="utf-8")
+        except (UserError, OSError) as exc:
+            self.notify(f"not exported: {exc}", severity="error")
+            return
         self.notify(f"Exported to {path}")
+
+    # logs, replay, re-run and branches ---------------------------------------------------------------
+
+    def action_open_logs(self) -> None:
+        from .log_browser import LogBrowser
+
+        self.push_screen(LogBrowser(), self._browser_choice)
+
+    def _browser_choice(self, choice) -> None:
+        if choice is None:
+            return
+        if choice.action == "replay":
+            self._replay(choice.path)
+        elif choice.action == "rerun":
+            self._rerun(choice.path)
+        elif self.busy or self.session is None:
+            self.notify("Wait for the model (or Esc the answer) before opening a chat.", severity="warning")
+        else:
+            self.status.state = "opening chat"
+            self._open_chat(str(choice.path))
+
+    @work(thread=True, exclusive=True, group="session")
+    def _open_chat(self, ref: str) -> None:
+        try:
+            note = self._resume(self.session, ref, clear=True)
+        except UserError as exc:
+            self.post_message(WorkFailed(str(exc)))
+            return
+        self.post_message(SessionReady(note))
+
+    def _replay(self, path: Path) -> None:
+        from ..logs.branches import path_to
+        from ..logs.store import read_chat_file
+        from .replay import ReplayScreen
+
+        try:
+            chat = read_chat_file(path)[0].active()
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        head = self.session.log.head if self.session and self.session.log and self.session.log.path == path else None
+        self.push_screen(ReplayScreen(chat.metadata.title or chat.chat_id, path_to(chat, head)))
+
+    def _rerun(self, path: Path) -> None:
+        from ..logs.store import ChatStore
+        from .rerun import RerunScreen
+
+        if self.busy or self.session is None:
+            self.notify("Wait for the model (or Esc the answer) before a re-run.", severity="warning")
+            return
+        try:
+            log = ChatStore().open(str(path))
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.busy = True
+
+        def finished(_result) -> None:
+            self.busy = False
+
+        self.push_screen(RerunScreen(self.session, log), finished)
+
+    def action_replay_current(self) -> None:
+        if self.session is not None and self.session.log is not None:
+            self._replay(self.session.log.path)
+
+    def action_rerun_current(self) -> None:
+        if self.session is not None and self.session.log is not None:
+            self._rerun(self.session.log.path)
+
+    def _mark_versions(self) -> None:
+        """Show on each user turn how many versions of it the log holds."""
+        from ..logs.branches import siblings
+
+        if self.session is None or self.session.log is None:
+            return
+        try:
+            chat = self.session.log.read()
+        except UserError:
+            return
+        by_id = {m.id: m for m in chat.messages}
+        for turn in self.query(UserTurn):
+            if turn.log_id is None:  # sent this session: its id is in the history
+                ids = [m.get("log_id") for m in self.session.history if m["role"] == "user" and m["content"] == turn.text]
+                turn.log_id = ids[-1] if ids else None
+            message = by_id.get(turn.log_id) if turn.log_id else None
+            if message is not None:
+                versions = siblings(chat, message)
+                turn.show_versions(([v.id for v in versions].index(message.id) + 1, len(versions)))
+
+    @on(UserTurn.EditRequested)
+    async def edit_turn(self, message: UserTurn.EditRequested) -> None:
+        if self.busy or self.session is None or message.turn.log_id is None:
+            return
+        text = self.session.take_back_to(message.turn.log_id)
+        if text is None:
+            return
+        conversation = self.query_one("#conversation", VerticalScroll)
+        widgets = list(conversation.children)
+        await conversation.remove_children(widgets[widgets.index(message.turn) :])
+        box = self.query_one(ChatInput)
+        box.text = text
+        box.focus()
+        self.notify("Edit and send: the new version becomes a branch; the old one stays in the log.")
+
+    @on(UserTurn.VersionRequested)
+    async def switch_version(self, message: UserTurn.VersionRequested) -> None:
+        from ..logs.branches import latest_leaf_under, siblings
+
+        if self.busy or self.session is None or self.session.log is None:
+            return
+        chat = self.session.log.read()
+        current = next((m for m in chat.messages if m.id == message.turn.log_id), None)
+        if current is None:
+            return
+        versions = siblings(chat, current)
+        target = versions[(versions.index(current) + message.step) % len(versions)]
+        await self.show_branch(latest_leaf_under(chat, target.id), focus=target.id)
+
+    async def show_branch(self, leaf_id: str, focus: str | None = None) -> None:
+        """Show the saved branch ending at ``leaf_id`` and continue from there."""
+        self.session.show_branch(leaf_id)
+        conversation = self.query_one("#conversation", VerticalScroll)
+        await conversation.remove_children()
+        self.hidden_turns = 0
+        await self._show_history(list(self.session.history))
+        self._mark_versions()
+        for turn in self.query(UserTurn):
+            if turn.log_id == focus:
+                turn.focus()
+
+    def action_pick_branch(self) -> None:
+        from ..logs.branches import leaves, path_to
+        from .screens import BranchPicker
+
+        if self.busy or self.session is None or self.session.log is None:
+            return
+        chat = self.session.log.read()
+        ends = leaves(chat)
+        if len(ends) < 2:
+            self.notify("This chat has one branch.")
+            return
+        rows = []
+        for leaf in ends:
+            branch = path_to(chat, leaf.id)
+            users = [m.content for m in branch if m.role == "user"]
+            label = f"{len(users)} questions · last: {' '.join((users[-1] if users else '').split())[:60]}"
+            rows.append((leaf.id, label + ("  (shown)" if leaf.id == self.session.log.head else "")))
+
+        async def chosen(leaf_id: str | None) -> None:
+            if leaf_id:
+                await self.show_branch(leaf_id)
+
+        self.push_screen(BranchPicker(rows), chosen)
 
     def binding_rows(self) -> list[tuple[str, str, str]]:
         keymap = self.app_settings.keymap

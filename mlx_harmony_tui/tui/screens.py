@@ -1,4 +1,4 @@
-"""Modal screens: help with every binding, and the profile picker."""
+"""Modal screens: help with every binding, the profile picker and the branch picker."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class HelpScreen(ModalScreen):
         table.add_row("ctrl+j / alt+enter", "new line in the message", "")
         table.add_row("ctrl+p", "command palette: profiles, themes, panes, export", "")
         table.add_row("←/→, shift+←/→, enter", "move a focused slider finely, coarsely, or type its value", "")
+        table.add_row("e, ←/→ on a message", "edit a focused message of yours (a new branch); switch its versions", "")
+        table.add_row("log browser", "enter open · f5 replay · f6 re-run · f2 rename · f8 delete · f3/f4 export · f7 check", "")
         with Vertical(id="help"):
             yield Label("mlx-harmony: keys", classes="pane-title")
             with VerticalScroll():
@@ -53,6 +55,24 @@ class ProfilePicker(ModalScreen[str]):
         with Vertical(id="profile-picker"):
             yield Label("Profiles (alt+1..9 picks directly)", classes="pane-title")
             yield OptionList(*options)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class BranchPicker(ModalScreen[str]):
+    """Choose a branch of this chat; returns the id of its last message."""
+
+    BINDINGS = [Binding("escape", "dismiss", "close", id="branch_picker_close")]
+
+    def __init__(self, rows: list[tuple[str, str]]):
+        super().__init__()
+        self.rows = rows  # (last message id, label)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="branch-picker"):
+            yield Label("Branches of this chat (newest last)", classes="pane-title")
+            yield OptionList(*[Option(label, id=leaf) for leaf, label in self.rows])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

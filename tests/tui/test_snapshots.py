@@ -103,3 +103,102 @@ def test_narrow_terminal(snap_compare):
         pilot.app.query_one(ChatInput).text = "A follow-up question"
 
     assert snap_compare(still_app(), terminal_size=(80, 24), run_before=type_something)
+
+
+def _fixed_logs(root):
+    """Three chats and a damaged file with fixed times, so the browser looks the same every run."""
+    from mlx_harmony_tui.logs.schema import ChatMetadata, Message, Timestamp
+    from mlx_harmony_tui.logs.store import ChatStore
+
+    store = ChatStore(root)
+    for day, (title, model, question, answer) in enumerate([
+        ("Tomato growing", "/models/SmolLM2-135M-Instruct", "How do I grow tomatoes?", "Full sun, deep watering, and support."),
+        ("Quasars", "/models/gpt-oss-20b", "What is a quasar?", "An active galactic nucleus, very bright."),
+        ("Packing list", "/models/SmolLM2-135M-Instruct", "What should I pack for a hike?", "Water, layers, map, snacks."),
+    ]):
+        at = Timestamp(unix=1_790_000_000 + day * 86_400, iso="")
+        at.iso = f"2026-09-{21 + day:02d}T13:46:40Z"
+        log = store.create(ChatMetadata(model_path=model, last_model_path=model, created_at=at, updated_at=at))
+        log.append(Message(role="user", content=question, timestamp=at))
+        log.append(Message(role="assistant", content=answer, timestamp=at))
+        log.rename(title)
+    (root / "damaged.json").write_text('{"schema_version": 2, "chats": {', encoding="utf-8")
+    return store
+
+
+def test_log_browser_with_a_damaged_entry(snap_compare, tmp_path):
+    from mlx_harmony_tui.tui.log_browser import LogBrowser
+
+    store = _fixed_logs(tmp_path)
+
+    async def browse(pilot):
+        browser = LogBrowser(store)
+        await pilot.app.push_screen(browser)
+        for _ in range(200):
+            if browser.listed_s is not None:
+                break
+            await pilot.pause(0.05)
+        browser.query_one("#browser-filter").cursor_blink = False
+        await pilot.pause(0.5)  # the preview of the highlighted chat
+
+    assert snap_compare(still_app(), terminal_size=(130, 30), run_before=browse)
+
+
+def test_replay_paused_mid_chat(snap_compare):
+    from mlx_harmony_tui.logs.schema import Message, ToolCallRecord
+    from mlx_harmony_tui.tui.replay import ReplayScreen
+
+    messages = [
+        Message(role="user", content="What is the weather in Paris?"),
+        Message(role="assistant", content="", analysis="I should look it up.",
+                tool_calls=[ToolCallRecord(recipient="browser.search", arguments='{"query": "Paris weather"}')],
+                chunks=[[0.1, "I should look it up.", "analysis"]]),
+        Message(role="tool", name="browser.search", content="[0] Paris weather: 18 °C, light rain"),
+        Message(role="assistant", content="It is **18 °C** with light rain.", chunks=[[0.2, "It is **18 °C** with light rain.", "final"]]),
+        Message(role="user", content="Do I need an umbrella?"),
+        Message(role="assistant", content="Yes, take one."),
+    ]
+
+    async def replay(pilot):
+        screen = ReplayScreen("Weather", messages)
+        await pilot.app.push_screen(screen)
+        await pilot.press("space")  # pause at once, then step through the first four messages
+        for _ in range(4):
+            await pilot.press("n")
+            for _ in range(200):
+                if not screen._steps:
+                    break
+                await pilot.pause(0.02)
+        await pilot.pause(0.3)
+
+    assert snap_compare(still_app(), terminal_size=(120, 30), run_before=replay)
+
+
+def test_rerun_side_by_side(snap_compare, default_model_dir):
+    from mlx_harmony_tui.logs.schema import Message
+    from mlx_harmony_tui.logs.store import ChatStore
+    from mlx_harmony_tui.tui.rerun import RerunScreen
+
+    log = ChatStore().create()
+    log.append(Message(role="user", content="What is the capital of France? Answer in one sentence."))
+    log.append(Message(role="assistant", content="The capital of France is Lyon."))
+
+    async def rerun(pilot):
+        app = pilot.app
+        for _ in range(2400):
+            if app.session is not None:
+                break
+            await pilot.pause(0.05)
+        app.session.update_sampling(temperature=0.0, max_tokens=12)
+        screen = RerunScreen(app.session, log)
+        await app.push_screen(screen)
+        for _ in range(4000):
+            if not screen.running:
+                break
+            await pilot.pause(0.05)
+        for turn in screen.new_answers:
+            turn.footer.update("stop · timings left out of the snapshot")
+        await pilot.pause(0.3)
+
+    app = HarmonyApp(StartOptions(), AppSettings(theme="harmony-dark"))
+    assert snap_compare(app, terminal_size=(120, 30), run_before=rerun)
