@@ -20,7 +20,7 @@ SAMPLING_FLAGS: list[tuple[str, type, str]] = [
     ("repetition_context_size", int, "how many recent tokens (prompt and answer) the penalty looks at"),
     ("xtc_probability", float, "chance per token that XTC drops the top choices, 0-1"),
     ("xtc_threshold", float, "XTC drops tokens at least this likely, 0-0.5"),
-    ("seed", int, "random seed for reproducible sampling"),
+    ("seed", int, "random seed for reproducible sampling (-1 = a new random seed, as in prompt configs)"),
 ]
 
 
@@ -57,6 +57,8 @@ def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The sampling values the user gave on the command line (and only those)."""
     names = [n for n, _, _ in SAMPLING_FLAGS] + ["max_tokens", "reseed_each_turn"]
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if values.get("seed") == -1:
+        values["seed"] = None  # the seed tool's "random", which also overrides a profile's fixed seed
     if getattr(args, "logit_bias", None):
         values["logit_bias"] = parse_logit_bias(args.logit_bias)
     return values
@@ -101,6 +103,16 @@ def progress_display(enabled: bool) -> Iterator[Callable[[str, float], None]]:
             bar.update(task, description=stage, completed=fraction)
 
         yield update
+
+
+def stats_line(done: Any) -> str:
+    """One line of figures for a finished generation (a ``Done`` event)."""
+    s = done.stats
+    return (
+        f"[{done.finish_reason}] prompt {s.prompt_tokens} tok ({s.cached_tokens} cached), {s.completion_tokens} generated, "
+        f"TTFT {s.ttft_s:.2f}s, prefill {s.prefill_tps:.1f} tok/s, decode {s.decode_tps:.1f} tok/s, "
+        f"peak memory {s.peak_memory_gb:.2f} GB"
+    )
 
 
 def fail(message: str) -> int:

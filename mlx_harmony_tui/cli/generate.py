@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import UserError
-from .common import add_model_flags, add_sampling_flags, progress_display, run_main, sampling_overrides, validated_sampling
+from .common import add_model_flags, add_sampling_flags, progress_display, run_main, sampling_overrides, stats_line, validated_sampling
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,13 +73,7 @@ def _generate(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         sys.stdout.flush()
         if args.stats and done is not None:
-            s = done.stats
-            print(
-                f"[{done.finish_reason}] prompt {s.prompt_tokens} tok ({s.cached_tokens} cached), {s.completion_tokens} generated, "
-                f"TTFT {s.ttft_s:.2f}s, prefill {s.prefill_tps:.1f} tok/s, decode {s.decode_tps:.1f} tok/s, "
-                f"peak memory {s.peak_memory_gb:.2f} GB",
-                file=sys.stderr,
-            )
+            print(stats_line(done), file=sys.stderr)
     finally:
         generator.close()
     return 0

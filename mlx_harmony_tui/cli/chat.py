@@ -1,0 +1,246 @@
+"""``mlx-harmony-chat``: a line-mode chat in the terminal, or driven by a script through a pipe.
+
+In a terminal, answers stream as Markdown and GPT-OSS reasoning is shown
+dimmed; ``\\help`` lists the commands. With stdin or stdout not a terminal,
+each line (or multi-line message, see :mod:`.chat_input`) is one message,
+answers are printed plainly, one after another, and the chat ends at the
+end of input with status 0. Every message is saved to a chat log as it
+happens; ``--chat ID`` resumes one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator
+
+from ..errors import UserError
+from .chat_commands import parse_command
+from .chat_debug import TurnDebug
+from .chat_input import read_message, stream_reader, terminal_reader
+from .chat_view import ChatOutput
+from .common import add_model_flags, add_sampling_flags, progress_display, run_main, sampling_overrides, validated_sampling
+
+RESUME_PREVIEW = 4  # messages shown when a chat is resumed
+PREVIEW_CHARS = 160
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlx-harmony-chat",
+        description="Chat with a local MLX model in the terminal, one message at a time (type \\help once it starts). "
+        "Piped input is read one message per line and the answers are printed plainly.",
+    )
+    add_model_flags(parser)
+    parser.add_argument("--profile", help="a profile name (model + prompt config + sampling)")
+    parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile (and \\profile) from")
+    parser.add_argument("--prompt-config", help="a prompt config JSON file (system text, examples, sampling defaults)")
+    parser.add_argument(
+        "--chat", help="resume a saved chat (its id, a unique start of it, or a path) with its model, profile and sampling; "
+        "sampling flags given here win",
+    )
+    parser.add_argument("--max-context-tokens", type=int, default=None, help="drop the oldest turns to keep the prompt within this many tokens")
+    parser.add_argument("--no-markdown", action="store_true", help="print answers as raw text while they stream, without Markdown rendering")
+    parser.add_argument("--hide-analysis", action="store_true", help="GPT-OSS: fold the reasoning (analysis channel) into one line")
+    debug = parser.add_argument_group("debugging")
+    debug.add_argument("--debug", action="store_true", help="after each answer, print the raw prompt and the figures to stderr")
+    debug.add_argument("--debug-file", metavar="PATH", help="append each turn's raw prompt, raw output and figures to PATH")
+    debug.add_argument(
+        "--debug-tokens", nargs="?", const="out", choices=("in", "out", "both"),
+        help="also write the token ids of the prompt (in), the output (out, the default) or both",
+    )
+    add_sampling_flags(parser)
+    return parser
+
+
+class LineChat:
+    """The read-answer loop around one :class:`ChatSession`."""
+
+    def __init__(self, session: Any, output: ChatOutput, debug: TurnDebug):
+        self.session = session
+        self.output = output
+        self.debug = debug
+
+    def run(self, read) -> int:
+        """Answer messages and run commands until the end of input, ``\\quit``, or Ctrl-C at the prompt."""
+        while True:
+            try:
+                text = read_message(read)
+            except KeyboardInterrupt:
+                self.output.note("")  # the shell's prompt starts on a line of its own
+                return 0
+            if text is None:
+                return 0
+            if not text.strip():
+                continue
+            found = parse_command(text.strip())
+            if found is None:
+                self.ask(text)
+                continue
+            command, args = found
+            try:
+                if not command.run(self, args):
+                    return 0
+            except UserError as exc:
+                self.output.error(str(exc))
+
+    def ask(self, text: str) -> None:
+        """Send ``text`` and stream the answer; Ctrl-C meanwhile stops this answer only."""
+        with _interrupt_flag() as interrupted:
+            events = self.session.send(text)
+            prompt = self.session.prompt() if self.debug.active else None
+            done = self._stream(events, interrupted)
+            if done is None:
+                return
+            if done.finish_reason == "cancelled":
+                self.output.note("[cancelled: the partial answer is kept in the chat, marked cancelled]")
+            elif done.finish_reason == "length":
+                self.output.note(f"[stopped at max_tokens={self.session.generator.sampling.max_tokens}]")
+            for repair in done.repairs:
+                self.output.note(f"[the model's output was malformed and repaired: {repair}]")
+            if prompt is not None:
+                self.debug.record(self.session, prompt, done)
+
+    def _stream(self, events, interrupted: list):
+        """Show one answer's events; its Done, or None when the engine refused the request."""
+        from ..engine.events import Done, TextDelta, ToolCall
+
+        done = None
+        view = self.output.answer()
+        try:
+            for event in events:
+                if interrupted:
+                    self.session.generator.cancel()
+                if isinstance(event, TextDelta):
+                    view.add(event.channel, event.text)
+                elif isinstance(event, ToolCall):
+                    view.tool_call(event.recipient, event.arguments)
+                elif isinstance(event, Done):
+                    done = event
+        except UserError as exc:
+            view.close()
+            self.session.take_back()  # the log keeps the message; the conversation goes on without it
+            self.output.error(str(exc))
+            return None
+        view.close()
+        return done
+
+    def switch_profile(self, name: str) -> str:
+        """Switch to profile ``name``, showing the load's progress; return what happened, in a line."""
+        with progress_display(sys.stderr.isatty()) as progress:
+            reloaded = self.session.switch_profile(name, progress=progress)
+        info = self.session.info
+        return f"profile {name}: " + (f"loaded {info.name}" if reloaded else f"same model ({info.name})") + "; the conversation goes on"
+
+
+@contextmanager
+def _interrupt_flag() -> Iterator[list]:
+    """While the block runs, Ctrl-C only makes the yielded list true (it never raises mid-stream)."""
+    flag: list = []
+
+    def handler(signum, frame) -> None:
+        # Only note it: the loop cancels the generation with the next event, from ordinary code.
+        flag.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _settings(args: argparse.Namespace):
+    """The run's settings: profile or prompt config, then the flags on top (UserError naming the flag)."""
+    from ..config.resolve import resolve_run_settings
+    from ..config.settings import load_settings
+
+    if args.max_context_tokens is not None and args.max_context_tokens < 1:
+        raise UserError("--max-context-tokens: must be at least 1")
+    profile = args.profile
+    if profile is None and not (args.model or args.prompt_config):
+        try:
+            profile = load_settings().default_profile
+        except UserError as exc:  # as in the app: the chat does not depend on the settings file
+            warnings.warn(f"{exc} (using default settings)", UserWarning, stacklevel=1)
+    if args.profiles_file and not profile:
+        # Without --profile the file is for \profile later: check it now rather than mid-chat.
+        from pathlib import Path
+
+        from ..config.profiles import load_profiles
+
+        load_profiles(Path(args.profiles_file).expanduser())
+    settings = resolve_run_settings(
+        model=args.model, prompt_config=args.prompt_config, profile=profile, profiles_file=args.profiles_file if profile else None
+    )
+    sampling = validated_sampling(settings.sampling, sampling_overrides(args))
+    context = args.max_context_tokens or settings.max_context_tokens
+    return replace(settings, sampling=sampling, max_context_tokens=context)
+
+
+def _resume(session: Any, log: Any, args: argparse.Namespace, output: ChatOutput) -> None:
+    """Continue ``log`` as the app does (its model, profile and sampling back), then apply this run's flags."""
+    with progress_display(sys.stderr.isatty()) as progress:
+        notes = session.resume(log, progress=progress)
+    flagged = sampling_overrides(args)
+    if flagged:
+        session.update_sampling(**validated_sampling(session.generator.sampling, flagged).model_dump(include=set(flagged)))
+    if args.max_context_tokens:
+        session.settings = replace(session.settings, max_context_tokens=args.max_context_tokens)
+    title = log.read().metadata.title or log.chat_id
+    output.note(f"resumed {title!r}: {len(session.history)} messages")
+    for note in notes:
+        output.note(note)
+    _preview(output, session.history)
+
+
+def _preview(output: ChatOutput, history: list[dict]) -> None:
+    shown = history[-RESUME_PREVIEW:]
+    if len(history) > len(shown):
+        output.note("  …")
+    for entry in shown:
+        who = {"user": "you", "assistant": "assistant"}.get(entry["role"], entry.get("name", entry["role"]))
+        text = " ".join(entry["content"].split())
+        if len(text) > PREVIEW_CHARS:
+            text = text[: PREVIEW_CHARS - 1] + "…"
+        output.note(f"  {who}: {text}")
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from ..chat.session import ChatSession
+    from ..logs.store import ChatStore
+
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    output = ChatOutput(terminal, markdown=not args.no_markdown, hide_analysis=args.hide_analysis)
+    debug = TurnDebug(args.debug, args.debug_file, args.debug_tokens)
+    settings = _settings(args)
+    log = ChatStore().open(args.chat) if args.chat else None  # a wrong id fails before the model loads
+    with progress_display(sys.stderr.isatty()) as progress:
+        session = ChatSession(settings, profiles_file=args.profiles_file, progress=progress)
+    try:
+        if log is not None:
+            _resume(session, log, args, output)
+        else:
+            session.start_log()
+        if terminal:
+            profile = f" · profile {settings.profile}" if settings.profile else ""
+            output.note(f"{session.info.name}{profile} · chat log {session.log.path}")
+            output.note("\\help for commands, \\quit or Ctrl-D to leave; Ctrl-C stops an answer.")
+            greeting = settings.greeting()
+            if greeting and not session.history:
+                output.say(greeting)
+        return LineChat(session, output, debug).run(terminal_reader() if terminal else stream_reader())
+    finally:
+        session.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _chat(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
