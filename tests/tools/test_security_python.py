@@ -1,0 +1,169 @@
+"""Model-written attacks on the python tool: each must be contained and reported back to the model.
+
+Every test runs a real attack in a real sandbox and then checks that the
+sandbox (or the fresh one it restarted) still answers. Where this platform's
+isolation report admits a protection is missing, the attack is skipped with
+that line as the reason instead of being run against the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+from pathlib import Path
+
+import pytest
+
+from mlx_harmony_tui.tools.python_sandbox import RESTARTED, PythonSandbox
+from tests.tools.test_python_sandbox import wait_until_at_most
+
+pytestmark = pytest.mark.attack
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake home folder for the app, holding a secret."""
+    folder = tmp_path / "home"
+    (folder / ".ssh").mkdir(parents=True)
+    (folder / ".ssh" / "id_ed25519").write_text("PRIVATE-KEY-DO-NOT-LEAK")
+    monkeypatch.setenv("HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, home: Path):
+    with PythonSandbox(tmp_path / "conversation", timeout_s=3, memory_mb=512) as box:
+        yield box
+
+
+def still_works(box: PythonSandbox) -> bool:
+    return box.run("6 * 7").text == "42"
+
+
+def require(box: PythonSandbox, gap: str) -> None:
+    """Skip when a line of this platform's isolation report starts with ``gap``: the protection is missing."""
+    for line in box.isolation_report():
+        if line.startswith(gap):
+            pytest.skip(f"not contained on this platform: {line}")
+
+
+@pytest.mark.parametrize("target", ["beside", "home", "symlink"])
+def test_writing_outside_the_working_folder_fails(sandbox: PythonSandbox, tmp_path: Path, home: Path, target: str) -> None:
+    require(sandbox, "files: NOT restricted")
+    outside = {"beside": tmp_path / "planted.txt", "home": home / ".bashrc", "symlink": tmp_path / "via-link.txt"}[target]
+    code = f"open({str(outside)!r}, 'w').write('pwned')"
+    if target == "symlink":
+        code = f"import os\nos.symlink({str(outside)!r}, 'link')\nopen('link', 'w').write('pwned')"
+    result = sandbox.run(code)
+    assert not result.ok and ("PermissionError" in result.text or "FileNotFoundError" in result.text)
+    assert not outside.exists()
+    assert still_works(sandbox)
+
+
+@pytest.mark.parametrize("what", ["secret", "listing"])
+def test_reading_the_home_folder_fails(sandbox: PythonSandbox, home: Path, what: str) -> None:
+    require(sandbox, "files: NOT restricted")
+    code = {"secret": f"print(open({str(home / '.ssh' / 'id_ed25519')!r}).read())",
+            "listing": f"import os\nprint(os.listdir({str(home / '.ssh')!r}))"}[what]
+    result = sandbox.run(code)
+    assert not result.ok and ("PermissionError" in result.text or "FileNotFoundError" in result.text)
+    assert "PRIVATE-KEY" not in result.text and "['id_ed25519']" not in result.text
+    assert still_works(sandbox)
+
+
+def test_a_tcp_connection_to_a_local_server_fails(sandbox: PythonSandbox) -> None:
+    require(sandbox, "network: NOT blocked")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):  # the server is really there
+            server.accept()[0].close()
+        result = sandbox.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+        assert not result.ok and "Error" in result.text.splitlines()[-1]
+        assert select.select([server], [], [], 0)[0] == []  # nobody knocked
+    assert still_works(sandbox)
+
+
+def test_a_unix_socket_outside_the_working_folder_cannot_be_reached(sandbox: PythonSandbox, tmp_path: Path) -> None:
+    require(sandbox, "UNIX sockets: NOT blocked")
+    path = tmp_path / "agent.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        server.listen()
+        code = f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({str(path)!r})"
+        result = sandbox.run(code)
+        assert not result.ok and "Error" in result.text.splitlines()[-1]
+        assert select.select([server], [], [], 0)[0] == []
+    assert still_works(sandbox)
+
+
+def test_environment_secrets_of_the_app_are_not_visible(sandbox: PythonSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLX_HARMONY_FAKE_API_KEY", "sk-fake-secret-4242")
+    sandbox.restart()  # a session started after the secret was set
+    code = ("import os\nprint(dict(os.environ))\n"
+            "for pid in [p for p in os.listdir('/proc') if p.isdigit()] if os.path.isdir('/proc') else []:\n"
+            "    try:\n        print(open(f'/proc/{pid}/environ', 'rb').read())\n    except OSError as e:\n        print(e)")
+    result = sandbox.run(code)
+    assert "'HOME': " in result.text
+    assert "sk-fake-secret" not in result.text and "MLX_HARMONY_FAKE_API_KEY" not in result.text
+    assert still_works(sandbox)
+
+
+def test_killing_the_app_from_the_sandbox_fails(sandbox: PythonSandbox) -> None:
+    require(sandbox, "signals: NOT blocked")
+    result = sandbox.run(f"import os, signal\nos.kill({os.getpid()}, signal.SIGKILL)")
+    assert not result.ok and ("ProcessLookupError" in result.text or "PermissionError" in result.text)
+    assert still_works(sandbox)
+
+
+@pytest.mark.parametrize("bomb", ["plain", "relentless"])
+def test_a_fork_bomb_is_stopped(sandbox: PythonSandbox, bomb: str) -> None:
+    require(sandbox, "process count: NOT limited")
+    code = {"plain": "import os\nwhile True:\n    os.fork()",
+            "relentless": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"}[bomb]
+    result = sandbox.run(code)
+    assert not result.ok
+    assert "BlockingIOError" in result.text or result.text.endswith(f"timed out after 3 s; {RESTARTED}")
+    assert len(wait_until_at_most(str(sandbox.workdir), 3)) <= 3  # only the live session is left
+    assert still_works(sandbox)
+
+
+@pytest.mark.parametrize("where", ["session", "subprocess"])
+def test_a_memory_hog_fails(sandbox: PythonSandbox, where: str) -> None:
+    require(sandbox, "memory: NOT limited")
+    sandbox.run("kept = 'state'")
+    hog = "block = bytearray(4 * 1024 ** 3)"
+    if where == "subprocess":
+        hog = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {hog!r}], check=True)"
+    result = sandbox.run(hog)
+    assert not result.ok and "MemoryError" in result.text
+    assert sandbox.run("kept").text == "'state'"  # a refused allocation does not cost the session
+
+
+def test_a_huge_file_is_refused(tmp_path: Path) -> None:
+    with PythonSandbox(tmp_path / "w", file_mb=1) as box:
+        require(box, "file size: NOT limited")
+        result = box.run("with open('fill.bin', 'wb') as f:\n    f.write(b'x' * (8 * 1024 * 1024))")
+        assert not result.ok and "File too large" in result.text
+        assert (box.workdir / "fill.bin").stat().st_size <= 1024 * 1024
+        assert still_works(box)
+
+
+def test_an_infinite_loop_times_out(sandbox: PythonSandbox) -> None:
+    result = sandbox.run("while True:\n    pass")
+    assert not result.ok and result.text == f"timed out after 3 s; {RESTARTED}"
+    assert still_works(sandbox)
+
+
+@pytest.mark.parametrize("how", ["waited", "background"])
+def test_a_cpu_burning_subprocess_is_killed(sandbox: PythonSandbox, how: str) -> None:
+    token = f"burn-{how}-{os.getpid()}"
+    spawn = f"import subprocess, sys\np = subprocess.Popen([sys.executable, '-c', '# {token}\\nwhile True: pass'])\n"
+    if how == "waited":
+        result = sandbox.run(spawn + "p.wait()")
+        assert not result.ok and result.text.endswith(f"timed out after 3 s; {RESTARTED}")
+    else:
+        require(sandbox, "processes: the process group is killed")
+        assert sandbox.run(spawn + "print('left running')").text == "left running"
+    assert wait_until_at_most(token, 0) == []
+    assert still_works(sandbox)
