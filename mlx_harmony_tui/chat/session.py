@@ -22,7 +22,7 @@ import time
 
 from ..config.resolve import RunSettings, resolve_run_settings
 
-from ..engine.events import Done, Event, TextDelta, ToolCall
+from ..engine.events import Done, Event, TextDelta, ToolCall, ToolResult
 from ..engine.token_generator import TokenGenerator
 
 Progress = Callable[[str, float], None]
@@ -51,8 +51,12 @@ class ChatSession:
         profiles_file: str | None = None,
         progress: Progress | None = None,
         system: str | None = None,
+        tools=None,
     ):
         self.settings = settings
+        self.tools = tools  # a tools.toolbox.ToolBox: GPT-OSS tool calls run and the turn goes on
+        if tools is not None:
+            tools.use_profile_tools(settings.tools)
         self.profiles_file = profiles_file
         self.system = system
         self.generator = generator or TokenGenerator(settings.model, sampling=settings.sampling, progress=progress)
@@ -116,6 +120,8 @@ class ChatSession:
             harmony, prefix = self.settings.harmony_prefix(self.system)
             if self.reasoning_effort:
                 harmony = replace(harmony, reasoning_effort=self.reasoning_effort)
+            if self.tools is not None and self.tools.active:
+                harmony = self.tools.declare(harmony)
         else:
             harmony, prefix = None, self.settings.prefix_messages(self.system)
         return prefix + self.history, harmony, len(prefix)
@@ -128,7 +134,7 @@ class ChatSession:
         if saved is not None:
             entry["log_parent"] = saved.parent_id  # where a regenerated or edited turn branches from
             entry["log_id"] = saved.id
-        return self._answer(sampling)
+        return self._turn(sampling)
 
     def take_back(self) -> str | None:
         """Remove the last exchange, from the last user message on, and return that message's text.
@@ -212,14 +218,40 @@ class ChatSession:
         if saved is not None:
             answer["log_id"] = saved.id
 
-    def add_tool_result(self, name: str, content: str) -> None:
+    def add_tool_result(self, name: str, content: str, status: str | None = None, duration_s: float | None = None) -> None:
         """Record a tool's result; the next :meth:`continue_turn` lets the model read it."""
         self.history.append({"role": "tool", "name": name, "content": content})
-        self._save("tool", content, name=name)
+        stats = {"duration_s": round(duration_s, 4)} if duration_s is not None else None
+        self._save("tool", content, name=name, finish_reason=status, stats=stats)
 
     def continue_turn(self, **sampling: Any) -> Iterator[Event]:
         """Generate the next step of the current turn (after tool results)."""
-        return self._answer(sampling)
+        return self._turn(sampling)
+
+    def _turn(self, sampling: dict) -> Iterator[Event]:
+        """Answer, running the model's tool calls and letting it go on, up to the tools' step limit.
+
+        Each step ends with its own ``Done``; a step that ends with tool calls is
+        followed by one :class:`ToolResult` per call, then the next step.
+        """
+        steps = 0
+        while True:
+            calls: list[ToolCall] = []
+            for event in self._answer(sampling):
+                if isinstance(event, ToolCall):
+                    calls.append(event)
+                yield event
+            done = self.last_done
+            if self.tools is None or not self.tools.active or not calls or done is None or done.finish_reason != "tool_calls":
+                return
+            if steps >= self.tools.options.max_steps:
+                return  # the model keeps calling tools: the turn ends and the user decides what next
+            steps += 1
+            self.tools.start_conversation(self.log.chat_id if self.log is not None else self.generator.conversation_id)
+            for call in calls:
+                output, status, seconds = self.tools.run(call.recipient, call.arguments)
+                self.add_tool_result(call.recipient, output.text, status=status, duration_s=seconds)
+                yield ToolResult(call.request_id, call.recipient, output.text, status, seconds)
 
     def switch_profile(self, name: str, progress: Progress | None = None) -> bool:
         """Apply profile ``name``; return True when that meant loading another model."""
@@ -231,6 +263,8 @@ class ChatSession:
         self.generator.sampling = new.sampling
         self.settings = new
         self.reasoning_effort = None  # the new prompt config says how hard to think
+        if self.tools is not None:
+            self.tools.use_profile_tools(new.tools)
         config = new.prompt_config
         self._metadata_changes = {
             "profile": new.profile,
@@ -306,4 +340,6 @@ class ChatSession:
         self.settings = replace(self.settings, sampling=self.generator.sampling)
 
     def close(self) -> None:
+        if self.tools is not None:
+            self.tools.close()
         self.generator.close()

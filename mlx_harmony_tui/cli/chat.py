@@ -23,10 +23,20 @@ from .chat_commands import parse_command
 from .chat_debug import TurnDebug
 from .chat_input import read_message, stream_reader, terminal_reader
 from .chat_view import ChatOutput
-from .common import add_model_flags, add_sampling_flags, progress_display, run_main, sampling_overrides, validated_sampling
+from .common import (
+    add_model_flags,
+    add_sampling_flags,
+    add_tool_flags,
+    progress_display,
+    run_main,
+    sampling_overrides,
+    tool_options,
+    validated_sampling,
+)
 
 RESUME_PREVIEW = 4  # messages shown when a chat is resumed
 PREVIEW_CHARS = 160
+TOOL_LINES = 12  # lines of a tool's output shown in the chat (the model reads all of it)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the token ids of the prompt (in), the output (out, the default) or both",
     )
     add_sampling_flags(parser)
+    add_tool_flags(parser)
     return parser
 
 
@@ -64,9 +75,13 @@ class LineChat:
         self.session = session
         self.output = output
         self.debug = debug
+        self._view = None  # the answer being shown
+        self._read = None  # the terminal reader, for asking before a tool runs; None when input is piped
+        self._interrupted: list = []
 
-    def run(self, read) -> int:
+    def run(self, read, terminal: bool = True) -> int:
         """Answer messages and run commands until the end of input, ``\\quit``, or Ctrl-C at the prompt."""
+        self._read = read if terminal else None
         while True:
             try:
                 text = read_message(read)
@@ -107,27 +122,57 @@ class LineChat:
 
     def _stream(self, events, interrupted: list):
         """Show one answer's events; its Done, or None when the engine refused the request."""
-        from ..engine.events import Done, TextDelta, ToolCall
+        from ..engine.events import Done, TextDelta, ToolCall, ToolResult
 
         done = None
-        view = self.output.answer()
+        self._interrupted = interrupted
+        self._view = self.output.answer()
         try:
             for event in events:
                 if interrupted:
                     self.session.generator.cancel()
                 if isinstance(event, TextDelta):
-                    view.add(event.channel, event.text)
+                    self._view.add(event.channel, event.text)
                 elif isinstance(event, ToolCall):
-                    view.tool_call(event.recipient, event.arguments)
+                    self._view.tool_call(event.recipient, event.arguments)
+                elif isinstance(event, ToolResult):
+                    self._view.close()
+                    lines = event.output.strip().splitlines() or ["(no output)"]
+                    shown = "\n  ".join(lines[:TOOL_LINES]) + (f"\n  … {len(lines) - TOOL_LINES} more lines" if len(lines) > TOOL_LINES else "")
+                    self.output.note(f"[{event.recipient}: {event.status} in {event.duration_s:.2f} s]\n  {shown}")
+                    self._view = self.output.answer()  # the model goes on after reading the result
                 elif isinstance(event, Done):
                     done = event
         except UserError as exc:
-            view.close()
+            self._view.close()
             self.session.take_back()  # the log keeps the message; the conversation goes on without it
             self.output.error(str(exc))
             return None
-        view.close()
+        self._view.close()
         return done
+
+    def approve(self, request) -> bool:
+        """Ask before python or apply_patch runs: y runs it, a runs every call from now on, anything else declines."""
+        if self._view is not None:
+            self._view.close()
+        what = "run this Python code" if request.tool == "python" else "apply this patch"
+        self.output.note(f"The model wants to {what} ({request.recipient}):")
+        self.output.say(request.preview)
+        answer = ""
+        if self._read is None:
+            self.output.note("[declined: input is piped, so nobody can approve; pass --auto-approve-tools to allow]")
+        else:
+            answer = (self._read("Run it? [y]es / [n]o / [a]lways: ") or "").strip().lower()
+        self._view = self.output.answer()
+        if self._interrupted:
+            return False
+        if answer in ("a", "always"):
+            from dataclasses import replace
+
+            tools = self.session.tools
+            tools.base_options = replace(tools.base_options, approval="auto")
+            tools.options = replace(tools.options, approval="auto")
+        return answer in ("y", "yes", "a", "always")
 
     def switch_profile(self, name: str) -> str:
         """Switch to profile ``name``, showing the load's progress; return what happened, in a line."""
@@ -209,6 +254,23 @@ def _preview(output: ChatOutput, history: list[dict]) -> None:
         output.note(f"  {who}: {text}")
 
 
+def _toolbox(args: argparse.Namespace):
+    """The tools the flags turn on, with the approval policy from settings unless --auto-approve-tools."""
+    from dataclasses import replace
+
+    from ..config.settings import load_settings
+    from ..paths import data_dir
+    from ..tools.toolbox import ToolBox
+
+    options = tool_options(args)
+    if options.approval == "ask":
+        try:
+            options = replace(options, approval=load_settings().tool_approval)
+        except UserError:
+            pass  # a damaged settings file was reported already; asking is the safe default
+    return ToolBox(options, data_dir() / "python")
+
+
 def _chat(args: argparse.Namespace) -> int:
     from ..chat.session import ChatSession
     from ..logs.store import ChatStore
@@ -217,9 +279,12 @@ def _chat(args: argparse.Namespace) -> int:
     output = ChatOutput(terminal, markdown=not args.no_markdown, hide_analysis=args.hide_analysis)
     debug = TurnDebug(args.debug, args.debug_file, args.debug_tokens)
     settings = _settings(args)
+    tools = _toolbox(args)
     log = ChatStore().open(args.chat) if args.chat else None  # a wrong id fails before the model loads
     with progress_display(sys.stderr.isatty()) as progress:
-        session = ChatSession(settings, profiles_file=args.profiles_file, progress=progress)
+        session = ChatSession(settings, profiles_file=args.profiles_file, progress=progress, tools=tools)
+    line_chat = LineChat(session, output, debug)
+    tools.approve = line_chat.approve
     try:
         if log is not None:
             _resume(session, log, args, output)
@@ -232,7 +297,7 @@ def _chat(args: argparse.Namespace) -> int:
             greeting = settings.greeting()
             if greeting and not session.history:
                 output.say(greeting)
-        return LineChat(session, output, debug).run(terminal_reader() if terminal else stream_reader())
+        return line_chat.run(terminal_reader() if terminal else stream_reader(), terminal)
     finally:
         session.close()
 

@@ -41,6 +41,48 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--reseed-each-turn", dest="reseed_each_turn", action="store_true", default=None, help="apply --seed again at every turn")
 
 
+def add_tool_flags(parser: argparse.ArgumentParser) -> None:
+    """The GPT-OSS tool flags, the same on every command that chats."""
+    group = parser.add_argument_group("GPT-OSS tools")
+    group.add_argument("--python", action="store_true", help="let the model run Python in a sandbox (asks before each run)")
+    group.add_argument("--browser", action="store_true", help="let the model search and open pages (the web, or --browser-docs)")
+    group.add_argument("--apply-patch", action="store_true", help="let the model edit files in --workspace with patches (asks first)")
+    group.add_argument("--workspace", metavar="DIR", help="the only folder apply_patch may change (default: the current folder)")
+    group.add_argument("--browser-docs", metavar="DIR", help="browse this folder of Markdown, text and HTML files instead of the web")
+    group.add_argument("--search-url", metavar="URL", help="the web search endpoint for the browser, with {query} in it")
+    group.add_argument("--auto-approve-tools", action="store_true", help="run python and apply_patch calls without asking")
+    group.add_argument("--max-tool-steps", type=int, default=8, metavar="N", help="tool calls allowed in one turn (default 8)")
+
+
+def tool_options(args: argparse.Namespace):
+    """ToolOptions from the tool flags, checked: a bad folder or count is one clear error."""
+    from pathlib import Path
+
+    from ..errors import UserError
+    from ..tools.toolbox import ToolOptions
+
+    workspace = Path(args.workspace).expanduser() if args.workspace else Path.cwd()
+    if not workspace.is_dir():
+        raise UserError(f"--workspace: {workspace} is not a folder")
+    docs = Path(args.browser_docs).expanduser() if args.browser_docs else None
+    if docs is not None and not docs.is_dir():
+        raise UserError(f"--browser-docs: {docs} is not a folder")
+    if args.search_url and "{query}" not in args.search_url:
+        raise UserError("--search-url: must contain {query}")
+    if args.max_tool_steps < 1:
+        raise UserError("--max-tool-steps: must be at least 1")
+    return ToolOptions(
+        python=args.python,
+        browser=args.browser or docs is not None,
+        apply_patch=args.apply_patch,
+        workspace=workspace.resolve(),
+        browser_docs=docs.resolve() if docs else None,
+        search_url=args.search_url,
+        approval="auto" if args.auto_approve_tools else "ask",
+        max_steps=args.max_tool_steps,
+    )
+
+
 def parse_logit_bias(text: str) -> dict[int, float]:
     """Parse ``"42=-100,7=2.5"`` or ``{"42": -100}``; UserError naming the bad entry."""
     text = text.strip()

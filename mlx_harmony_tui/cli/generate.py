@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from ..errors import UserError
-from .common import add_model_flags, add_sampling_flags, progress_display, run_main, sampling_overrides, stats_line, validated_sampling
+from .common import (
+    add_model_flags,
+    add_sampling_flags,
+    add_tool_flags,
+    progress_display,
+    run_main,
+    sampling_overrides,
+    stats_line,
+    tool_options,
+    validated_sampling,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show-analysis", action="store_true", help="GPT-OSS: also print the reasoning (analysis channel) to stderr")
     parser.add_argument("--stats", action="store_true", help="print TTFT, tok/s and memory to stderr at the end")
     add_sampling_flags(parser)
+    add_tool_flags(parser)
     return parser
 
 
@@ -36,6 +48,31 @@ def _read_prompt(args: argparse.Namespace) -> str:
     return prompt
 
 
+def _ask_on_terminal(request) -> bool:
+    """Approval for python and apply_patch: asked on the terminal, declined when there is none."""
+    what = "run this Python code" if request.tool == "python" else "apply this patch"
+    print(f"\nThe model wants to {what} ({request.recipient}):\n{request.preview}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
+        return False
+    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _with_tools(generator, settings, tools, prompt: str, system: str | None):
+    """One question as a chat turn whose tool calls run (GPT-OSS), through the same loop as the chat."""
+    from ..chat.session import ChatSession
+    from ..paths import data_dir
+    from ..tools.toolbox import ToolBox
+
+    toolbox = ToolBox(tools, data_dir() / "python", approve=_ask_on_terminal)
+    session = ChatSession(settings, generator=generator, system=system, tools=toolbox)
+    try:
+        yield from session.send(prompt)
+    finally:
+        toolbox.close()
+
+
 def _generate(args: argparse.Namespace) -> int:
     from ..config.resolve import resolve_run_settings
 
@@ -46,7 +83,10 @@ def _generate(args: argparse.Namespace) -> int:
         model=args.model, prompt_config=args.prompt_config, profile=args.profile, profiles_file=args.profiles_file
     )
     params = validated_sampling(settings.sampling, sampling_overrides(args))
-    from ..engine.events import Done, TextDelta
+    tools = tool_options(args)
+    if args.raw and (tools.enabled or settings.tools):
+        raise UserError("--raw: tools need the chat format; leave out --raw or the tool flags")
+    from ..engine.events import Done, TextDelta, ToolResult
     from ..engine.token_generator import TokenGenerator
 
     with progress_display(sys.stderr.isatty()) as progress:
@@ -54,6 +94,8 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         if args.raw:
             stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens)
+        elif generator.info.is_gpt_oss and (tools.enabled or settings.tools):
+            stream = _with_tools(generator, replace(settings, sampling=params), tools, prompt, args.system)
         elif generator.info.is_gpt_oss:
             harmony, messages = settings.harmony_chat(prompt, system=args.system)
             stream = generator.stream(messages=messages, harmony=harmony)
@@ -68,6 +110,8 @@ def _generate(args: argparse.Namespace) -> int:
                 elif args.show_analysis and event.text:
                     sys.stderr.write(event.text)
                     sys.stderr.flush()
+            elif isinstance(event, ToolResult):
+                print(f"\n[{event.recipient}: {event.status} in {event.duration_s:.2f} s]", file=sys.stderr, flush=True)
             elif isinstance(event, Done):
                 done = event
         sys.stdout.write("\n")

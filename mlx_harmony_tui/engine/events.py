@@ -72,6 +72,17 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ToolResult:
+    """A tool call was run (or declined); ``output`` is what the model reads next."""
+
+    request_id: str
+    recipient: str
+    output: str
+    status: Literal["done", "error", "declined"]
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class StatsUpdate:
     """Live figures while a generation runs (about twice a second)."""
 
@@ -98,4 +109,4 @@ class Error:
     detail: str = ""
 
 
-Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | StatsUpdate | Done | Error
+Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | ToolResult | StatsUpdate | Done | Error

@@ -36,6 +36,7 @@ from .widgets import AssistantTurn, ChatInput, SamplingPanel, Slider, StatusBar,
 NARROW = 100  # below this many columns the sidebar starts hidden (F4/F5 bring it back)
 FLUSH_S = 0.15  # streamed text reaches the screen in batches at most this far apart
 KEEP_TURNS = 60  # older turns leave the screen (they stay in the log) so long chats stay fast
+SHOW_ON_OPEN = 20  # messages shown when a saved chat opens (opening a 2,000-message chat stays well under 1 s)
 
 # --- messages from worker threads -------------------------------------------------------------------
 
@@ -47,6 +48,7 @@ class StartOptions:
     profiles_file: str | None = None
     prompt_config: str | None = None
     chat: str | None = None
+    tools: Any = None  # tools.toolbox.ToolOptions from the flags; None: only a profile's tools
 
 
 class EngineEvent(Message):
@@ -67,6 +69,10 @@ class SessionReady(Message):
     def __init__(self, note: str | None = None):
         super().__init__()
         self.note = note
+
+
+class GenerationEnded(Message):
+    """The worker has finished the whole turn (every tool step included)."""
 
 
 class WorkFailed(Message):
@@ -155,6 +161,7 @@ class HarmonyApp(App):
         self._turn: AssistantTurn | None = None
         self._sidebar_auto = True
         self.hidden_turns = 0  # turns pruned from the screen, see KEEP_TURNS
+        self._pending_calls: list = []  # tool-call views waiting for their result, oldest first
 
     # layout --------------------------------------------------------------------------------------
 
@@ -210,7 +217,7 @@ class HarmonyApp(App):
                 )
             for warning in caught:
                 self.post_message(WorkFailed(str(warning.message)))
-            session = ChatSession(settings, profiles_file=o.profiles_file, progress=self._progress)
+            session = ChatSession(settings, profiles_file=o.profiles_file, progress=self._progress, tools=self._toolbox())
             if o.chat:
                 note = self._resume(session, o.chat)
             else:
@@ -221,6 +228,41 @@ class HarmonyApp(App):
             return
         self.session = session
         self.post_message(SessionReady(note))
+
+    def _toolbox(self):
+        """The session's tools: the flags' choice (approval from settings unless the flags say auto)."""
+        from dataclasses import replace
+
+        from ..paths import data_dir
+        from ..tools.toolbox import ToolBox, ToolOptions
+
+        options = self.options.tools or ToolOptions()
+        if options.approval == "ask":
+            options = replace(options, approval=self.app_settings.tool_approval)
+        return ToolBox(options, data_dir() / "python", approve=self._approve)
+
+    def _approve(self, request) -> bool:
+        """Called on the generation thread: show the approval screen and wait for the answer."""
+        import threading
+
+        from .approval import ToolApproval
+
+        answered = threading.Event()
+        answer: list[str] = []
+
+        def done(choice: str | None) -> None:
+            answer.append(choice or "decline")
+            answered.set()
+
+        self.call_from_thread(self.push_screen, ToolApproval(request), done)
+        answered.wait()
+        if answer[0] == "always" and self.session is not None and self.session.tools is not None:
+            from dataclasses import replace
+
+            tools = self.session.tools
+            tools.base_options = replace(tools.base_options, approval="auto")
+            tools.options = replace(tools.options, approval="auto")
+        return answer[0] in ("run", "always")
 
     def _resume(self, session, ref: str, clear: bool = False) -> str:
         from ..logs.store import ChatStore
@@ -242,8 +284,8 @@ class HarmonyApp(App):
     async def _show_history(self, history: list[dict]) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
         shown = [e for e in history if e["role"] in ("user", "assistant")]
-        await self._note_hidden(conversation, max(len(shown) - KEEP_TURNS, 0))
-        for entry in shown[-KEEP_TURNS:]:
+        await self._note_hidden(conversation, max(len(shown) - SHOW_ON_OPEN, 0))
+        for entry in shown[-SHOW_ON_OPEN:]:
             if entry["role"] == "user":
                 await conversation.mount(UserTurn(entry["content"], entry.get("log_id")))
             elif entry["role"] == "assistant":
@@ -318,7 +360,7 @@ class HarmonyApp(App):
 
     @work(thread=True, group="generate")
     def _generate(self, text: str | None, turn: AssistantTurn) -> None:
-        from ..engine.events import TextDelta
+        from ..engine.events import TextDelta, ToolResult
 
         # Text is handed to the UI in batches (at most every FLUSH_S), so rendering Markdown
         # does not take the CPU away from the model token by token.
@@ -348,15 +390,24 @@ class HarmonyApp(App):
                     continue
                 flush()
                 self.post_message(EngineEvent(event, turn))
+                if isinstance(event, ToolResult):
+                    turn = self.call_from_thread(self._next_step_turn)  # the model goes on after reading the result
             flush()
+            self.post_message(GenerationEnded())
         except UserError as exc:
             flush()
             self.post_message(WorkFailed(str(exc), turn))
         except Exception as exc:  # a bug: show it, keep the app alive
             self.post_message(WorkFailed(f"internal error: {type(exc).__name__}: {exc}", turn))
 
+    async def _next_step_turn(self) -> AssistantTurn:
+        turn = AssistantTurn()
+        await self.query_one("#conversation", VerticalScroll).mount(turn)
+        self._turn = turn
+        return turn
+
     async def on_engine_event(self, message: EngineEvent) -> None:
-        from ..engine.events import Done, StatsUpdate, TextDelta, ToolCall
+        from ..engine.events import Done, StatsUpdate, TextDelta, ToolCall, ToolResult
 
         event, turn = message.event, message.turn
         if isinstance(event, TextDelta):
@@ -368,7 +419,15 @@ class HarmonyApp(App):
                 await turn.add_reasoning(event.text)
         elif isinstance(event, ToolCall):
             view = await self.query_one(ToolCallsPane).add_call(event.recipient, event.arguments, event.channel)
-            view.set_result("not run", "(running tools arrives with the tools feature)")
+            if self.session.tools is None or not self.session.tools.active:
+                view.set_result("not run", "Tools are off: start with --python, --browser or --apply-patch, or use a profile with tools.")
+            else:
+                self._pending_calls.append(view)
+                self.status.state = f"running {event.recipient}"
+        elif isinstance(event, ToolResult):
+            view = self._pending_calls.pop(0) if self._pending_calls else None
+            if view is not None:
+                view.set_result(event.status, event.output, event.duration_s)
         elif isinstance(event, StatsUpdate):
             self._show_stats(event.stats, live=True)
         elif isinstance(event, Done):
@@ -380,9 +439,12 @@ class HarmonyApp(App):
             await turn.finish(footer)
             if event.repairs:
                 self.notify("The model's Harmony output was malformed and was recovered: " + "; ".join(event.repairs), severity="warning")
-            self.busy = False
-            self.status.state = "ready"
-            self._mark_versions()
+
+    def on_generation_ended(self, message: "GenerationEnded") -> None:
+        self.busy = False
+        self.status.state = "ready"
+        self._pending_calls.clear()
+        self._mark_versions()
 
     async def _prune_turns(self, conversation: VerticalScroll) -> None:
         """Keep the last KEEP_TURNS turns on screen; say how many earlier ones are only in the log."""

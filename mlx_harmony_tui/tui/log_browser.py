@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from ..errors import UserError
 
 SEARCH_DELAY_S = 0.25  # full-text search starts once typing pauses this long
+PAGE = 150  # rows added to the table at a time: more come as the cursor nears the end
 SORTS = {"date": "updated", "title": "title", "model": "model"}
 COLUMNS = (("title", "Title", 28), ("first", "First message", 30), ("model", "Model", 20), ("date", "Updated", 16),
            ("turns", "Turns", 5), ("branches", "Branches", 8), ("size", "Size", 8))
@@ -110,7 +111,8 @@ class LogBrowser(Screen[BrowserChoice | None]):
         self.hits_query = ""
         self.sort_key = "date"
         self.sort_reverse = True
-        self.rows: list = []  # the summaries shown, in table order
+        self.matching: list = []  # the summaries that match the filter, sorted
+        self.rows: list = []  # the first of them, as listed in the table so far
         self.listed_s: float | None = None  # how long the listing took (bench logs reads it)
         self.search_s: float | None = None
         self._search_timer = None
@@ -167,11 +169,21 @@ class LogBrowser(Screen[BrowserChoice | None]):
         return sorted(rows, key=key, reverse=self.sort_reverse)
 
     def _fill(self) -> None:
+        """Rebuild the table from the summaries that match, keeping the highlighted chat where it can."""
         table = self.query_one(DataTable)
         highlighted = self.current
         table.clear()
-        self.rows = self._sorted([s for s in self.summaries if self._matches(s)])
-        for s in self.rows:
+        self.matching = self._sorted([s for s in self.summaries if self._matches(s)])
+        self.rows = []
+        keep = [s.file for s in self.matching].index(highlighted.file) if highlighted in self.matching else 0
+        self._add_rows(max(PAGE, keep + 1))
+        table.move_cursor(row=keep)
+        self._show_status()
+        self._preview()
+
+    def _add_rows(self, count: int) -> None:
+        table = self.query_one(DataTable)
+        for s in self.matching[len(self.rows) : len(self.rows) + count]:
             if s.damaged:
                 title = Text("⚠ damaged", style="bold red")
                 first = Text(s.damaged.split(": damaged: ")[-1], style="red")
@@ -182,16 +194,18 @@ class LogBrowser(Screen[BrowserChoice | None]):
                 title.append(" ⌕", style="bold")
             table.add_row(title, first, _model_name(s.model), _date(s.updated), str(s.turns),
                           str(s.branches) if s.branches > 1 else "", _size(s.size), key=s.file)
-        if highlighted is not None and highlighted.file in {s.file for s in self.rows}:
-            table.move_cursor(row=[s.file for s in self.rows].index(highlighted.file))
+            self.rows.append(s)
+
+    def _show_status(self) -> None:
         damaged = sum(1 for s in self.summaries if s.damaged)
-        status = f"{len(self.rows)} of {len(self.summaries)} chats · sorted by {self.sort_key}"
+        status = f"{len(self.matching)} of {len(self.summaries)} chats · sorted by {self.sort_key}"
+        if len(self.rows) < len(self.matching):
+            status += f" · {len(self.rows)} listed so far (more as you scroll)"
         if damaged:
             status += f" · {damaged} damaged"
         if self.hits_query and self.hits_query == self.query_text:
             status += f" · {len(self.hits)} with “{self.hits_query}” in their messages"
         self.query_one("#browser-status", Label).update(status)
-        self._preview()
 
     @on(Input.Changed, "#browser-filter")
     def _filter_changed(self) -> None:
@@ -229,10 +243,15 @@ class LogBrowser(Screen[BrowserChoice | None]):
     def action_move(self, rows: int) -> None:
         table = self.query_one(DataTable)
         if self.rows:
+            if table.cursor_row + rows >= len(self.rows) - 1 and len(self.rows) < len(self.matching):
+                self._add_rows(PAGE)
             table.move_cursor(row=min(max(table.cursor_row + rows, 0), len(self.rows) - 1))
 
     @on(DataTable.RowHighlighted)
-    def _highlighted(self) -> None:
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= len(self.rows) - 10 and len(self.rows) < len(self.matching):
+            self._add_rows(PAGE)
+            self._show_status()
         self._preview()
 
     @on(DataTable.HeaderSelected)

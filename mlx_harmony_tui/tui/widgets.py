@@ -131,10 +131,11 @@ class ToolCallView(Collapsible):
         took = f" · {duration:.2f} s" if duration is not None else ""
         return f"{self.recipient} · {self.status}{took}"
 
-    def set_result(self, status: str, output: str) -> None:
+    def set_result(self, status: str, output: str, duration_s: float | None = None) -> None:
+        """Show how the call ended; ``duration_s`` is the tool's own run time (else the time since the call)."""
         self.status = status
-        self.title = self._heading(time.perf_counter() - self.started)
-        self.output.update(Text(output))
+        self.title = self._heading(duration_s if duration_s is not None else time.perf_counter() - self.started)
+        self.output.update(Text(output, style="red" if status in ("error", "declined") else ""))
 
 
 class ToolCallsPane(VerticalScroll):

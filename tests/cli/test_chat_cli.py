@@ -309,6 +309,7 @@ BAD_INPUT = {
     "missing-model": (lambda d: ["--model", str(d / "no-such-model")], ["no-such-model"]),
     "unknown-chat": (lambda d: ["--chat", "0123456789abcdef"], ["0123456789abcdef", "no such chat log"]),
     "bad-sampling-flag": (lambda d: ["--xtc-threshold", "0.9"], ["--xtc-threshold", "0.5"]),
+    "missing-workspace": (lambda d: ["--apply-patch", "--workspace", str(d / "nowhere")], ["--workspace", "nowhere", "not a folder"]),
 }
 
 
@@ -346,5 +347,28 @@ def test_help_lists_the_flags_without_importing_mlx(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=chat_env(tmp_path), timeout=60)
     assert result.returncode == 0, result.stderr
     for flag in ("--xtc-probability", "--min-tokens-to-keep", "--max-context-tokens", "--seed", "--reseed-each-turn",
-                 "--no-markdown", "--debug-file", "--debug-tokens", "--chat", "--profiles-file", "--prompt-config"):
+                 "--no-markdown", "--debug-file", "--debug-tokens", "--chat", "--profiles-file", "--prompt-config",
+                 "--python", "--browser", "--apply-patch", "--workspace", "--auto-approve-tools"):
         assert flag in result.stdout, flag
+
+
+def test_tool_approval_asks_y_n_and_always_switches_to_auto(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from mlx_harmony_tui.cli.chat import LineChat
+    from mlx_harmony_tui.cli.chat_view import ChatOutput
+    from mlx_harmony_tui.cli.chat_debug import TurnDebug
+    from mlx_harmony_tui.tools.toolbox import ApprovalRequest, ToolBox, ToolOptions
+
+    tools = ToolBox(ToolOptions(python=True), tmp_path)
+    answers = iter(["n", "y", "a"])
+    line_chat = LineChat(SimpleNamespace(tools=tools), ChatOutput(False, markdown=False, hide_analysis=False), TurnDebug(False, None, None))
+    line_chat._read = lambda prompt: next(answers)
+    request = ApprovalRequest("python", "python", "print('hi')")
+    assert [line_chat.approve(request) for _ in range(3)] == [False, True, True]
+    assert tools.options.approval == "auto"  # "always": no more questions this session
+    assert "print('hi')" in capsys.readouterr().out
+
+    piped = LineChat(SimpleNamespace(tools=tools), ChatOutput(False, markdown=False, hide_analysis=False), TurnDebug(False, None, None))
+    assert piped.approve(request) is False  # nobody to ask: declined, and said so
+    assert "--auto-approve-tools" in capsys.readouterr().err

@@ -61,3 +61,32 @@ class FirstLogits:
         if self.logits is None:
             self.logits = np.array(logits.astype(mx.float32))
         return logits
+
+
+class _ScriptStep:
+    """A Script that learns the prompt's length at its first call, and keeps that prompt."""
+
+    def __init__(self, tokens: list[int], prompts: list[list[int]]):
+        self.tokens, self.prompts, self.prompt_len = tokens, prompts, None
+
+    def __call__(self, history: list[int], logits):
+        if self.prompt_len is None:
+            self.prompt_len = len(history)
+            self.prompts.append(list(history))
+        return Script(self.tokens, self.prompt_len)(history, logits)
+
+
+class ScriptedSteps:
+    """Forces each generation step a generator runs to the next script, and records each step's prompt."""
+
+    def __init__(self, generator, scripts: list[list[int]]):
+        self.scripts = list(scripts)
+        self.prompts: list[list[int]] = []
+        original = generator.stream
+
+        def stream(*args, **kwargs):
+            script = self.scripts.pop(0)
+            kwargs["max_tokens"] = len(script)
+            return original(*args, processors=(_ScriptStep(script, self.prompts),), **kwargs)
+
+        generator.stream = stream

@@ -231,7 +231,7 @@ async def test_model_switch_keeps_the_conversation_and_shows_effort_only_for_gpt
 async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
     from mlx_harmony_tui.logs.schema import Message
     from mlx_harmony_tui.logs.store import ChatStore
-    from mlx_harmony_tui.tui.app import KEEP_TURNS
+    from mlx_harmony_tui.tui.app import KEEP_TURNS, SHOW_ON_OPEN
 
     log = ChatStore().create()
     pairs = KEEP_TURNS  # twice as many messages as the screen keeps
@@ -243,13 +243,14 @@ async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
         await ready(pilot, app)
         await wait_for(pilot, lambda: len(app.query(AssistantTurn)) > 0)
         assert len(app.session.history) == 2 * pairs  # the model still sees the whole conversation
-        assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == KEEP_TURNS
-        assert app.query(UserTurn).first().text == f"question {pairs - KEEP_TURNS // 2}"
+        assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == SHOW_ON_OPEN
+        assert app.query(UserTurn).first().text == f"question {pairs - SHOW_ON_OPEN // 2}"
         note = app.query_one("#earlier-turns")
-        assert f"{KEEP_TURNS} earlier messages" in str(note.render())
+        assert f"{2 * pairs - SHOW_ON_OPEN} earlier messages" in str(note.render())
         app.session.update_sampling(temperature=0.0, max_tokens=4)
-        await send(pilot, app, "One more.")
-        await wait_for(pilot, lambda: not app.busy)
+        for i in range((KEEP_TURNS - SHOW_ON_OPEN) // 2 + 1):  # the screen fills up to KEEP_TURNS, then prunes
+            await send(pilot, app, f"More {i}.")
+            await wait_for(pilot, lambda: not app.busy and app.session.history[-1]["role"] == "assistant" and len(app.session.history) == 2 * (pairs + i + 1))
         assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == KEEP_TURNS
-        assert f"{KEEP_TURNS + 2} earlier messages" in str(app.query_one("#earlier-turns").render())
-        assert app.query(UserTurn).last().text == "One more."
+        assert f"{2 * pairs - SHOW_ON_OPEN + 2} earlier messages" in str(app.query_one("#earlier-turns").render())
+        assert app.query(UserTurn).last().text == f"More {(KEEP_TURNS - SHOW_ON_OPEN) // 2}."

@@ -1,0 +1,51 @@
+"""Asking before a tool changes anything: the python code or the patch's diff, with run, decline or always."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ToolApproval(ModalScreen[str]):
+    """Returns ``run``, ``decline`` or ``always`` (run this tool without asking for the rest of the session)."""
+
+    BINDINGS = [
+        Binding("y", "answer('run')", "run", id="approval_run"),
+        Binding("n,escape", "answer('decline')", "decline", id="approval_decline"),
+        Binding("a", "answer('always')", "always", id="approval_always"),
+    ]
+    DEFAULT_CSS = """
+    ToolApproval { align: center middle; }
+    #approval { width: 90%; max-width: 120; height: auto; max-height: 90%; background: $panel; border: round $warning; padding: 1 2; }
+    #approval-preview { height: auto; max-height: 30; margin: 1 0; }
+    """
+
+    def __init__(self, request):
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        what = "run this Python code in the sandbox" if r.tool == "python" else "apply this patch in the workspace"
+        lexer = "python" if r.tool == "python" else "diff"
+        with Vertical(id="approval"):
+            yield Label(f"The model wants to {what} ({r.recipient}).", classes="pane-title")
+            with VerticalScroll(id="approval-preview"):
+                yield Static(Syntax(r.preview, lexer, word_wrap=True, theme="ansi_dark"))
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Run (y)", id="run", variant="warning")
+                yield Button("Decline (n)", id="decline")
+                yield Button("Allow all tool calls this session (a)", id="always")
+
+    def on_mount(self) -> None:
+        self.query_one("#decline", Button).focus()
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)
