@@ -2,8 +2,9 @@
 
     python screenshots/make_screenshots.py
 
-Writes screenshots/chat.svg (a finished answer), screenshots/help.svg (F1) and
-screenshots/palette.svg (ctrl+p). The chat log it creates goes to a temporary
+Writes screenshots/chat.svg (a finished answer), screenshots/help.svg (F1),
+screenshots/palette.svg (ctrl+p) and screenshots/browser.svg (the log browser,
+ctrl+o, after a second chat). The chat log it creates goes to a temporary
 data folder, not yours.
 """
 
@@ -50,6 +51,21 @@ async def main() -> None:
         await pilot.press(*"profile")
         await pilot.pause(0.5)
         (HERE / "palette.svg").write_text(app.export_screenshot(title="mlx-harmony: command palette"), encoding="utf-8")
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")
+        while app.busy or app.query_one(StatusBar).state != "ready":
+            await pilot.pause(0.1)
+        app.session.update_sampling(max_tokens=48)
+        box.text = "What is a quasar? Answer in two sentences."
+        await pilot.press("enter")
+        while app.busy:
+            await pilot.pause(0.1)
+        await pilot.press("ctrl+o")
+        while app.screen.__class__.__name__ != "LogBrowser" or app.screen.listed_s is None:
+            await pilot.pause(0.1)
+        app.screen.query_one("#browser-filter").cursor_blink = False
+        await pilot.pause(0.5)
+        (HERE / "browser.svg").write_text(app.export_screenshot(title="mlx-harmony: log browser"), encoding="utf-8")
 
 
 if __name__ == "__main__":

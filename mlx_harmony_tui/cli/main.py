@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .common import add_model_flags, progress_display, run_main
+from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
 from .logs import add_logs_parser, run_logs
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile from")
     parser.add_argument("--prompt-config", help="a prompt config JSON file")
     parser.add_argument("--chat", help="resume a saved chat (its id, a unique start of it, or a path)")
+    add_tool_flags(parser)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="show platform, MLX backend, BLAS, Harmony vocabulary, default model and folders")
     prepare = sub.add_parser("prepare", help="fetch and convert a model now (the default model when none is named)")
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     tui_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
     tui_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
     tui_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    server_bench = bench_sub.add_parser("server", help="TTFT and decode tok/s streamed over HTTP against the engine alone")
+    add_model_flags(server_bench)
+    server_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
+    server_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
+    server_bench.add_argument("--json", action="store_true", help="print one JSON line")
     add_logs_parser(sub)
     return parser
 
@@ -107,6 +113,16 @@ def _bench_tui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_server(args: argparse.Namespace) -> int:
+    from ..bench.server_bench import format_table, run_server_bench
+
+    _check_counts(args, ("max_tokens", "rounds"))
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_server_bench(args.model, args.max_tokens, args.rounds, progress)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -122,14 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
-        bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui}.get(args.bench_command, _bench_engine)
+        bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server}.get(args.bench_command, _bench_engine)
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))
     from ..tui.app import StartOptions, run_app
 
-    options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat)
-    return run_main(lambda: run_app(options))
+    def start() -> int:
+        options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat, tool_options(args))
+        return run_app(options)
+
+    return run_main(start)
 
 
 if __name__ == "__main__":

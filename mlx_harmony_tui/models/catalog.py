@@ -37,3 +37,15 @@ def known_models(profile_models: list[str | None]) -> list[tuple[str, str | None
             seen.add(spec)
             models.append((spec, spec))
     return models
+
+
+def model_label(path: str | None) -> str:
+    """A saved model path in the user's words: the embedded model's or a Hugging Face repo's name, else the folder's."""
+    if not path:
+        return "—"
+    folder = Path(path)
+    if folder.parent.name == default_model.NAME:
+        return default_model.NAME  # its stored forms (float32, quantized) live in folders under its name
+    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
+        return folder.parent.parent.name[len("models--") :].replace("--", "/", 1)
+    return folder.name or path

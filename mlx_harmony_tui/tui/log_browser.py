@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ..errors import UserError
+from ..models.catalog import model_label
 
 SEARCH_DELAY_S = 0.25  # full-text search starts once typing pauses this long
 PAGE = 150  # rows added to the table at a time: more come as the cursor nears the end
@@ -74,8 +75,6 @@ def _date(iso: str | None) -> str:
         return iso[:16]
 
 
-def _model_name(path: str | None) -> str:
-    return Path(path).name if path else "—"
 
 
 class LogBrowser(Screen[BrowserChoice | None]):
@@ -164,7 +163,7 @@ class LogBrowser(Screen[BrowserChoice | None]):
 
         def key(s):
             value = getattr(s, field) or ""
-            return _model_name(value).lower() if field == "model" else value.lower() if field == "title" else value
+            return model_label(value).lower() if field == "model" else value.lower() if field == "title" else value
 
         return sorted(rows, key=key, reverse=self.sort_reverse)
 
@@ -192,7 +191,7 @@ class LogBrowser(Screen[BrowserChoice | None]):
                 first = Text(s.first_user_line or "")
             if s.file in self.hits:
                 title.append(" ⌕", style="bold")
-            table.add_row(title, first, _model_name(s.model), _date(s.updated), str(s.turns),
+            table.add_row(title, first, model_label(s.model), _date(s.updated), str(s.turns),
                           str(s.branches) if s.branches > 1 else "", _size(s.size), key=s.file)
             self.rows.append(s)
 
@@ -409,7 +408,7 @@ def preview_text(path: Path, summary, snippet: str | None, messages: int = 8) ->
         return text
     meta = chat.metadata
     text.append(f"{meta.title or '(untitled)'}\n", style="bold")
-    details = [f"model {_model_name(meta.last_model_path or meta.model_path)}", f"started {_date(meta.created_at.iso)}"]
+    details = [f"model {model_label(meta.last_model_path or meta.model_path)}", f"started {_date(meta.created_at.iso)}"]
     if meta.profile:
         details.append(f"profile {meta.profile}")
     if summary.branches > 1:

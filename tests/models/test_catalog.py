@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlx_harmony_tui.models.catalog import cached_hub_models, known_models
+from mlx_harmony_tui.models.catalog import cached_hub_models, known_models, model_label
 
 
 def test_cached_hub_models_lists_repos_with_a_config(tmp_path, monkeypatch):
@@ -18,3 +18,10 @@ def test_cached_hub_models_lists_repos_with_a_config(tmp_path, monkeypatch):
         ("./my-model", "./my-model"),
         ("mlx-community/Qwen3-0.6B-4bit", "mlx-community/Qwen3-0.6B-4bit"),
     ]
+
+
+def test_model_labels_name_the_model_not_its_storage_folder():
+    assert model_label("/cache/models/SmolLM2-135M-Instruct/float32") == "SmolLM2-135M-Instruct"
+    assert model_label("/hf/hub/models--mlx-community--gpt-oss-20b/snapshots/0123abc") == "mlx-community/gpt-oss-20b"
+    assert model_label("/home/me/models/my-model") == "my-model"
+    assert model_label(None) == "—"

@@ -1,0 +1,76 @@
+"""``mlx-harmony-server``: serve a local model over OpenAI's HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..cli.common import add_model_flags, progress_display, run_main
+from ..errors import UserError
+
+API_KEY_ENV = "MLX_HARMONY_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlx-harmony-server",
+        description="Serve a local MLX model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, "
+        "/v1/models, /health), streaming token by token.",
+    )
+    add_model_flags(parser)
+    parser.add_argument("--profile", help="start with this profile (model + prompt config + sampling)")
+    parser.add_argument("--profiles-file", help="the profiles JSON file; every profile in it is served under its name")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
+                        help=f"require 'Authorization: Bearer KEY' on /v1 (default: ${API_KEY_ENV}; none = open)")
+    parser.add_argument("--allowed-origins", default="", help="comma-separated origins allowed by CORS, e.g. http://localhost:3000")
+    parser.add_argument("--preload", action="store_true", help="load the model at start instead of on the first request")
+    parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait while one generates (default 16; more get 429)")
+    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"), help="server log detail")
+    return parser
+
+
+def _origins(text: str) -> list[str]:
+    origins = [o.strip() for o in text.split(",") if o.strip()]
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise UserError(f"--allowed-origins: {origin!r} is not an origin like http://localhost:3000 (or *)")
+    return origins
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .background import listen
+    from .catalog import ModelCatalog
+
+    if args.max_queue < 0:
+        raise UserError("--max-queue: must be 0 or more")
+    if args.api_key is not None and not args.api_key.strip():
+        raise UserError("--api-key: must not be empty")
+    origins = _origins(args.allowed_origins)
+    catalog = ModelCatalog.from_flags(args.model, args.profile, args.profiles_file)
+    sock = listen(args.host, args.port)
+    app = create_app(catalog, api_key=args.api_key, allowed_origins=origins, max_queue=args.max_queue)
+    if args.preload:
+        with progress_display(sys.stderr.isatty()) as progress:
+            app.state.slot.preload(catalog.startup.settings.model, progress)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"mlx-harmony-server: serving {', '.join(catalog.ids())} at http://{shown}:{port}/v1", file=sys.stderr, flush=True)
+    sys.setswitchinterval(0.001)  # the event loop gets each token from the slot's thread without waiting 5 ms for the GIL
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

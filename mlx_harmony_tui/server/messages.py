@@ -1,0 +1,104 @@
+"""OpenAI chat messages to the engine's message dicts.
+
+:func:`harmony_messages` checks every message and gives them in the shape
+:mod:`mlx_harmony_tui.harmony.render` takes: an assistant's ``tool_calls``
+become Harmony calls to ``functions.NAME``, its ``reasoning_content`` the
+analysis, and a ``tool`` message is matched to its call by ``tool_call_id``.
+For models without Harmony, :func:`plain_messages` keeps what a chat
+template can show and refuses function calling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .openai_format import invalid_request
+from .schemas import ChatMessage
+
+FUNCTIONS = "functions."
+JSON_CONTENT = "<|constrain|>json"
+
+
+def content_text(content: Any, where: str, required: bool) -> str:
+    """Text content, or the text parts of a content array joined by newlines."""
+    if content is None:
+        if required:
+            raise invalid_request(f"{where}: is required", param=where)
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid_request(f"{where}: must be text or a list of content parts", param=where)
+    texts = []
+    for j, part in enumerate(content):
+        at = f"{where}[{j}]"
+        if not isinstance(part, dict):
+            raise invalid_request(f"{at}: must be an object like {{\"type\": \"text\", \"text\": ...}}", param=at)
+        kind = part.get("type")
+        if kind != "text":
+            raise invalid_request(f"{at}.type: {kind!r} content is not supported; only text parts are", param=f"{at}.type")
+        if not isinstance(part.get("text"), str):
+            raise invalid_request(f"{at}.text: must be text", param=f"{at}.text")
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def function_name(recipient: str) -> str:
+    """``functions.get_weather`` -> ``get_weather``; other recipients as they are."""
+    return recipient.removeprefix(FUNCTIONS)
+
+
+def harmony_messages(messages: list[ChatMessage]) -> list[dict]:
+    """The conversation in the engine's Harmony message shape; APIError (400) naming the bad field."""
+    calls: dict[str, str] = {}  # tool_call_id -> recipient
+    out: list[dict] = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        role = message.role
+        text = content_text(message.content, f"{where}.content", required=role != "assistant")
+        if role == "assistant":
+            item: dict = {"role": role, "content": text, "analysis": message.reasoning_content or "", "tool_calls": []}
+            for call in message.tool_calls or []:
+                calls[call.id] = FUNCTIONS + call.function.name
+                item["tool_calls"].append(
+                    {"recipient": FUNCTIONS + call.function.name, "arguments": call.function.arguments,
+                     "channel": "commentary", "content_type": JSON_CONTENT}
+                )
+            out.append(item)
+        elif role == "tool":
+            out.append({"role": "tool", "name": _tool_recipient(message, calls, where), "content": text})
+        else:
+            if message.tool_calls or message.tool_call_id:
+                field = "tool_calls" if message.tool_calls else "tool_call_id"
+                raise invalid_request(f"{where}.{field}: only allowed in {'assistant' if message.tool_calls else 'tool'} messages",
+                                      param=f"{where}.{field}")
+            out.append({"role": role, "content": text})
+    return out
+
+
+def _tool_recipient(message: ChatMessage, calls: dict[str, str], where: str) -> str:
+    if message.tool_call_id is not None:
+        if message.tool_call_id not in calls:
+            raise invalid_request(
+                f"{where}.tool_call_id: {message.tool_call_id!r} matches no tool call of an earlier assistant message",
+                param=f"{where}.tool_call_id",
+            )
+        return calls[message.tool_call_id]
+    if message.name:
+        return FUNCTIONS + message.name
+    raise invalid_request(f"{where}.tool_call_id: is required", param=f"{where}.tool_call_id")
+
+
+def plain_messages(messages: list[dict], model: str) -> list[dict]:
+    """Harmony-shaped messages for a chat-template model: roles and text only."""
+    out = []
+    for i, message in enumerate(messages):
+        if message["role"] == "tool" or message.get("tool_calls"):
+            field = "role" if message["role"] == "tool" else "tool_calls"
+            raise invalid_request(
+                f"messages[{i}].{field}: {model} has no function calling; tool calls need a GPT-OSS model",
+                param=f"messages[{i}].{field}",
+            )
+        role = "system" if message["role"] == "developer" else message["role"]
+        out.append({"role": role, "content": message["content"]})
+    return out

@@ -1,0 +1,204 @@
+"""The generation slot: one generation at a time, the others waiting in a bounded line.
+
+One thread (the slot's) takes jobs in order, loads the model a job's
+served name needs (one model at a time), and runs the job's generation on
+the :class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator`, which
+hands the work to its own inference thread. Pieces go back to the event
+loop through :meth:`Job.emit`. A job leaves the line when its client
+leaves; a running one is cancelled before its next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from typing import Any, Callable
+
+from ..errors import UserError
+from .catalog import ServedModel
+from .generation import Failed, Finished
+from .openai_format import APIError
+
+log = logging.getLogger("mlx_harmony_tui.server")
+_UNKNOWN = object()  # the loaded model after a failed load: the next job loads its own
+
+
+class Job:
+    """One request's generation: its place in line and its way back to the event loop."""
+
+    def __init__(self, served: ServedModel, work: Callable[[Any, "Job"], None]):
+        self.served, self.work = served, work
+        self.cancelled = False
+        self.over = False  # its last piece (Finished or Failed) has been taken
+        self._loop = asyncio.get_running_loop()
+        self._items: asyncio.Queue = asyncio.Queue()
+        self._getter: asyncio.Future | None = None
+
+    def emit(self, item: Any) -> None:
+        """Send a piece to the request (from any thread)."""
+        try:
+            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+        except RuntimeError:
+            pass  # the event loop has closed: nobody is listening any more
+
+    async def next(self, request: Any = None, poll_s: float = 0.2) -> Any:
+        """The next piece; None if ``request``'s client disconnects while waiting for it."""
+        if self._getter is None:
+            self._getter = asyncio.ensure_future(self._items.get())
+        while True:
+            done, _ = await asyncio.wait({self._getter}, timeout=poll_s if request is not None else None)
+            if done:
+                item, self._getter = self._getter.result(), None
+                self.over = isinstance(item, (Finished, Failed))
+                return item
+            if await request.is_disconnected():
+                return None
+
+    def close(self) -> None:
+        """Stop waiting for pieces (the request is over)."""
+        if self._getter is not None:
+            self._getter.cancel()
+            self._getter = None
+
+
+class GenerationSlot:
+    """Runs jobs one at a time; at most ``max_queue`` wait while one runs.
+
+    ``generator`` serves an already loaded TokenGenerator (the slot then
+    leaves it open on close); without one, the slot makes its own on first
+    use or :meth:`preload`.
+    """
+
+    def __init__(self, max_queue: int = 16, generator: Any = None):
+        if max_queue < 0:
+            raise ValueError("max_queue must be >= 0")
+        self.max_queue = max_queue
+        self._generator = generator
+        self._owns_generator = generator is None
+        self._loaded: Any = generator.model_spec if generator is not None else _UNKNOWN
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.served_count = 0
+        self.cancelled_count = 0
+
+    # Event-loop side -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._serve, name="mlx-harmony-server-slot", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; APIError 429 when the line is full, 503 once the server is closing."""
+        with self._lock:
+            if self._closed:
+                raise APIError(503, "The server is shutting down.", type="server_error", code="shutting_down")
+            busy = self._running is not None or bool(self._waiting)
+            if busy and len(self._waiting) >= self.max_queue:
+                raise APIError(429, f"The server is busy: one generation is running and {len(self._waiting)} are waiting "
+                                    f"(--max-queue {self.max_queue}); retry shortly.",
+                               type="rate_limit_error", code="queue_full", headers={"Retry-After": "1"})
+            self._waiting.append(job)
+            self._wake.notify()
+
+    def cancel(self, job: Job) -> None:
+        """The client is gone: drop ``job`` from the line, or stop it before its next token."""
+        job.close()
+        if job.over:
+            return
+        with self._lock:
+            if job in self._waiting:
+                self._waiting.remove(job)
+                self.cancelled_count += 1
+            elif self._running is job and not job.cancelled:
+                job.cancelled = True
+                self._generator.cancel()
+
+    def status(self) -> dict:
+        with self._lock:
+            info = getattr(self._generator, "info", None) if self._loaded is not _UNKNOWN else None
+            return {
+                "model": info.name if info is not None else None,
+                "generating": self._running is not None,
+                "queued": len(self._waiting),
+                "served": self.served_count,
+                "cancelled": self.cancelled_count,
+            }
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new jobs, fail the waiting ones, cancel the running one, and stop the thread."""
+        with self._lock:
+            self._closed = True
+            waiting, self._waiting = list(self._waiting), deque()
+            running = self._running
+            if running is not None:
+                running.cancelled = True
+                self._generator.cancel()
+            self._wake.notify()
+        for job in waiting:
+            job.emit(Failed(APIError(503, "The server is shutting down.", type="server_error", code="shutting_down")))
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._owns_generator and self._generator is not None:
+            self._generator.close()
+
+    # Slot thread --------------------------------------------------------------------
+
+    def preload(self, spec: str | None, progress: Callable[[str, float], None] | None = None) -> None:
+        """Load ``spec`` now (before :meth:`start`); UserError with one clear line if it cannot be loaded."""
+        if self._thread is not None:
+            raise RuntimeError("preload before start")
+        self._load(spec, progress)
+
+    def _load(self, spec: str | None, progress: Callable[[str, float], None] | None = None) -> Any:
+        from ..engine.token_generator import TokenGenerator
+
+        if self._generator is not None and self._loaded == spec:
+            return self._generator
+        log.info("loading model %s", spec or "(the default model)")
+        self._loaded = _UNKNOWN
+        if self._generator is None:
+            self._generator = TokenGenerator(spec, progress=progress)
+        else:
+            self._generator.load(spec, progress)
+        self._loaded = spec
+        return self._generator
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                while not self._waiting and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                job = self._running = self._waiting.popleft()
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._running = None
+                    self.served_count += 1
+                    self.cancelled_count += job.cancelled
+
+    def _run(self, job: Job) -> None:
+        try:
+            try:
+                generator = self._load(job.served.settings.model)
+            except UserError as exc:
+                raise APIError(503, f"The model {job.served.id!r} could not be loaded: {exc}", type="server_error",
+                               param="model", code="model_unavailable") from None
+            job.work(generator, job)
+        except APIError as exc:
+            job.emit(Failed(exc))
+        except UserError as exc:  # the engine refused the request (prompt too long, template rejected it, ...)
+            job.emit(Failed(APIError(400, str(exc))))
+        except Exception as exc:  # a bug: logged with its traceback, reported without it
+            log.exception("generation failed")
+            job.emit(Failed(APIError(500, f"internal error: {type(exc).__name__}", type="server_error")))
+        if job.cancelled:
+            log.info("generation cancelled: the client left")

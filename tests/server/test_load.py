@@ -1,0 +1,93 @@
+"""Many clients at once, a full queue, and clients that leave mid-answer."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+import pytest
+
+from mlx_harmony_tui.server.app import create_app
+from tests.server.conftest import DEFAULT_MODEL, FRANCE, running
+
+CLIENTS, REQUESTS_EACH = 16, 3
+
+
+def long_answer(no_end_bias: dict, stream: bool = True) -> dict:
+    """A request that would generate for minutes if it were not cancelled."""
+    return {"model": DEFAULT_MODEL, "messages": FRANCE, "temperature": 0, "max_tokens": 2000, "logit_bias": no_end_bias,
+            "stream": stream}
+
+
+def test_concurrent_streaming_clients_all_get_the_greedy_answer(server, greedy_reference):
+    def streamed_text(client) -> str:
+        chunks = client.chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, temperature=0, max_tokens=2, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in chunks)
+
+    expected = streamed_text(server.client())
+    assert greedy_reference.startswith(expected) and expected
+
+    def one_client(_index: int) -> list[str]:
+        client = server.client(timeout=300)
+        return [streamed_text(client) for _ in range(REQUESTS_EACH)]
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = [text for texts in pool.map(one_client, range(CLIENTS)) for text in texts]
+    assert answers == [expected] * (CLIENTS * REQUESTS_EACH)
+    health = server.health()
+    assert health["status"] == "ok" and health["generating"] is False and health["queued"] == 0
+
+
+def test_client_leaving_mid_stream_cancels_its_generation(server, no_end_bias, greedy_reference):
+    before = server.health()
+    with server.http() as http, http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias)) as response:
+        assert response.status_code == 200
+        texts = 0
+        for line in response.iter_lines():
+            texts += '"content": "' in line and '"content": ""' not in line
+            if texts == 2:
+                break
+    # Uncancelled, 2000 tokens would take minutes; the wait below would fail long before.
+    health = server.wait_until(lambda h: not h["generating"], timeout=60)
+    assert health["cancelled"] == before["cancelled"] + 1
+    assert health["served"] == before["served"] + 1
+    reply = server.client().chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, temperature=0, max_tokens=6)
+    assert reply.choices[0].message.content == greedy_reference
+
+
+def test_client_leaving_a_whole_answer_request_cancels_it(server, no_end_bias):
+    before = server.health()
+    with server.http(timeout=2.0) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/v1/chat/completions", json=long_answer(no_end_bias, stream=False))
+    health = server.wait_until(lambda h: not h["generating"], timeout=60)
+    assert health["cancelled"] == before["cancelled"] + 1
+
+
+def test_full_queue_is_429_and_leaving_clients_free_their_places(server_generator, default_catalog, no_end_bias,
+                                                                  greedy_reference):
+    with running(create_app(default_catalog, generator=server_generator, max_queue=2)) as live, live.http() as http:
+        with ThreadPoolExecutor(2) as pool:
+            long = http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias))
+            response = long.__enter__()
+            assert response.status_code == 200
+            lines = response.iter_lines()  # kept: an abandoned iterator would close the connection
+            next(lines)
+            waiting = pool.submit(live.client().chat.completions.create, model=DEFAULT_MODEL, messages=FRANCE,
+                                  temperature=0, max_tokens=6)
+            live.wait_until(lambda h: h["queued"] == 1)
+            impatient = pool.submit(live.http(timeout=3.0).post, "/v1/chat/completions", json=long_answer(no_end_bias, False))
+            live.wait_until(lambda h: h["queued"] == 2)
+            with pytest.raises(openai.RateLimitError) as caught:
+                live.client().chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, max_tokens=1)
+            assert caught.value.status_code == 429 and caught.value.body["code"] == "queue_full"
+            assert caught.value.response.headers["retry-after"] == "1"
+            # A waiting client that gives up leaves the line at once.
+            with pytest.raises(httpx.ReadTimeout):
+                impatient.result(timeout=60)
+            assert live.wait_until(lambda h: h["queued"] == 1)["cancelled"] == 1
+            # The running client leaves: its generation stops and the next one runs.
+            long.__exit__(None, None, None)
+            assert waiting.result(timeout=120).choices[0].message.content == greedy_reference
+        health = live.health()
+        assert health == {**health, "cancelled": 2, "served": 2, "queued": 0, "generating": False}
