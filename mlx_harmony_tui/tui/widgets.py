@@ -66,8 +66,22 @@ class UserTurn(Static, can_focus=True):
             self.post_message(self.VersionRequested(self, step))
 
 
+def settled_length(text: str) -> int:
+    """How much of a growing Markdown text is whole blocks: up to its last blank line outside a code fence."""
+    end = text.rfind("\n\n")
+    while end > 0 and text.count("```", 0, end) % 2:
+        end = text.rfind("\n\n", 0, end)
+    return end + 2 if end > 0 else 0
+
+
 class AssistantTurn(Vertical):
-    """One answer: a collapsible reasoning section (GPT-OSS only) above the streamed Markdown answer."""
+    """One answer: a collapsible reasoning section (GPT-OSS only) above the streamed Markdown answer.
+
+    Whole Markdown blocks go through Textual's MarkdownStream as soon as they
+    are complete; the block still being written shows as plain text below
+    them. Re-rendering an unfinished block (a long list is one block) on every
+    update would rebuild its widgets each time and take the CPU from the model.
+    """
 
     DEFAULT_CLASSES = "turn assistant-turn"
 
@@ -77,6 +91,8 @@ class AssistantTurn(Vertical):
         self.reasoning_text = ""
         self.answer_text = ""
         self.answer = Markdown("", classes="answer")
+        self.tail = Static("", classes="answer-tail", markup=False)  # the block being written
+        self._settled = 0  # how much of answer_text the Markdown widget has
         self._stream = None
         self.footer = Static("", classes="turn-footer")
         self.footer_text = ""
@@ -84,6 +100,7 @@ class AssistantTurn(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self.answer
+        yield self.tail
         yield self.footer
 
     async def add_reasoning(self, text: str) -> None:
@@ -97,15 +114,20 @@ class AssistantTurn(Vertical):
         if not self.answer_text and self.reasoning is not None:
             self.reasoning.collapsed = True  # the answer has started: fold the reasoning away
         self.answer_text += text
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.answer)
-        await self._stream.write(text)
+        settled = settled_length(self.answer_text)
+        if settled > self._settled:
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self.answer)
+            await self._stream.write(self.answer_text[self._settled : settled])
+            self._settled = settled
+        self.tail.update(Text(self.answer_text[self._settled :]))
 
     async def finish(self, footer: str) -> None:
         """End the stream with one full render of the answer, and show the turn's figures."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        self.tail.display = False
         await self.answer.update(self.answer_text)
         self.footer_text = footer
         self.footer.update(Text(footer))
