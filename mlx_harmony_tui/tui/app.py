@@ -881,7 +881,7 @@ def run_app(options: StartOptions) -> int:
     except UserError as exc:
         print(f"warning: {exc} (using default settings)", file=sys.stderr)
         settings = None
-    # Hand the GIL back to the inference thread sooner while the UI renders (measured: +10% decode on 2 cores).
+    # Hand the GIL back to the inference thread sooner while the UI renders (bench tui on 2 cores: decode ratio 0.99 with it, 0.77-1.05 without).
     sys.setswitchinterval(0.001)
     HarmonyApp(options, settings).run()
     return 0
