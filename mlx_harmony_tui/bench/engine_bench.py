@@ -119,7 +119,8 @@ def run_engine_bench(
         for i in range(total):
             report(f"round {i}/{rounds}" if i else "warm-up", i / total)
             raw = generator.call(_raw_mlx_lm(prompt, max_tokens))
-            done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0))[-1]  # always Done
+            # reuse_cache=False: every round prefills the whole prompt, as the mlx-lm side does
+            done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0, reuse_cache=False))[-1]
             s = done.stats
             engine = RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb)
             if i:  # round 0 warms caches and kernels up

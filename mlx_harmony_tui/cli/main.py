@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     server_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
     server_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
     server_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    dataset = bench_sub.add_parser("dataset", help="the standard questions as one growing conversation: per-turn TTFT, tok/s, memory")
+    add_model_flags(dataset)
+    dataset.add_argument("--profile", help="use this profile's model, prompt config and sampling (default: greedy)")
+    dataset.add_argument("--turns", type=int, default=20, help="how many questions, asked in order (default 20)")
+    dataset.add_argument("--max-tokens", type=int, default=128, help="most tokens per answer (default 128)")
+    dataset.add_argument("--max-context-tokens", type=int, help="drop the oldest turns beyond this many prompt tokens")
+    dataset.add_argument("--questions", metavar="FILE", help="a questions JSON file shaped like the standard set")
+    dataset.add_argument("--out", metavar="DIR", help="write dataset.csv and dataset.json into this folder")
+    dataset.add_argument("--json", action="store_true", help="print one JSON line")
+    report = bench_sub.add_parser("report", help="run every benchmark; write report.md, report.json and SVG plots")
+    add_model_flags(report)
+    report.add_argument("--out", metavar="DIR", required=True, help="the folder to write the report into")
+    report.add_argument("--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU")
     add_logs_parser(sub)
     return parser
 
@@ -123,6 +136,30 @@ def _bench_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_dataset(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..bench.dataset_bench import format_table, run_dataset_bench, write_dataset_tables
+
+    _check_counts(args, ("turns", "max_tokens") + (("max_context_tokens",) if args.max_context_tokens is not None else ()))
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_dataset_bench(args.model, args.profile, args.turns, args.max_tokens, args.max_context_tokens,
+                                   args.questions, args.profiles_file, progress)
+    if args.out:
+        write_dataset_tables(result, Path(args.out).expanduser())
+    print(json.dumps(result.as_dict()) if args.json else format_table(result))
+    return 0
+
+
+def _bench_report(args: argparse.Namespace) -> int:
+    from ..bench.report import QUICK, STANDARD, headline, run_report
+
+    data = run_report(args.out, args.model, QUICK if args.quick else STANDARD, "quick" if args.quick else "standard")
+    print(headline(data))
+    print(f"report written to {args.out}/report.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -138,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
-        bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server}.get(args.bench_command, _bench_engine)
+        bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
+                 "dataset": _bench_dataset, "report": _bench_report}.get(args.bench_command, _bench_engine)
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))

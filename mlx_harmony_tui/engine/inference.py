@@ -43,6 +43,7 @@ def _worker_loop() -> None:
         try:
             job()
         finally:
+            job = None  # a parked thread must not keep a closed engine (and its model) alive
             with _idle_lock:
                 _idle_count += 1
 
