@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ..errors import UserError
 from ..models.catalog import model_label
+from .screen_commands import ScreenActions
 
 SEARCH_DELAY_S = 0.25  # full-text search starts once typing pauses this long
 PAGE = 150  # rows added to the table at a time: more come as the cursor nears the end
@@ -81,6 +82,7 @@ class LogBrowser(Screen[BrowserChoice | None]):
     """Saved chats: type to filter (and search every message), Enter opens, letters act on the highlighted one."""
 
     CSS_PATH = "log_browser.tcss"
+    COMMANDS = {ScreenActions}
     BINDINGS = [
         Binding("escape", "close", "Back", id="browser_close"),
         Binding("enter", "choose('open')", "Open", id="browser_open", show=False),

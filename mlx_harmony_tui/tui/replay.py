@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label
 
 from .widgets import AssistantTurn, ToolCallsPane, UserTurn
+from .screen_commands import ScreenActions
 
 SPEEDS = {"1": 1.0, "2": 2.0, "0": 10.0, "i": math.inf}
 STEADY_CHARS_PER_S = 80.0  # about 20 tokens a second, for turns saved without timings
@@ -45,6 +46,7 @@ def timed_pieces(message) -> list[tuple[float, str, str]]:
 class ReplayScreen(Screen[None]):
     """Plays ``messages`` (one branch of a saved chat); space pauses, n steps, 1/2/0/i set the speed."""
 
+    COMMANDS = {ScreenActions}
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="replay_close"),
         Binding("space", "pause", "Pause/play", id="replay_pause"),

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Label, Markdown, Static
 
 from ..errors import UserError
 from .widgets import AssistantTurn
+from .screen_commands import ScreenActions
 
 
 def answer_diff(old: str, new: str) -> Text:
@@ -50,6 +51,7 @@ class RerunFinished(Message):
 class RerunScreen(Screen[None]):
     """Runs :func:`chat.rerun.rerun` in a worker thread and shows the answers side by side as they stream."""
 
+    COMMANDS = {ScreenActions}
     BINDINGS = [
         Binding("escape", "close", "Stop / close", id="rerun_close"),
     ]

@@ -70,6 +70,12 @@ async def test_browser_lists_filters_searches_previews_and_marks_damaged(default
         assert "xylophonic" in str(browser.query_one("#preview-text").render())
 
         await type_filter(pilot, browser, "")
+        from mlx_harmony_tui.tui.screen_commands import ScreenActions
+
+        entries = {name: callback for name, callback, _ in ScreenActions(browser)._commands()}
+        assert {"Open", "Replay", "Re-run", "Rename", "Delete", "Export .md", "Export .json", "Check"} <= set(entries)
+        await entries["Sort model"]()  # a palette entry runs the same action as its key
+        assert browser.sort_key == "model"
         await pilot.press("f10")  # sort by title, A to Z
         named = [s.title for s in browser.rows if s.title]
         assert named == sorted(named, key=str.lower)
