@@ -15,7 +15,7 @@ REQUIRED = (
 
 def test_bench_engine_json_line(default_model_dir):
     cmd = [sys.executable, "-m", "mlx_harmony_tui.cli.main", "bench", "engine", "--json",
-           "--prompt-tokens", "64", "--max-tokens", "8", "--rounds", "1"]
+           "--prompt-tokens", "64", "--max-tokens", "8", "--rounds", "2"]
     done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
@@ -27,6 +27,7 @@ def test_bench_engine_json_line(default_model_dir):
     assert isinstance(result["prompt_tokens"], int) and result["prompt_tokens"] >= 64
     for key in REQUIRED[2:]:
         assert isinstance(result[key], float) and result[key] > 0, key
+    assert result["cached_tokens_engine"] == 0  # the engine prefills the whole prompt every round, as mlx-lm does
 
 
 def test_bench_rejects_bad_counts():
