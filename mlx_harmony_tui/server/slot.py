@@ -35,6 +35,7 @@ class Job:
         self._loop = asyncio.get_running_loop()
         self._items: asyncio.Queue = asyncio.Queue()
         self._getter: asyncio.Future | None = None
+        self._checked = self._loop.time()  # when the client was last seen connected
 
     def emit(self, item: Any) -> None:
         """Send a piece to the request (from any thread)."""
@@ -44,17 +45,23 @@ class Job:
             pass  # the event loop has closed: nobody is listening any more
 
     async def next(self, request: Any = None, poll_s: float = 0.2) -> Any:
-        """The next piece; None if ``request``'s client disconnects while waiting for it."""
+        """The next piece; None if ``request``'s client disconnects while waiting for it.
+
+        The client is checked at least every ``poll_s``, also while pieces keep
+        coming (a fast model would otherwise never leave a gap to check in).
+        """
         if self._getter is None:
             self._getter = asyncio.ensure_future(self._items.get())
         while True:
+            if request is not None and self._loop.time() - self._checked >= poll_s:
+                self._checked = self._loop.time()
+                if await request.is_disconnected():
+                    return None
             done, _ = await asyncio.wait({self._getter}, timeout=poll_s if request is not None else None)
             if done:
                 item, self._getter = self._getter.result(), None
                 self.over = isinstance(item, (Finished, Failed))
                 return item
-            if await request.is_disconnected():
-                return None
 
     def close(self) -> None:
         """Stop waiting for pieces (the request is over)."""

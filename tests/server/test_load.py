@@ -91,3 +91,35 @@ def test_full_queue_is_429_and_leaving_clients_free_their_places(server_generato
             assert waiting.result(timeout=120).choices[0].message.content == greedy_reference
         health = live.health()
         assert health == {**health, "cancelled": 2, "served": 2, "queued": 0, "generating": False}
+
+
+def test_a_client_that_leaves_is_noticed_even_while_pieces_keep_coming():
+    """Beside the real disconnect tests above: a model fast enough never to leave a gap must not hide a departure."""
+    import asyncio
+
+    from mlx_harmony_tui.server.slot import Job
+
+    class LeftClient:  # stands in for Starlette's Request, whose client has gone
+        async def is_disconnected(self) -> bool:
+            return True
+
+    async def scenario() -> list:
+        job = Job(served=None, work=None)
+        stop = asyncio.Event()
+
+        async def fast_model():
+            while not stop.is_set():
+                job.emit("piece")
+                await asyncio.sleep(0.01)
+
+        feeder = asyncio.ensure_future(fast_model())
+        seen = []
+        while (item := await job.next(LeftClient(), poll_s=0.05)) is not None and len(seen) < 100:
+            seen.append(item)
+        stop.set()
+        await feeder
+        job.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) < 100  # it stopped for the departure, not because the pieces ran out
