@@ -255,7 +255,9 @@ class HarmonyApp(App):
             answered.set()
 
         self.call_from_thread(self.push_screen, ToolApproval(request), done)
-        answered.wait()
+        while not answered.wait(0.2):
+            if not self.is_running:
+                return False  # the app is closing: nobody will answer
         if answer[0] == "always" and self.session is not None and self.session.tools is not None:
             from dataclasses import replace
 
