@@ -23,13 +23,13 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
 from ..errors import UserError
 from ..models.catalog import known_models
+from .screen_commands import ListedCommands
 from .screens import HelpScreen, ProfilePicker
 from .widgets import AssistantTurn, ChatInput, SamplingPanel, Slider, StatusBar, ToolCallsPane, UserTurn
 
@@ -85,7 +85,7 @@ class WorkFailed(Message):
 # --- command palette -------------------------------------------------------------------------------
 
 
-class HarmonyCommands(Provider):
+class HarmonyCommands(ListedCommands):
     """Profiles, themes, new chat, export, panes."""
 
     def _commands(self) -> list[tuple[str, Any, str]]:
@@ -112,17 +112,6 @@ class HarmonyCommands(Provider):
             ("Help", app.action_help, "every key binding"),
         ]
         return commands
-
-    async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 # --- the app -----------------------------------------------------------------------------------------
