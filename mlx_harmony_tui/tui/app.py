@@ -24,6 +24,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Click
 from textual.message import Message
 from textual.widgets import Footer, Static
 
@@ -71,6 +72,10 @@ class SessionReady(Message):
         self.note = note
 
 
+class EarlierTurns(Static):
+    """The note above the conversation about messages off screen; a click brings some back."""
+
+
 class GenerationEnded(Message):
     """The worker has finished the whole turn (every tool step included)."""
 
@@ -100,6 +105,7 @@ class HarmonyCommands(ListedCommands):
         commands += [
             ("New chat", app.action_new_chat, "start a new conversation"),
             ("Open log browser", app.action_open_logs, "every saved chat: search, open, replay, re-run, rename, delete"),
+            ("Show earlier messages", app.action_show_earlier, "bring back messages that scrolled off the top"),
             ("Switch branch", app.action_pick_branch, "show another version of this chat (edits and regenerations)"),
             ("Replay this chat", partial(app.action_replay_current), "play this chat back as it happened"),
             ("Re-run this chat", partial(app.action_rerun_current), "ask every question again with the current model"),
@@ -130,6 +136,7 @@ class HarmonyApp(App):
         Binding("f2", "pick_profile", "Profiles", id="pick_profile"),
         Binding("ctrl+o", "open_logs", "Logs", id="open_logs"),
         Binding("ctrl+b", "pick_branch", "Branches", id="pick_branch", show=False),
+        Binding("ctrl+l", "show_earlier", "Earlier messages", id="show_earlier", show=False),
         Binding("f3", "toggle_reasoning", "Reasoning", id="toggle_reasoning"),
         Binding("f4", "toggle_sampling", "Sampling", id="toggle_sampling"),
         Binding("f5", "toggle_tools", "Tools", id="toggle_tools"),
@@ -149,7 +156,7 @@ class HarmonyApp(App):
         self.busy = False
         self._turn: AssistantTurn | None = None
         self._sidebar_auto = True
-        self.hidden_turns = 0  # turns pruned from the screen, see KEEP_TURNS
+        self._hidden: list[dict] = []  # messages off the top of the screen, oldest first (see KEEP_TURNS)
         self._pending_calls: list = []  # tool-call views waiting for their result, oldest first
 
     # layout --------------------------------------------------------------------------------------
@@ -267,23 +274,31 @@ class HarmonyApp(App):
         title = log.read().metadata.title or log.chat_id
         return "; ".join([f"resumed {title} ({len(session.history)} messages)", *notes])
 
+    @property
+    def hidden_turns(self) -> int:
+        return len(self._hidden)
+
     async def _clear_conversation(self) -> None:
         await self.query_one("#conversation", VerticalScroll).remove_children()
         await self.query_one(ToolCallsPane).clear()
-        self.hidden_turns = 0
+        self._hidden = []
 
     async def _show_history(self, history: list[dict]) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
         shown = [e for e in history if e["role"] in ("user", "assistant")]
-        await self._note_hidden(conversation, max(len(shown) - SHOW_ON_OPEN, 0))
-        for entry in shown[-SHOW_ON_OPEN:]:
+        cut = max(len(shown) - SHOW_ON_OPEN, 0)
+        await self._note_hidden(conversation, shown[:cut])
+        await conversation.mount_all(self._turn_widgets(shown[cut:]))
+
+    def _turn_widgets(self, entries: list[dict]) -> list:
+        """Finished turn widgets for history ``entries`` (user and assistant messages)."""
+        widgets = []
+        for entry in entries:
             if entry["role"] == "user":
-                await conversation.mount(UserTurn(entry["content"], entry.get("log_id")))
-            elif entry["role"] == "assistant":
-                turn = AssistantTurn()
-                await conversation.mount(turn)
-                await turn.add_answer(entry["content"])
-                await turn.finish("")
+                widgets.append(UserTurn(entry["content"], entry.get("log_id")))
+            else:
+                widgets.append(AssistantTurn.done(entry["content"], entry.get("analysis") or "", entry.get("footer", "")))
+        return widgets
 
     def _progress(self, stage: str, fraction: float) -> None:
         self.post_message(Loading(stage, fraction))
@@ -438,24 +453,45 @@ class HarmonyApp(App):
         self._mark_versions()
 
     async def _prune_turns(self, conversation: VerticalScroll) -> None:
-        """Keep the last KEEP_TURNS turns on screen; say how many earlier ones are only in the log."""
+        """Keep the last KEEP_TURNS turns on screen; the earlier ones wait off screen (ctrl+l brings them back)."""
         turns = [w for w in conversation.children if isinstance(w, (UserTurn, AssistantTurn))]
         extra = len(turns) - KEEP_TURNS
         if extra > 0:
+            records = [
+                {"role": "user", "content": w.text, "log_id": w.log_id} if isinstance(w, UserTurn)
+                else {"role": "assistant", "content": w.answer_text, "analysis": w.reasoning_text, "footer": w.footer_text}
+                for w in turns[:extra]
+            ]
             await conversation.remove_children(turns[:extra])
-            await self._note_hidden(conversation, extra)
+            await self._note_hidden(conversation, records)
 
-    async def _note_hidden(self, conversation: VerticalScroll, count: int) -> None:
-        if not count:
-            return
-        self.hidden_turns += count
-        text = f"{self.hidden_turns} earlier messages are not shown here; the chat log keeps them (export from the palette)."
+    async def _note_hidden(self, conversation: VerticalScroll, records: list[dict]) -> None:
+        """Add ``records`` (the oldest first) to the messages off screen, and say how many there are."""
+        self._hidden += records
         notes = conversation.query("#earlier-turns")
+        if not self._hidden:
+            await notes.remove()
+            return
+        text = f"{self.hidden_turns} earlier messages are off screen: click here or press ctrl+l to show {SHOW_ON_OPEN} more."
         if notes:
             notes.first(Static).update(text)
         else:
-            note = Static(text, id="earlier-turns", classes="muted")
+            note = EarlierTurns(text, id="earlier-turns", classes="muted")
             await (conversation.mount(note, before=0) if conversation.children else conversation.mount(note))
+
+    async def action_show_earlier(self) -> None:
+        """Bring the newest SHOW_ON_OPEN of the messages off screen back above the others."""
+        if not self._hidden:
+            return
+        conversation = self.query_one("#conversation", VerticalScroll)
+        back, self._hidden = self._hidden[-SHOW_ON_OPEN:], self._hidden[:-SHOW_ON_OPEN]
+        await conversation.mount_all(self._turn_widgets(back), after=conversation.query_one("#earlier-turns"))
+        await self._note_hidden(conversation, [])
+        self._mark_versions()
+
+    @on(Click, "#earlier-turns")
+    async def _earlier_clicked(self) -> None:
+        await self.action_show_earlier()
 
     def _show_stats(self, stats, live: bool) -> None:
         status = self.status
@@ -779,9 +815,7 @@ class HarmonyApp(App):
     async def show_branch(self, leaf_id: str, focus: str | None = None) -> None:
         """Show the saved branch ending at ``leaf_id`` and continue from there."""
         self.session.show_branch(leaf_id)
-        conversation = self.query_one("#conversation", VerticalScroll)
-        await conversation.remove_children()
-        self.hidden_turns = 0
+        await self._clear_conversation()
         await self._show_history(list(self.session.history))
         self._mark_versions()
         for turn in self.query(UserTurn):

@@ -98,7 +98,22 @@ class AssistantTurn(Vertical):
         self.footer_text = ""
         self.finished = False
 
+    @classmethod
+    def done(cls, answer: str, reasoning: str = "", footer: str = "") -> "AssistantTurn":
+        """A finished turn, built whole before it is mounted (a saved answer brought back on screen)."""
+        turn = cls()
+        turn.answer_text, turn.reasoning_text, turn.footer_text = answer, reasoning, footer
+        turn.answer = Markdown(answer, classes="answer")
+        if reasoning:
+            turn.reasoning = Collapsible(Static(Text(reasoning), classes="reasoning-text", markup=False), title="Reasoning", collapsed=True)
+        turn.tail.display = False
+        turn.footer.update(Text(footer))
+        turn.finished = True
+        return turn
+
     def compose(self) -> ComposeResult:
+        if self.reasoning is not None:
+            yield self.reasoning
         yield self.answer
         yield self.tail
         yield self.footer

@@ -254,3 +254,16 @@ async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
         assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == KEEP_TURNS
         assert f"{2 * pairs - SHOW_ON_OPEN + 2} earlier messages" in str(app.query_one("#earlier-turns").render())
         assert app.query(UserTurn).last().text == f"More {(KEEP_TURNS - SHOW_ON_OPEN) // 2}."
+        hidden = 2 * pairs - SHOW_ON_OPEN + 2
+        first_shown = pairs - SHOW_ON_OPEN // 2 + 1  # question index of the first user turn on screen
+        assert app.query(UserTurn).first().text == f"question {first_shown}"
+        await pilot.press("ctrl+l")  # bring back the newest of the messages off screen
+        await wait_for(pilot, lambda: app.hidden_turns == hidden - SHOW_ON_OPEN)
+        assert app.query(UserTurn).first().text == f"question {first_shown - SHOW_ON_OPEN // 2}"
+        assert len(app.query(UserTurn)) + len(app.query(AssistantTurn)) == KEEP_TURNS + SHOW_ON_OPEN
+        assert f"{hidden - SHOW_ON_OPEN} earlier messages" in str(app.query_one("#earlier-turns").render())
+        app.query_one("#conversation").scroll_home(animate=False)  # where a reader scrolling up finds the note
+        await pilot.pause()
+        await pilot.click("#earlier-turns")  # a click on the note does the same
+        await wait_for(pilot, lambda: app.hidden_turns == hidden - 2 * SHOW_ON_OPEN)
+        assert app.query(UserTurn).first().text == f"question {first_shown - SHOW_ON_OPEN}"
