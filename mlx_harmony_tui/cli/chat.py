@@ -290,6 +290,9 @@ def _chat(args: argparse.Namespace) -> int:
             _resume(session, log, args, output)
         else:
             session.start_log()
+        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        if unused:
+            output.note(f"[{unused}]")
         if terminal:
             profile = f" · profile {settings.profile}" if settings.profile else ""
             output.note(f"{session.info.name}{profile} · chat log {session.log.path}")

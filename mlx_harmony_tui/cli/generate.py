@@ -92,6 +92,8 @@ def _generate(args: argparse.Namespace) -> int:
     with progress_display(sys.stderr.isatty()) as progress:
         generator = TokenGenerator(settings.model, sampling=params, progress=progress, kv_bits=args.kv_bits, kv_group_size=args.kv_group_size)
     try:
+        if (tools.enabled or settings.tools) and not generator.info.is_gpt_oss:
+            print(f"note: tools work with GPT-OSS models; {generator.info.name} answers without them", file=sys.stderr)
         if args.raw:
             stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens)
         elif generator.info.is_gpt_oss and (tools.enabled or settings.tools):

@@ -89,6 +89,12 @@ class ToolBox:
     def active(self) -> bool:
         return bool(self.options.enabled)
 
+    def unused_note(self, model_name: str, is_gpt_oss: bool) -> str | None:
+        """A line for the user when tools are on but the model cannot call them (only GPT-OSS models can)."""
+        if self.active and not is_gpt_oss:
+            return f"tools ({', '.join(self.options.enabled)}) work with GPT-OSS models; {model_name} answers without them"
+        return None
+
     def start_conversation(self, key: str) -> None:
         """Calls from now on belong to conversation ``key``: a fresh python session (in its own folder) and browser."""
         if key != self.conversation_key:

@@ -311,6 +311,9 @@ class HarmonyApp(App):
         self.status.state = "ready"
         if message.note:
             self.notify(message.note)
+        unused = self.session.tools.unused_note(self.session.info.name, self.session.info.is_gpt_oss) if self.session.tools else None
+        if unused:
+            self.notify(unused, severity="warning")
         greeting = self.session.settings.greeting()
         conversation = self.query_one("#conversation", VerticalScroll)
         if greeting and not self.session.history and not conversation.children:

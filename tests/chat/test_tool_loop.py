@@ -128,3 +128,12 @@ def test_a_tool_that_is_off_is_reported_to_the_model(tiny_session, enc, tmp_path
     ])
     result = [e for e in events if isinstance(e, ToolResult)][0]
     assert result.status == "error" and "not available" in result.output
+
+
+def test_tools_on_a_model_that_cannot_call_them_are_reported(tmp_path):
+    tools = ToolBox(ToolOptions(python=True), tmp_path / "python")
+    assert tools.unused_note("SmolLM2-135M-Instruct", is_gpt_oss=False) == (
+        "tools (python) work with GPT-OSS models; SmolLM2-135M-Instruct answers without them"
+    )
+    assert tools.unused_note("gpt-oss-20b", is_gpt_oss=True) is None
+    assert ToolBox(ToolOptions(), tmp_path).unused_note("SmolLM2-135M-Instruct", is_gpt_oss=False) is None
