@@ -15,13 +15,11 @@ cancelled answer is saved marked ``cancelled``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
-import time
-
 from ..config.resolve import RunSettings, resolve_run_settings
-
 from ..engine.events import Done, Event, TextDelta, ToolCall, ToolResult
 from ..engine.token_generator import TokenGenerator
 
@@ -284,9 +282,10 @@ class ChatSession:
         from pathlib import Path
 
         from ..config.prompt_config import PromptConfig
-        from ..errors import UserError
         from ..engine.sampling_params import SamplingParams
+        from ..errors import UserError
         from ..logs.branches import path_to
+        from ..models.resolve import names_hub_repo
 
         chat = log.read()
         meta = chat.metadata
@@ -301,7 +300,7 @@ class ChatSession:
         if not restored_profile:
             model = meta.last_model_path or meta.model_path
             if model and model != self.info.path:
-                if not Path(model).exists() and (model.startswith(("/", "~", ".")) or model.count("/") != 1):
+                if not Path(model).exists() and not names_hub_repo(model):
                     notes.append(f"the chat's model {model} is missing; continuing with {self.info.name}")
                 else:
                     try:

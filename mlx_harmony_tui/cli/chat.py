@@ -167,11 +167,7 @@ class LineChat:
         if self._interrupted:
             return False
         if answer in ("a", "always"):
-            from dataclasses import replace
-
-            tools = self.session.tools
-            tools.base_options = replace(tools.base_options, approval="auto")
-            tools.options = replace(tools.options, approval="auto")
+            self.session.tools.allow_all()
         return answer in ("y", "yes", "a", "always")
 
     def switch_profile(self, name: str) -> str:
@@ -256,19 +252,15 @@ def _preview(output: ChatOutput, history: list[dict]) -> None:
 
 def _toolbox(args: argparse.Namespace):
     """The tools the flags turn on, with the approval policy from settings unless --auto-approve-tools."""
-    from dataclasses import replace
-
     from ..config.settings import load_settings
-    from ..paths import data_dir
     from ..tools.toolbox import ToolBox
 
     options = tool_options(args)
-    if options.approval == "ask":
-        try:
-            options = replace(options, approval=load_settings().tool_approval)
-        except UserError:
-            pass  # a damaged settings file was reported already; asking is the safe default
-    return ToolBox(options, data_dir() / "python")
+    try:
+        options = options.under_policy(load_settings().tool_approval)
+    except UserError:
+        pass  # a damaged settings file was reported already; asking is the safe default
+    return ToolBox(options)
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -62,10 +62,14 @@ def _ask_on_terminal(request) -> bool:
 def _with_tools(generator, settings, tools, prompt: str, system: str | None):
     """One question as a chat turn whose tool calls run (GPT-OSS), through the same loop as the chat."""
     from ..chat.session import ChatSession
-    from ..paths import data_dir
+    from ..config.settings import load_settings
     from ..tools.toolbox import ToolBox
 
-    toolbox = ToolBox(tools, data_dir() / "python", approve=_ask_on_terminal)
+    try:
+        tools = tools.under_policy(load_settings().tool_approval)
+    except UserError:
+        pass  # a damaged settings file: asking is the safe default
+    toolbox = ToolBox(tools, approve=_ask_on_terminal)
     session = ChatSession(settings, generator=generator, system=system, tools=toolbox)
     try:
         yield from session.send(prompt)

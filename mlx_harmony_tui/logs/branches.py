@@ -61,5 +61,16 @@ def siblings(chat: Chat, message: Message) -> list[Message]:
     return [m for m in tree.get(parent, []) if m.role == message.role]
 
 
+def versions(chat: Chat) -> dict[str, tuple[int, int]]:
+    """For every user message that has other versions: (which one it is, how many there are), 1-based."""
+    found: dict[str, tuple[int, int]] = {}
+    for replies in children(chat).values():
+        users = [m for m in replies if m.role == "user"]
+        if len(users) > 1:
+            for i, message in enumerate(users, 1):
+                found[message.id] = (i, len(users))
+    return found
+
+
 def branch_count(chat: Chat) -> int:
     return len(leaves(chat))

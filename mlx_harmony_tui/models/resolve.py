@@ -77,6 +77,11 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith(("/", "./", "../", "~", ".")) or spec.endswith(".gguf") or "\\" in spec or spec.count("/") > 1
 
 
+def names_hub_repo(spec: str) -> bool:
+    """Whether ``spec`` would be fetched from Hugging Face (a repo id, not a path) when no such path exists."""
+    return not _looks_like_path(spec) and bool(REPO_ID.match(spec))
+
+
 def _from_hub(repo_id: str) -> ResolvedModel:
     from ..engine import lm
 
@@ -105,6 +110,6 @@ def resolve_model(spec: str | None, form: str, progress: Progress | None = None)
         if path.suffix.lower() != ".gguf":
             raise UserError(f"{path}: a model must be an mlx-lm folder, a .gguf file or a Hugging Face repo id")
         return _from_gguf(path, form, progress)
-    if _looks_like_path(spec) or not REPO_ID.match(spec):
+    if not names_hub_repo(spec):
         raise UserError(f"model not found: {path} (no such folder or file)")
     return _from_hub(spec)

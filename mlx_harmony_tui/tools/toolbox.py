@@ -37,6 +37,10 @@ class ToolOptions:
     def enabled(self) -> tuple[str, ...]:
         return tuple(name for name in ("python", "browser", "apply_patch") if getattr(self, name))
 
+    def under_policy(self, policy: str) -> "ToolOptions":
+        """These options with the settings' approval policy, unless the user already chose auto."""
+        return self if self.approval == "auto" else replace(self, approval=policy)
+
 
 @dataclass(frozen=True)
 class ApprovalRequest:
@@ -60,10 +64,12 @@ def tool_name(recipient: str) -> str:
 class ToolBox:
     """Runs one conversation's tool calls; the python session and browser history belong to it."""
 
-    def __init__(self, options: ToolOptions, python_root: Path, approve: Approver | None = None):
+    def __init__(self, options: ToolOptions, python_root: Path | None = None, approve: Approver | None = None):
+        from ..paths import data_dir
+
         self.base_options = options  # what the user turned on; a profile's tools are added to these
         self.options = options
-        self.python_root = python_root
+        self.python_root = python_root or data_dir() / "python"  # one working folder per conversation below it
         self.approve = approve
         self.conversation_key = "default"
         self._python = None
@@ -80,6 +86,11 @@ class ToolBox:
 
             functions += (FunctionTool("apply_patch", DESCRIPTION, PARAMETERS),)
         return replace(harmony, builtin_tools=builtin, function_tools=functions)
+
+    def allow_all(self) -> None:
+        """Run every call without asking from now on (the user answered "always")."""
+        self.base_options = replace(self.base_options, approval="auto")
+        self.options = replace(self.options, approval="auto")
 
     def use_profile_tools(self, names) -> None:
         """Turn on the tools a profile lists, on top of the ones the user turned on."""

@@ -227,15 +227,10 @@ class HarmonyApp(App):
 
     def _toolbox(self):
         """The session's tools: the flags' choice (approval from settings unless the flags say auto)."""
-        from dataclasses import replace
-
-        from ..paths import data_dir
         from ..tools.toolbox import ToolBox, ToolOptions
 
-        options = self.options.tools or ToolOptions()
-        if options.approval == "ask":
-            options = replace(options, approval=self.app_settings.tool_approval)
-        return ToolBox(options, data_dir() / "python", approve=self._approve)
+        options = (self.options.tools or ToolOptions()).under_policy(self.app_settings.tool_approval)
+        return ToolBox(options, approve=self._approve)
 
     def _approve(self, request) -> bool:
         """Called on the generation thread: show the approval screen and wait for the answer."""
@@ -255,11 +250,7 @@ class HarmonyApp(App):
             if not self.is_running:
                 return False  # the app is closing: nobody will answer
         if answer[0] == "always" and self.session is not None and self.session.tools is not None:
-            from dataclasses import replace
-
-            tools = self.session.tools
-            tools.base_options = replace(tools.base_options, approval="auto")
-            tools.options = replace(tools.options, approval="auto")
+            self.session.tools.allow_all()
         return answer[0] in ("run", "always")
 
     def _resume(self, session, ref: str, clear: bool = False) -> str:
@@ -355,8 +346,10 @@ class HarmonyApp(App):
 
     async def _ask(self, text: str | None) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
+        user_turn = None
         if text is not None:
-            await conversation.mount(UserTurn(text))
+            user_turn = UserTurn(text)
+            await conversation.mount(user_turn)
         turn = AssistantTurn()
         await conversation.mount(turn)
         conversation.anchor()
@@ -365,10 +358,10 @@ class HarmonyApp(App):
         self.busy = True
         self.status.state = "generating"
         self.status.ttft = self.status.speed = ""
-        self._generate(text, turn)
+        self._generate(text, turn, user_turn)
 
     @work(thread=True, group="generate")
-    def _generate(self, text: str | None, turn: AssistantTurn) -> None:
+    def _generate(self, text: str | None, turn: AssistantTurn, user_turn: UserTurn | None = None) -> None:
         from ..engine.events import TextDelta, ToolResult
 
         # Text is handed to the UI in batches (at most every FLUSH_S), so rendering Markdown
@@ -387,6 +380,10 @@ class HarmonyApp(App):
 
         try:
             events = self.session.send(text) if text is not None else self.session.continue_turn()
+            if user_turn is not None:
+                # send() has saved the message: its log id lets the turn show its versions and be edited.
+                # Only the UI reads it, after this turn's GenerationEnded message.
+                user_turn.log_id = self.session.history[-1].get("log_id")
             for event in events:
                 if isinstance(event, TextDelta):
                     if not event.text:
@@ -766,25 +763,23 @@ class HarmonyApp(App):
         if self.session is not None and self.session.log is not None:
             self._rerun(self.session.log.path)
 
+    @work(thread=True, exclusive=True, group="versions")
     def _mark_versions(self) -> None:
-        """Show on each user turn how many versions of it the log holds."""
-        from ..logs.branches import siblings
+        """Show on each user turn how many versions of it the log holds (the log is read off the UI thread)."""
+        from ..logs.branches import versions
 
-        if self.session is None or self.session.log is None:
+        log = self.session.log if self.session is not None else None
+        if log is None:
             return
         try:
-            chat = self.session.log.read()
+            found = versions(log.read())
         except UserError:
             return
-        by_id = {m.id: m for m in chat.messages}
+        self.call_from_thread(self._show_versions, found)
+
+    def _show_versions(self, found: dict[str, tuple[int, int]]) -> None:
         for turn in self.query(UserTurn):
-            if turn.log_id is None:  # sent this session: its id is in the history
-                ids = [m.get("log_id") for m in self.session.history if m["role"] == "user" and m["content"] == turn.text]
-                turn.log_id = ids[-1] if ids else None
-            message = by_id.get(turn.log_id) if turn.log_id else None
-            if message is not None:
-                versions = siblings(chat, message)
-                turn.show_versions(([v.id for v in versions].index(message.id) + 1, len(versions)))
+            turn.show_versions(found.get(turn.log_id) if turn.log_id else None)
 
     @on(UserTurn.EditRequested)
     async def edit_turn(self, message: UserTurn.EditRequested) -> None:

@@ -33,7 +33,7 @@ def run_turn(session, enc, tools: ToolBox, question: str, steps: list[str]):
     try:
         events = list(session.send(question))
     finally:
-        session.generator.stream = type(session.generator).stream.__get__(session.generator)
+        del session.generator.stream  # the class's own stream again
         tools.close()
     return events, [enc.decode(p) for p in scripted.prompts]
 

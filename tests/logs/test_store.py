@@ -211,3 +211,15 @@ def test_chat_log_handle_continues_after_the_last_message(tmp_path):
     answer = reopened.append(Message(role="assistant", content="b"))
     assert answer.parent_id == last.id
     assert isinstance(reopened, ChatLog) and reopened.path == log.path
+
+
+def test_versions_number_each_edit_of_a_message_once():
+    from mlx_harmony_tui.logs.branches import versions
+    from mlx_harmony_tui.logs.schema import Chat, Message
+
+    first = Message(role="user", content="q")
+    answer = Message(role="assistant", content="a", parent_id=first.id)
+    edited = Message(role="user", content="q, edited")  # a second version of the first question
+    follow = Message(role="user", content="next", parent_id=answer.id)
+    chat = Chat(chat_id="c", messages=[first, answer, edited, follow])
+    assert versions(chat) == {first.id: (1, 2), edited.id: (2, 2)}

@@ -216,7 +216,7 @@ async def test_editing_an_earlier_message_makes_a_branch_and_versions_switch(def
         await pilot.press("left")  # back to the first version, with everything that followed it
         await wait_for(pilot, lambda: [w.text for w in app.query(UserTurn)] == ["First question.", "Second question."])
         assert [m["content"] for m in app.session.history if m["role"] == "user"] == ["First question.", "Second question."]
-        assert app.query(UserTurn).first().versions == (1, 2)
+        await wait_for(pilot, lambda: app.query(UserTurn).first().versions == (1, 2))
         await send(pilot, app, "Third question.")  # continues the branch that is shown
         await wait_for(pilot, lambda: not app.busy and len(app.session.history) == 6)
         saved = app.session.log.read()
