@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import csv
 import json
-import platform
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from pydantic import BaseModel, Field, ValidationError
+
+from .where import run_place
 
 QUESTIONS_FILE = Path(__file__).with_name("questions.json")
 COLUMNS = (
@@ -125,7 +126,6 @@ def run_dataset_bench(
     from ..chat.session import ChatSession
     from ..config.resolve import resolve_run_settings
     from ..engine.events import Done
-    from ..engine.runtime import backend_name, blas_info
     from ..errors import UserError
 
     report = progress or (lambda _m, _f: None)
@@ -165,12 +165,8 @@ def run_dataset_bench(
         report("done", 1.0)
     finally:
         session.generator.close()
-    blas = blas_info()
     return DatasetBenchResult(
-        model=info.name,
-        backend=backend_name(),
-        blas=blas.name,
-        platform=f"{platform.system()} {platform.machine()}",
+        **run_place(info.name),
         profile=profile,
         questions_file=str(questions_file or QUESTIONS_FILE),
         turns=turns,

@@ -7,11 +7,12 @@ are medians. A ratio above 1 means the engine is faster.
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
+
+from .where import run_place
 
 
 SOURCE_TEXT = (
@@ -107,7 +108,6 @@ def run_engine_bench(
     progress: Callable[[str, float], None] | None = None,
 ) -> EngineBenchResult:
     """Measure both paths on one model load; medians over ``rounds``."""
-    from ..engine.runtime import backend_name, blas_info
     from ..engine.token_generator import TokenGenerator
 
     report = progress or (lambda _m, _f: None)
@@ -136,12 +136,8 @@ def run_engine_bench(
 
     decode_raw, decode_engine = med(raw_runs, "decode_tps"), med(engine_runs, "decode_tps")
     prefill_raw, prefill_engine = med(raw_runs, "prefill_tps"), med(engine_runs, "prefill_tps")
-    blas = blas_info()
     return EngineBenchResult(
-        model=info.name,
-        backend=backend_name(),
-        blas=blas.name,
-        platform=f"{platform.system()} {platform.machine()}",
+        **run_place(info.name),
         prompt_tokens=len(prompt),
         generated_tokens=int(med(engine_runs, "tokens")),
         rounds=rounds,

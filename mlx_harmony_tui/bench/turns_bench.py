@@ -11,9 +11,10 @@ unless ``tools=False``.
 
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict, dataclass
 from typing import Callable
+
+from .where import run_place
 
 TOPICS = (
     "the tides", "bread baking", "bridge design", "bird migration", "glass making", "river deltas",
@@ -64,7 +65,6 @@ def run_turns_bench(
     progress: Callable[[str, float], None] | None = None,
 ) -> TurnsBenchResult:
     from ..engine.events import Done, TextDelta
-    from ..engine.runtime import backend_name, blas_info
     from ..engine.token_generator import TokenGenerator
     from ..harmony.render import HarmonySettings
 
@@ -97,14 +97,10 @@ def run_turns_bench(
             rows.append((warm.prompt_tokens, warm.cached_tokens, warm.ttft_s, cold.ttft_s))
             messages.append({"role": "assistant", "content": "".join(final).strip()})
         report("done", 1.0)
-    blas = blas_info()
     reuse = [r[2] for r in rows]
     cold_ttft = [r[3] for r in rows]
     return TurnsBenchResult(
-        model=info.name,
-        backend=backend_name(),
-        blas=blas.name,
-        platform=f"{platform.system()} {platform.machine()}",
+        **run_place(info.name),
         turns=turns,
         user_tokens=user_tokens,
         max_tokens=max_tokens,
