@@ -46,15 +46,14 @@ def rerun(session, log, head: str | None = None) -> Iterator[tuple[int, Event]]:
 
     turns, root_parent = original_turns(log.read(), head)
     generator = session.generator
-    live_conversation = generator.conversation_id
     runner = ChatSession(session.settings, generator=generator, profiles_file=session.profiles_file, system=session.system)
     runner.reasoning_effort = session.reasoning_effort
     runner.log = ChatLog(log.path, log.chat_id)
     runner.log.head = root_parent
-    generator.new_conversation()
+    live_conversation = generator.use_conversation(None)
     try:
         for i, turn in enumerate(turns):
             for event in runner.send(turn.question):
                 yield i, event
     finally:
-        generator.conversation_id = live_conversation
+        generator.use_conversation(live_conversation)

@@ -157,7 +157,17 @@ class TokenGenerator:
 
     def new_conversation(self) -> None:
         """Later calls are a new conversation: nothing is reused from the earlier one's cache."""
-        self.conversation_id = f"conversation-{next(_ids)}"
+        self.use_conversation(None)
+
+    def use_conversation(self, conversation_id: str | None) -> str:
+        """Make later calls part of ``conversation_id`` (a new one when None); return the one they were part of.
+
+        Switching back later finds that conversation's cache where the memory
+        budget kept it.
+        """
+        previous = self.conversation_id
+        self.conversation_id = conversation_id or f"conversation-{next(_ids)}"
+        return previous
 
     def call(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(loaded_model)`` on the inference thread (after queued work) and return its result."""

@@ -153,7 +153,7 @@ class ChatGeneration:
             harmony, prefix = None, settings.prefix_messages()
             messages = prefix + plain_messages(self.messages, info.name)
         # The generator serves one request at a time (the slot's thread), so its conversation is ours to pick.
-        generator.conversation_id = conversation_key(self.options.served, messages)
+        generator.use_conversation(conversation_key(self.options.served, messages))
         stream_args = {"messages": messages, "harmony": harmony, "max_context_tokens": settings.max_context_tokens,
                        "keep_messages": len(prefix)}
         required = ()
@@ -172,5 +172,5 @@ class TextGeneration:
     prompt: str
 
     def __call__(self, generator, job) -> None:
-        generator.conversation_id = f"server-completions-{self.options.served.id}"
+        generator.use_conversation(f"server-completions-{self.options.served.id}")
         _relay(generator, job, self.options, {"prompt": self.prompt}, channels=False)
