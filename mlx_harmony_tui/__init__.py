@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["TokenGenerator", "SamplingParams", "UserError", "__version__"]
 
 if TYPE_CHECKING:
-    from .engine.sampling_params import SamplingParams
+    from .config.sampling import SamplingParams
     from .engine.token_generator import TokenGenerator
     from .errors import UserError
 
@@ -23,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return TokenGenerator
     if name == "SamplingParams":
-        from .engine.sampling_params import SamplingParams
+        from .config.sampling import SamplingParams
 
         return SamplingParams
     if name == "UserError":

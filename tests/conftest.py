@@ -31,8 +31,8 @@ def _user_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
     """The default model's mlx-lm folder, fetched and converted for real on first use."""
-    from mlx_harmony_tui.engine.runtime import backend_name, blas_info
     from mlx_harmony_tui.models.default_model import best_form, ensure_default_model
+    from mlx_harmony_tui.runtime import backend_name, blas_info
 
     return ensure_default_model(best_form(backend_name(), blas_info().fast))
 

@@ -8,12 +8,12 @@ are medians. A ratio above 1 means the engine is faster.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..engine.reference import RawRun, raw_mlx_lm
+from ..engine.token_generator import TokenGenerator
 from .where import run_place
-
 
 SOURCE_TEXT = (
     "The history of computing is a story of layers. Engineers built machines that could add, "
@@ -57,47 +57,26 @@ class EngineBenchResult:
         return asdict(self)
 
 
-def _bench_prompt(loaded, prompt_tokens: int) -> list[int]:
+def _bench_prompt(generator, prompt_tokens: int) -> list[int]:
     """A chat prompt of about ``prompt_tokens`` tokens that asks for a long answer."""
-    from ..engine.prompt import prompt_tokens as render
-
-    unit = len(loaded.tokenizer.encode(SOURCE_TEXT))
-    overhead = len(render(loaded, [{"role": "user", "content": QUESTION}]))
+    unit = len(generator.tokenizer.encode(SOURCE_TEXT))
+    overhead = len(generator.render([{"role": "user", "content": QUESTION}]))
     repeats = max((prompt_tokens - overhead) // unit, 1)
-    return render(loaded, [{"role": "user", "content": SOURCE_TEXT * repeats + QUESTION}])
+    return generator.render([{"role": "user", "content": SOURCE_TEXT * repeats + QUESTION}])
 
 
-def _raw_mlx_lm(prompt: list[int], max_tokens: int) -> Callable:
-    def run(loaded) -> RunFigures:
-        from ..engine import lm
-        from ..engine.runtime import mlx_core
-
-        mx = mlx_core()
-        eos = loaded.eos_token_ids
-        mx.reset_peak_memory()
-        start = time.perf_counter()
-        first = last = start
-        count = arrivals = 0
-        for token, _ in lm.mlx_lm_generate_step(loaded, prompt, max_tokens):
-            now = time.perf_counter()
-            if arrivals == 0:
-                first = now
-            last = now
-            arrivals += 1
-            if token in eos:
-                break
-            count += 1
-        lm.finish_pending_work()
-        ttft = first - start
-        return RunFigures(
-            ttft_s=ttft,
-            prefill_tps=len(prompt) / ttft,
-            decode_tps=(arrivals - 1) / (last - first) if arrivals > 1 else 0.0,
-            tokens=count,
-            peak_memory_gb=mx.get_peak_memory() / 1e9,
-        )
-
-    return run
+def _raw_figures(run: RawRun, prompt: list[int]) -> RunFigures:
+    """Figures of a raw mlx-lm run that stopped at its end token (which is not counted)."""
+    arrivals = run.arrivals
+    first, last = arrivals[0][0], arrivals[-1][0]
+    ttft = first - run.start
+    return RunFigures(
+        ttft_s=ttft,
+        prefill_tps=len(prompt) / ttft,
+        decode_tps=(len(arrivals) - 1) / (last - first) if len(arrivals) > 1 and last > first else 0.0,
+        tokens=len(arrivals) - run.ended,
+        peak_memory_gb=run.peak_memory_gb,
+    )
 
 
 def run_engine_bench(
@@ -108,19 +87,17 @@ def run_engine_bench(
     progress: Callable[[str, float], None] | None = None,
 ) -> EngineBenchResult:
     """Measure both paths on one model load; medians over ``rounds``."""
-    from ..engine.token_generator import TokenGenerator
-
     report = progress or (lambda _m, _f: None)
     raw_runs: list[RunFigures] = []
     engine_runs: list[RunFigures] = []
     cached = 0
     with TokenGenerator(model, progress=report) as generator:
         info = generator.info
-        prompt = generator.call(lambda loaded: _bench_prompt(loaded, prompt_tokens))
+        prompt = _bench_prompt(generator, prompt_tokens)
         total = rounds + 1
         for i in range(total):
             report(f"round {i}/{rounds}" if i else "warm-up", i / total)
-            raw = generator.call(_raw_mlx_lm(prompt, max_tokens))
+            raw = _raw_figures(raw_mlx_lm(generator, prompt, max_tokens), prompt)
             # reuse_cache=False: every round prefills the whole prompt, as the mlx-lm side does
             done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0, reuse_cache=False))[-1]
             s = done.stats

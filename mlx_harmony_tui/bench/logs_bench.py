@@ -45,12 +45,12 @@ RARE_WORD = "quetzalcoatlus"  # in one answer of one log: what full-text search 
 
 async def _in_app(root: Path, long_path: Path) -> dict:
     """The browser and a long chat in the real app, headless, with no model behind it."""
-    from ..chat.session import history_entry
+    from ..chat.history import history_entry
     from ..config.settings import AppSettings
     from ..logs.branches import path_to
     from ..logs.store import ChatStore, read_chat_file
     from ..tui.app import HarmonyApp, StartOptions
-    from ..tui.log_browser import LogBrowser
+    from ..tui.screens.log_browser import LogBrowser
 
     class ModelFreeApp(HarmonyApp):
         def start_session(self) -> None:  # the figures here are the screen's, not the model's
@@ -81,7 +81,7 @@ async def _in_app(root: Path, long_path: Path) -> dict:
         start = time.perf_counter()
         chat = read_chat_file(long_path)[0].active()
         history = [history_entry(m) for m in path_to(chat, None)]
-        await app._show_history(history)
+        await app.conversation.show_history(history)
         await pilot.pause()
         figures["open_long_chat_in_app_s"] = time.perf_counter() - start
     return figures

@@ -80,8 +80,8 @@ def run_server_bench(
     """Measure both paths on one model load; medians over ``rounds`` after a warm-up."""
     import httpx
 
-    from ..engine.runtime import backend_name
     from ..engine.token_generator import TokenGenerator
+    from ..runtime import backend_name
     from ..server.app import create_app
     from ..server.background import serving
     from ..server.catalog import ModelCatalog

@@ -61,7 +61,7 @@ async def _measure(max_tokens: int, rounds: int, keys: int) -> dict:
     from ..config.settings import AppSettings
     from ..engine.events import Done
     from ..tui.app import HarmonyApp, StartOptions
-    from ..tui.widgets import ChatInput, StatusBar
+    from ..tui.widgets import AssistantTurn, ChatInput, StatusBar
 
     app = HarmonyApp(StartOptions(), AppSettings())
     engine_tps: list[float] = []
@@ -86,10 +86,14 @@ async def _measure(max_tokens: int, rounds: int, keys: int) -> dict:
                 await pilot.pause(0.05)
             box = app.query_one(ChatInput)
             box.text = PROMPT
-            await pilot.press("enter")
+            answered = session.last_done
+            box.post_message(ChatInput.Submitted(PROMPT))  # what Enter does, without the pilot waiting for the app to go idle
+            while not app.busy and session.last_done is answered:
+                await asyncio.sleep(0.005)
             typed = ""
             while app.busy:
-                if round_ == 0 and len(typed) < keys and app._turn is not None and app._turn.answer_text:
+                answers = app.query(AssistantTurn)
+                if round_ == 0 and len(typed) < keys and answers and answers.last().answer_text:
                     latencies.append(await _key_to_repaint(app, box, typed + "x"))
                     typed += "x"
                     await asyncio.sleep(0.1)

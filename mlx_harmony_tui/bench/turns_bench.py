@@ -14,6 +14,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..chat.prompt import build_prompt
+from ..config.resolve import RunSettings
+from ..config.sampling import SamplingParams
+from ..engine.events import Done, TextDelta
+from ..engine.token_generator import TokenGenerator
+from ..tools.toolbox import ToolBox, ToolOptions
 from .where import run_place
 
 TOPICS = (
@@ -64,38 +70,40 @@ def run_turns_bench(
     tools: bool = True,
     progress: Callable[[str, float], None] | None = None,
 ) -> TurnsBenchResult:
-    from ..engine.events import Done, TextDelta
-    from ..engine.token_generator import TokenGenerator
-    from ..harmony.render import HarmonySettings
-
     report = progress or (lambda _m, _f: None)
     rows: list[tuple[int, int, float, float]] = []
     with TokenGenerator(model, progress=report) as generator:
         info = generator.info
         encode = generator.tokenizer.encode
         tools = tools and info.is_gpt_oss
-        harmony = HarmonySettings(builtin_tools=("browser", "python")) if tools else None
+        settings = RunSettings(model=model, sampling=SamplingParams(temperature=0.0, max_tokens=max_tokens))
+        toolbox = ToolBox(ToolOptions(python=tools, browser=tools))  # declared to the model, never run here
+
+        def prompt(conversation: list[dict]) -> dict:
+            messages, harmony, _ = build_prompt(settings, info.is_gpt_oss, conversation, **({"toolbox": toolbox} if info.is_gpt_oss else {}))
+            return {"messages": messages, "harmony": harmony}
+
         # Warm kernels and allocator up on a throwaway prompt, so turn 1 is not charged for it.
-        for _ in generator.stream(messages=[{"role": "user", "content": user_message(99, user_tokens, encode)}],
-                                  max_tokens=4, temperature=0.0, reuse_cache=False, harmony=harmony):
+        for _ in generator.stream(**prompt([{"role": "user", "content": user_message(99, user_tokens, encode)}]),
+                                  max_tokens=4, temperature=0.0, reuse_cache=False):
             pass
-        messages: list[dict] = []
+        conversation: list[dict] = []
         for turn in range(turns):
             report(f"turn {turn + 1}/{turns}", turn / turns)
-            messages.append({"role": "user", "content": user_message(turn, user_tokens, encode)})
+            conversation.append({"role": "user", "content": user_message(turn, user_tokens, encode)})
             final: list[str] = []
             warm = cold = None
-            for event in generator.stream(messages=messages, max_tokens=max_tokens, temperature=0.0, harmony=harmony):
+            for event in generator.stream(**prompt(conversation), max_tokens=max_tokens, temperature=0.0):
                 if isinstance(event, TextDelta) and event.channel == "final":
                     final.append(event.text)
                 elif isinstance(event, Done):
                     warm = event.stats
-            for event in generator.stream(messages=messages, max_tokens=max_tokens, temperature=0.0, reuse_cache=False, harmony=harmony):
+            for event in generator.stream(**prompt(conversation), max_tokens=max_tokens, temperature=0.0, reuse_cache=False):
                 if isinstance(event, Done):
                     cold = event.stats
             assert warm is not None and cold is not None  # stream always ends with Done or raises
             rows.append((warm.prompt_tokens, warm.cached_tokens, warm.ttft_s, cold.ttft_s))
-            messages.append({"role": "assistant", "content": "".join(final).strip()})
+            conversation.append({"role": "assistant", "content": "".join(final).strip()})
         report("done", 1.0)
     reuse = [r[2] for r in rows]
     cold_ttft = [r[3] for r in rows]

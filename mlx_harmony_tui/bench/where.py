@@ -7,7 +7,7 @@ import platform
 
 def run_place(model_name: str) -> dict[str, str]:
     """model, backend, blas and platform, for a result's first fields."""
-    from ..engine.runtime import backend_name, blas_info
+    from ..runtime import backend_name, blas_info
 
     return {
         "model": model_name,

@@ -13,6 +13,7 @@ from typing import Iterator
 from ..engine.events import Event
 from ..logs.branches import path_to
 from ..logs.store import ChatLog
+from .session import ChatSession
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ def rerun(session, log, head: str | None = None) -> Iterator[tuple[int, Event]]:
     ``session`` is the app's live session: its model, settings and sampling
     are used; its own conversation and cache are left as they were.
     """
-    from .session import ChatSession
-
     turns, root_parent = original_turns(log.read(), head)
     generator = session.generator
     runner = ChatSession(session.settings, generator=generator, profiles_file=session.profiles_file, system=session.system)

@@ -2,43 +2,63 @@
 
 The session keeps the conversation itself (user, assistant and tool
 messages); what comes before it (system text, Harmony settings, example
-dialogues) is rebuilt from the current prompt config for every turn, with
-placeholders frozen at the conversation's start. Switching profile reloads
-the model only when the profile names a different one, then applies the new
-prompt config and sampling; the conversation carries on.
+dialogues) is rebuilt from the current prompt config for every turn (see
+:mod:`.prompt`), with placeholders frozen at the conversation's start.
+Switching profile reloads the model only when the profile names a
+different one, then applies the new prompt config and sampling; the
+conversation carries on.
 
 Front ends drive it from one thread: :meth:`send` yields the engine's typed
 events and records the answer when the turn ends. With a chat log attached
 (:meth:`start_log`), every completed message is saved as it happens, and a
-cancelled answer is saved marked ``cancelled``.
+cancelled answer is saved marked ``cancelled``. A turn the engine refuses
+or fails (a prompt too long, say) leaves nothing behind: the user's message
+leaves the history, is saved only once the engine has taken it, and comes
+back in :class:`TurnFailed` for the user to edit.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.sampling import SamplingParams
 from ..engine.events import Done, Event, TextDelta, ToolCall, ToolResult
 from ..engine.token_generator import TokenGenerator
+from ..errors import UserError
+from ..logs.branches import path_to
+from ..logs.schema import ChatMetadata, Message
+from ..logs.store import ChatLog, ChatStore
+from .history import history_entry
+from .prompt import Prompt, build_prompt
+from .resume import resume_chat
 
 Progress = Callable[[str, float], None]
 
 
-def history_entry(message) -> dict:
-    """A saved log message as the session's history keeps it."""
-    entry: dict[str, Any] = {"role": message.role, "content": message.content, "log_id": message.id}
-    if message.role == "user":
-        entry["log_parent"] = message.parent_id
-    elif message.role == "tool":
-        entry["name"] = message.name or "tool"
-    elif message.role == "assistant":
-        if message.analysis:
-            entry["analysis"] = message.analysis
-        if message.tool_calls:
-            entry["tool_calls"] = [c.model_dump() for c in message.tool_calls]
-    return entry
+class TurnFailed(UserError):
+    """The engine refused or failed a turn; the conversation is as it was before the turn.
+
+    ``text`` is the user's message that started the turn (None for a
+    continuation), for the front end to offer back for editing.
+    """
+
+    def __init__(self, message: str, text: str | None, field: str | None = None):
+        super().__init__(message, field)
+        self.text = text
+
+
+def _metadata_of(settings: RunSettings) -> dict[str, Any]:
+    config = settings.prompt_config
+    return {
+        "profile": settings.profile,
+        "prompt_config_path": settings.prompt_config_path,
+        "prompt_config": config.model_dump(exclude_none=True) if config else None,
+        "tools": list(settings.tools),
+    }
 
 
 class ChatSession:
@@ -50,6 +70,7 @@ class ChatSession:
         progress: Progress | None = None,
         system: str | None = None,
         tools=None,
+        cache_budget_bytes: int | None = None,
     ):
         self.settings = settings
         self.tools = tools  # a tools.toolbox.ToolBox: GPT-OSS tool calls run and the turn goes on
@@ -57,110 +78,130 @@ class ChatSession:
             tools.use_profile_tools(settings.tools)
         self.profiles_file = profiles_file
         self.system = system
-        self.generator = generator or TokenGenerator(settings.model, sampling=settings.sampling, progress=progress)
+        self.generator = generator or TokenGenerator(
+            settings.model, sampling=settings.sampling, progress=progress, cache_budget_bytes=cache_budget_bytes
+        )
         if generator is not None and generator.model_spec != settings.model:
             generator.load(settings.model, progress)
         self.generator.sampling = settings.sampling
         self.history: list[dict] = []
         self.last_done: Done | None = None
-        self.log = None  # a logs.store.ChatLog once start_log is called
-        self._store = None  # where start_log keeps this session's chats
+        self.log: ChatLog | None = None  # once start_log is called
+        self._store: ChatStore | None = None  # where start_log keeps this session's chats
         self._metadata_changes: dict[str, Any] = {}  # for the log's metadata, saved with the next message
+        self._unsaved_user: dict | None = None  # the user message of a turn the engine has not taken yet
         self.reasoning_effort: str | None = None  # GPT-OSS: overrides the prompt config's effort from the next turn
 
-    def start_log(self, store=None):
-        """Save this conversation from now on, in ``store`` (default: the data folder's chats)."""
-        from ..logs.schema import ChatMetadata
-        from ..logs.store import ChatStore
+    # --- the log ------------------------------------------------------------------------------------
 
-        config = self.settings.prompt_config
-        metadata = ChatMetadata(
-            model_path=self.info.path,
-            last_model_path=self.info.path,
-            profile=self.settings.profile,
-            prompt_config_path=self.settings.prompt_config_path,
-            prompt_config=config.model_dump(exclude_none=True) if config else None,
-            tools=list(self.settings.tools),
-        )
+    def start_log(self, store: ChatStore | None = None) -> ChatLog:
+        """Save this conversation from now on, in ``store`` (default: the data folder's chats)."""
+        metadata = ChatMetadata(model_path=self.info.path, last_model_path=self.info.path, **_metadata_of(self.settings))
         self._store = store or self._store or ChatStore()
         self.log = self._store.create(metadata)
         return self.log
 
-    def new_conversation(self) -> None:
-        """Start over: empty history, a new start time for placeholders, a new cache and a new log if one was kept."""
-        from datetime import datetime
-
-        keep_log = self.log is not None
-        self.history.clear()
-        self.settings = replace(self.settings, started=datetime.now().astimezone())
-        self.generator.new_conversation()
-        self.log = None
-        if keep_log:
-            self.start_log()
-
-    def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any):
+    def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any) -> Message | None:
         if self.log is None:
             return None
-        from ..logs.schema import Message
-
         changes, self._metadata_changes = self._metadata_changes, {}
         return self.log.append(
             Message(role=role, content=content, **fields), hyperparameters=hyperparameters, model_path=self.info.path, metadata=changes
         )
 
+    def title(self) -> str:
+        """The saved chat's title (its id when it has none yet); empty when the chat is not saved."""
+        return (self.log.read().metadata.title or self.log.chat_id) if self.log is not None else ""
+
+    @property
+    def last_user_id(self) -> str | None:
+        """The log id of the newest user message (None until it is saved)."""
+        users = [m for m in self.history if m["role"] == "user"]
+        return users[-1].get("log_id") if users else None
+
+    # --- what the model sees ------------------------------------------------------------------------
+
     @property
     def info(self):
         return self.generator.info
 
-    def prompt(self) -> tuple[list[dict], Any, int]:
+    @property
+    def sampling(self) -> SamplingParams:
+        """The sampling the next answer uses."""
+        return self.generator.sampling
+
+    def prompt(self) -> Prompt:
         """(messages for the engine, Harmony settings or None, how many leading messages are fixed)."""
-        if self.info.is_gpt_oss:
-            harmony, prefix = self.settings.harmony_prefix(self.system)
-            if self.reasoning_effort:
-                harmony = replace(harmony, reasoning_effort=self.reasoning_effort)
-            if self.tools is not None and self.tools.active:
-                harmony = self.tools.declare(harmony)
-        else:
-            harmony, prefix = None, self.settings.prefix_messages(self.system)
-        return prefix + self.history, harmony, len(prefix)
+        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system,
+                            **({"effort": self.reasoning_effort, "toolbox": self.tools} if self.info.is_gpt_oss else {}))
+
+    def decode(self, token_ids: list[int]) -> str:
+        """Token ids as text, special tokens included (for debugging output)."""
+        return self.generator.tokenizer.decode(list(token_ids))
+
+    # --- turns --------------------------------------------------------------------------------------
 
     def send(self, text: str, **sampling: Any) -> Iterator[Event]:
-        """Add a user message and stream the answer; the answer joins the history when the turn ends."""
+        """Add a user message and stream the answer; the answer joins the history when the turn ends.
+
+        Raises :class:`TurnFailed` (mid-iteration) when the engine refuses or fails the turn.
+        """
         entry = {"role": "user", "content": text}
         self.history.append(entry)
-        saved = self._save("user", text)
+        self._unsaved_user = entry
+        return self._turn(sampling, entry)
+
+    def continue_turn(self, **sampling: Any) -> Iterator[Event]:
+        """Generate the next step of the current turn (after tool results)."""
+        users = [m for m in self.history if m["role"] == "user"]
+        return self._turn(sampling, users[-1] if users else None, continuing=True)
+
+    def cancel(self) -> None:
+        """Stop the running answer before its next token (from any thread); it is saved marked cancelled."""
+        self.generator.cancel()
+
+    def _save_user(self) -> None:
+        """The engine has taken the turn: its user message is saved (its id lets a later edit branch from it)."""
+        entry, self._unsaved_user = self._unsaved_user, None
+        if entry is None:
+            return
+        saved = self._save("user", entry["content"])
         if saved is not None:
             entry["log_parent"] = saved.parent_id  # where a regenerated or edited turn branches from
             entry["log_id"] = saved.id
-        return self._turn(sampling)
 
-    def take_back(self) -> str | None:
-        """Remove the last exchange, from the last user message on, and return that message's text.
+    def _turn(self, sampling: dict, user: dict | None, continuing: bool = False) -> Iterator[Event]:
+        """Answer, running the model's tool calls and letting it go on, up to the tools' step limit.
 
-        The log keeps what was said; the next message branches off before it.
+        Each step ends with its own ``Done``; a step that ends with tool calls is
+        followed by one :class:`ToolResult` per call, then the next step.
         """
-        users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
-        return self._take_back_from(users[-1]) if users else None
-
-    def take_back_to(self, log_id: str) -> str | None:
-        """Remove the user message saved as ``log_id`` and everything after it; return its text (for editing)."""
-        found = [i for i, m in enumerate(self.history) if m["role"] == "user" and m.get("log_id") == log_id]
-        return self._take_back_from(found[0]) if found else None
-
-    def _take_back_from(self, index: int) -> str:
-        entry = self.history[index]
-        del self.history[index:]
-        if self.log is not None and "log_parent" in entry:
-            self.log.head = entry["log_parent"]
-        return entry["content"]
-
-    def show_branch(self, leaf_id: str) -> None:
-        """Make the saved branch that ends at ``leaf_id`` the conversation (the next message continues it)."""
-        from ..logs.branches import path_to
-
-        chat = self.log.read()
-        self.history = [history_entry(m) for m in path_to(chat, leaf_id) if m.role in ("user", "assistant", "tool")]
-        self.log.head = leaf_id
+        try:
+            steps = 0
+            while True:
+                calls: list[ToolCall] = []
+                for event in self._answer(sampling):
+                    if isinstance(event, ToolCall):
+                        calls.append(event)
+                    yield event
+                done = self.last_done
+                if self.tools is None or not self.tools.active or not calls or done is None or done.finish_reason != "tool_calls":
+                    return
+                if steps >= self.tools.options.max_steps:
+                    return  # the model keeps calling tools: the turn ends and the user decides what next
+                steps += 1
+                self.tools.start_conversation(self.log.chat_id if self.log is not None else self.generator.conversation_id)
+                for call in calls:
+                    output, status, seconds = self.tools.run(call.recipient, call.arguments)
+                    self.add_tool_result(call.recipient, output.text, status=status, duration_s=seconds)
+                    yield ToolResult(call.request_id, call.recipient, output.text, status, seconds)
+        except (UserError, RuntimeError) as exc:
+            if user is None or user not in self.history:
+                raise
+            text = self._take_back_from(self.history.index(user))
+            self._unsaved_user = None
+            field = exc.field if isinstance(exc, UserError) else None
+            raise TurnFailed(str(exc), None if continuing else text, field) from None
 
     def _answer(self, sampling: dict) -> Iterator[Event]:
         messages, harmony, keep = self.prompt()
@@ -172,6 +213,7 @@ class ChatSession:
         for event in self.generator.stream(
             messages=messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens, keep_messages=keep, **sampling
         ):
+            self._save_user()
             if isinstance(event, TextDelta):
                 (final if event.channel == "final" else analysis).append(event.text)
                 if event.text:
@@ -222,34 +264,45 @@ class ChatSession:
         stats = {"duration_s": round(duration_s, 4)} if duration_s is not None else None
         self._save("tool", content, name=name, finish_reason=status, stats=stats)
 
-    def continue_turn(self, **sampling: Any) -> Iterator[Event]:
-        """Generate the next step of the current turn (after tool results)."""
-        return self._turn(sampling)
+    # --- going back ---------------------------------------------------------------------------------
 
-    def _turn(self, sampling: dict) -> Iterator[Event]:
-        """Answer, running the model's tool calls and letting it go on, up to the tools' step limit.
+    def take_back(self) -> str | None:
+        """Remove the last exchange, from the last user message on, and return that message's text.
 
-        Each step ends with its own ``Done``; a step that ends with tool calls is
-        followed by one :class:`ToolResult` per call, then the next step.
+        The log keeps what was said; the next message branches off before it.
         """
-        steps = 0
-        while True:
-            calls: list[ToolCall] = []
-            for event in self._answer(sampling):
-                if isinstance(event, ToolCall):
-                    calls.append(event)
-                yield event
-            done = self.last_done
-            if self.tools is None or not self.tools.active or not calls or done is None or done.finish_reason != "tool_calls":
-                return
-            if steps >= self.tools.options.max_steps:
-                return  # the model keeps calling tools: the turn ends and the user decides what next
-            steps += 1
-            self.tools.start_conversation(self.log.chat_id if self.log is not None else self.generator.conversation_id)
-            for call in calls:
-                output, status, seconds = self.tools.run(call.recipient, call.arguments)
-                self.add_tool_result(call.recipient, output.text, status=status, duration_s=seconds)
-                yield ToolResult(call.request_id, call.recipient, output.text, status, seconds)
+        users = [i for i, m in enumerate(self.history) if m["role"] == "user"]
+        return self._take_back_from(users[-1]) if users else None
+
+    def take_back_to(self, log_id: str) -> str | None:
+        """Remove the user message saved as ``log_id`` and everything after it; return its text (for editing)."""
+        found = [i for i, m in enumerate(self.history) if m["role"] == "user" and m.get("log_id") == log_id]
+        return self._take_back_from(found[0]) if found else None
+
+    def _take_back_from(self, index: int) -> str:
+        entry = self.history[index]
+        del self.history[index:]
+        if self.log is not None and "log_parent" in entry:
+            self.log.head = entry["log_parent"]
+        return entry["content"]
+
+    def show_branch(self, leaf_id: str) -> None:
+        """Make the saved branch that ends at ``leaf_id`` the conversation (the next message continues it)."""
+        chat = self.log.read()
+        self.history = [history_entry(m) for m in path_to(chat, leaf_id) if m.role in ("user", "assistant", "tool")]
+        self.log.head = leaf_id
+
+    def new_conversation(self) -> None:
+        """Start over: empty history, a new start time for placeholders, a new cache and a new log if one was kept."""
+        keep_log = self.log is not None
+        self.history.clear()
+        self.settings = replace(self.settings, started=datetime.now().astimezone())
+        self.generator.new_conversation()
+        self.log = None
+        if keep_log:
+            self.start_log()
+
+    # --- profile, model and sampling ----------------------------------------------------------------
 
     def switch_profile(self, name: str, progress: Progress | None = None) -> bool:
         """Apply profile ``name``; return True when that meant loading another model."""
@@ -263,69 +316,8 @@ class ChatSession:
         self.reasoning_effort = None  # the new prompt config says how hard to think
         if self.tools is not None:
             self.tools.use_profile_tools(new.tools)
-        config = new.prompt_config
-        self._metadata_changes = {
-            "profile": new.profile,
-            "prompt_config_path": new.prompt_config_path,
-            "prompt_config": config.model_dump(exclude_none=True) if config else None,
-            "tools": list(new.tools),
-        }
+        self._metadata_changes = _metadata_of(new)
         return reloaded
-
-    def resume(self, log, progress: Progress | None = None) -> list[str]:
-        """Continue the saved chat ``log`` from its head (the newest message of its newest branch).
-
-        The chat's profile, or else its model and prompt config, and its last
-        sampling are restored where they still exist; returns one note per
-        thing that could not be, so the user knows what they are talking to.
-        """
-        from pathlib import Path
-
-        from ..config.prompt_config import PromptConfig
-        from ..engine.sampling_params import SamplingParams
-        from ..errors import UserError
-        from ..logs.branches import path_to
-        from ..models.resolve import names_hub_repo
-
-        chat = log.read()
-        meta = chat.metadata
-        notes: list[str] = []
-        restored_profile = False
-        if meta.profile and meta.profile != self.settings.profile:
-            try:
-                self.switch_profile(meta.profile, progress)
-                restored_profile = True
-            except UserError as exc:
-                notes.append(f"profile {meta.profile!r} not restored ({exc})")
-        if not restored_profile:
-            model = meta.last_model_path or meta.model_path
-            if model and model != self.info.path:
-                if not Path(model).exists() and not names_hub_repo(model):
-                    notes.append(f"the chat's model {model} is missing; continuing with {self.info.name}")
-                else:
-                    try:
-                        self.switch_model(model, progress)
-                    except UserError as exc:
-                        notes.append(f"the chat's model was not loaded ({exc}); continuing with {self.info.name}")
-            if meta.prompt_config is not None:
-                try:
-                    config = PromptConfig.model_validate(meta.prompt_config)
-                    self.settings = replace(self.settings, prompt_config=config, prompt_config_path=meta.prompt_config_path)
-                except ValueError as exc:
-                    notes.append(f"the chat's prompt config was not restored: {str(exc).splitlines()[0]}")
-        used = meta.last_hyperparameters or {}
-        fields = {k: v for k, v in used.items() if k in SamplingParams.model_fields}
-        if fields:
-            try:
-                self.generator.sampling = SamplingParams(**fields)
-                self.settings = replace(self.settings, sampling=self.generator.sampling)
-            except ValueError:
-                notes.append("the chat's sampling settings were invalid; the current ones stay")
-        self.reasoning_effort = used.get("reasoning_effort") if isinstance(used.get("reasoning_effort"), str) else None
-        self.history = [history_entry(m) for m in path_to(chat, log.head) if m.role in ("user", "assistant", "tool")]
-        self.generator.new_conversation()
-        self.log = log
-        return notes
 
     def switch_model(self, model: str | None, progress: Progress | None = None) -> None:
         """Load ``model`` (None: the embedded default) and keep the prompt config, sampling and conversation."""
@@ -337,6 +329,14 @@ class ChatSession:
         """Change sampling for this and later turns (from any thread, mid-generation too)."""
         self.generator.update_sampling(**changes)
         self.settings = replace(self.settings, sampling=self.generator.sampling)
+
+    def set_max_context_tokens(self, limit: int | None) -> None:
+        """Keep prompts within ``limit`` tokens from the next turn (None: the model's own context length)."""
+        self.settings = replace(self.settings, max_context_tokens=limit)
+
+    def resume(self, log: ChatLog, progress: Progress | None = None) -> list[str]:
+        """Continue the saved chat ``log`` from its head (see :func:`.resume.resume_chat`); return notes on what was not restored."""
+        return resume_chat(self, log, progress)
 
     def close(self) -> None:
         if self.tools is not None:

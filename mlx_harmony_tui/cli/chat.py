@@ -15,24 +15,17 @@ import signal
 import sys
 import warnings
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, Iterator
 
+from ..chat.session import TurnFailed
+from ..chat.startup import StartOptions, load_app_settings, start_chat
+from ..engine.events import Done, TextDelta, ToolCall, ToolResult
 from ..errors import UserError
 from .chat_commands import parse_command
 from .chat_debug import TurnDebug
 from .chat_input import read_message, stream_reader, terminal_reader
 from .chat_view import ChatOutput
-from .common import (
-    add_model_flags,
-    add_sampling_flags,
-    add_tool_flags,
-    progress_display,
-    run_main,
-    sampling_overrides,
-    tool_options,
-    validated_sampling,
-)
+from .common import add_model_flags, add_sampling_flags, add_tool_flags, checked_sampling, progress_display, run_main, tool_options
 
 RESUME_PREVIEW = 4  # messages shown when a chat is resumed
 PREVIEW_CHARS = 160
@@ -106,31 +99,27 @@ class LineChat:
     def ask(self, text: str) -> None:
         """Send ``text`` and stream the answer; Ctrl-C meanwhile stops this answer only."""
         with _interrupt_flag() as interrupted:
-            events = self.session.send(text)
-            prompt = self.session.prompt() if self.debug.active else None
-            done = self._stream(events, interrupted)
+            done = self._stream(self.session.send(text), interrupted)
             if done is None:
                 return
             if done.finish_reason == "cancelled":
                 self.output.note("[cancelled: the partial answer is kept in the chat, marked cancelled]")
             elif done.finish_reason == "length":
-                self.output.note(f"[stopped at max_tokens={self.session.generator.sampling.max_tokens}]")
+                self.output.note(f"[stopped at max_tokens={self.session.sampling.max_tokens}]")
             for repair in done.repairs:
                 self.output.note(f"[the model's output was malformed and repaired: {repair}]")
-            if prompt is not None:
-                self.debug.record(self.session, prompt, done)
+            if self.debug.active:
+                self.debug.record(self.session, done)
 
     def _stream(self, events, interrupted: list):
-        """Show one answer's events; its Done, or None when the engine refused the request."""
-        from ..engine.events import Done, TextDelta, ToolCall, ToolResult
-
+        """Show one answer's events; its Done, or None when the engine refused or failed the turn."""
         done = None
         self._interrupted = interrupted
         self._view = self.output.answer()
         try:
             for event in events:
                 if interrupted:
-                    self.session.generator.cancel()
+                    self.session.cancel()
                 if isinstance(event, TextDelta):
                     self._view.add(event.channel, event.text)
                 elif isinstance(event, ToolCall):
@@ -143,9 +132,8 @@ class LineChat:
                     self._view = self.output.answer()  # the model goes on after reading the result
                 elif isinstance(event, Done):
                     done = event
-        except UserError as exc:
+        except TurnFailed as exc:  # the session has taken the message back; nothing of the turn was kept
             self._view.close()
-            self.session.take_back()  # the log keeps the message; the conversation goes on without it
             self.output.error(str(exc))
             return None
         self._view.close()
@@ -194,48 +182,12 @@ def _interrupt_flag() -> Iterator[list]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _settings(args: argparse.Namespace):
-    """The run's settings: profile or prompt config, then the flags on top (UserError naming the flag)."""
-    from ..config.resolve import resolve_run_settings
-    from ..config.settings import load_settings
-
-    if args.max_context_tokens is not None and args.max_context_tokens < 1:
-        raise UserError("--max-context-tokens: must be at least 1")
-    profile = args.profile
-    if profile is None and not (args.model or args.prompt_config):
-        try:
-            profile = load_settings().default_profile
-        except UserError as exc:  # as in the app: the chat does not depend on the settings file
-            warnings.warn(f"{exc} (using default settings)", UserWarning, stacklevel=1)
-    if args.profiles_file and not profile:
-        # Without --profile the file is for \profile later: check it now rather than mid-chat.
-        from pathlib import Path
-
-        from ..config.profiles import load_profiles
-
-        load_profiles(Path(args.profiles_file).expanduser())
-    settings = resolve_run_settings(
-        model=args.model, prompt_config=args.prompt_config, profile=profile, profiles_file=args.profiles_file if profile else None
+def _start_options(args: argparse.Namespace) -> StartOptions:
+    """The flags as start-up options (UserError naming a bad flag)."""
+    return StartOptions(
+        model=args.model, profile=args.profile, profiles_file=args.profiles_file, prompt_config=args.prompt_config,
+        chat=args.chat, tools=tool_options(args), sampling=checked_sampling(args), max_context_tokens=args.max_context_tokens,
     )
-    sampling = validated_sampling(settings.sampling, sampling_overrides(args))
-    context = args.max_context_tokens or settings.max_context_tokens
-    return replace(settings, sampling=sampling, max_context_tokens=context)
-
-
-def _resume(session: Any, log: Any, args: argparse.Namespace, output: ChatOutput) -> None:
-    """Continue ``log`` as the app does (its model, profile and sampling back), then apply this run's flags."""
-    with progress_display(sys.stderr.isatty()) as progress:
-        notes = session.resume(log, progress=progress)
-    flagged = sampling_overrides(args)
-    if flagged:
-        session.update_sampling(**validated_sampling(session.generator.sampling, flagged).model_dump(include=set(flagged)))
-    if args.max_context_tokens:
-        session.settings = replace(session.settings, max_context_tokens=args.max_context_tokens)
-    title = log.read().metadata.title or log.chat_id
-    output.note(f"resumed {title!r}: {len(session.history)} messages")
-    for note in notes:
-        output.note(note)
-    _preview(output, session.history)
 
 
 def _preview(output: ChatOutput, history: list[dict]) -> None:
@@ -250,46 +202,30 @@ def _preview(output: ChatOutput, history: list[dict]) -> None:
         output.note(f"  {who}: {text}")
 
 
-def _toolbox(args: argparse.Namespace):
-    """The tools the flags turn on, with the approval policy from settings unless --auto-approve-tools."""
-    from ..config.settings import load_settings
-    from ..tools.toolbox import ToolBox
-
-    options = tool_options(args)
-    try:
-        options = options.under_policy(load_settings().tool_approval)
-    except UserError:
-        pass  # a damaged settings file was reported already; asking is the safe default
-    return ToolBox(options)
-
-
 def _chat(args: argparse.Namespace) -> int:
-    from ..chat.session import ChatSession
-    from ..logs.store import ChatStore
-
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     output = ChatOutput(terminal, markdown=not args.no_markdown, hide_analysis=args.hide_analysis)
     debug = TurnDebug(args.debug, args.debug_file, args.debug_tokens)
-    settings = _settings(args)
-    tools = _toolbox(args)
-    log = ChatStore().open(args.chat) if args.chat else None  # a wrong id fails before the model loads
+    options = _start_options(args)
+    app_settings, problems = load_app_settings()
+    for problem in problems:  # the chat does not depend on the settings file
+        warnings.warn(problem, UserWarning, stacklevel=1)
+    line_chat = LineChat(None, output, debug)
     with progress_display(sys.stderr.isatty()) as progress:
-        session = ChatSession(settings, profiles_file=args.profiles_file, progress=progress, tools=tools)
-    line_chat = LineChat(session, output, debug)
-    tools.approve = line_chat.approve
+        session, notes = start_chat(options, app_settings, progress=progress, approve=line_chat.approve)
+    line_chat.session = session
     try:
-        if log is not None:
-            _resume(session, log, args, output)
-        else:
-            session.start_log()
-        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
-        if unused:
-            output.note(f"[{unused}]")
+        if options.chat:
+            output.note(f"resumed {session.title()!r}: {len(session.history)} messages")
+        for note in notes:
+            output.note(f"[{note}]")
+        if options.chat:
+            _preview(output, session.history)
         if terminal:
-            profile = f" · profile {settings.profile}" if settings.profile else ""
+            profile = f" · profile {session.settings.profile}" if session.settings.profile else ""
             output.note(f"{session.info.name}{profile} · chat log {session.log.path}")
             output.note("\\help for commands, \\quit or Ctrl-D to leave; Ctrl-C stops an answer.")
-            greeting = settings.greeting()
+            greeting = session.settings.greeting()
             if greeting and not session.history:
                 output.say(greeting)
         return line_chat.run(terminal_reader() if terminal else stream_reader(), terminal)

@@ -8,13 +8,25 @@ one; commands that take no arguments must stand alone. Anything else,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
+from pydantic import ValidationError
+
+from ..config.files import error_reason
+from ..config.profiles import profiles_files
+from ..config.sampling import SamplingParams
 from ..errors import UserError
+from .common import parse_logit_bias
 
-if TYPE_CHECKING:
-    from .chat import LineChat
+
+class LineChat(Protocol):
+    """What the commands need of the line chat (:class:`.chat.LineChat`)."""
+
+    session: Any
+    output: Any
+
+    def switch_profile(self, name: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -43,8 +55,6 @@ RUN_SETTINGS = ("max_context_tokens",)
 
 
 def settable_names() -> list[str]:
-    from ..engine.sampling_params import SamplingParams
-
     return list(SamplingParams.model_fields) + list(RUN_SETTINGS)
 
 
@@ -72,8 +82,6 @@ def _setting_value(name: str, text: str) -> Any:
     """A value as typed, converted where pydantic would not understand the user's words."""
     lowered = text.lower()
     if name == "logit_bias":
-        from .common import parse_logit_bias
-
         if lowered in ("none", "{}"):
             return {}
         try:
@@ -87,10 +95,6 @@ def _setting_value(name: str, text: str) -> Any:
 
 def apply_settings(chat: "LineChat", text: str) -> list[str]:
     """Apply ``\\set`` arguments all or nothing; return ``name = value`` lines for what changed."""
-    from pydantic import ValidationError
-
-    from ..config.files import error_reason
-
     session = chat.session
     names = settable_names()
     pairs: dict[str, Any] = {}
@@ -104,14 +108,14 @@ def apply_settings(chat: "LineChat", text: str) -> list[str]:
     changes = {name: value for name, value in pairs.items() if name not in RUN_SETTINGS}
     context = _context_limit(pairs.get("max_context_tokens", session.settings.max_context_tokens))
     try:
-        params = session.generator.sampling.with_changes(**changes)
+        params = session.sampling.with_changes(**changes)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "sampling"
         raise UserError(f"{field}: {error_reason(first)} (got {_text_of(first.get('input'))})") from None
     if changes:
         session.update_sampling(**{name: getattr(params, name) for name in changes})
-    session.settings = replace(session.settings, max_context_tokens=context)
+    session.set_max_context_tokens(context)
     return [f"{name} = {_shown(session, name)}" for name in pairs]
 
 
@@ -136,7 +140,7 @@ def _shown(session, name: str) -> str:
         limit = session.settings.max_context_tokens
         own = session.info.context_length
         return str(limit) if limit is not None else f"none (the model's own: {own or 'unknown'})"
-    value = getattr(session.generator.sampling, name)
+    value = getattr(session.sampling, name)
     if name == "seed" and value is None:
         return "none (random)"
     if name == "logit_bias" and not value:
@@ -189,33 +193,19 @@ def _set(chat: "LineChat", args: str) -> bool:
     return True
 
 
-def profiles_by_file(explicit: str | None) -> list[tuple[str, dict[str, Any] | str]]:
-    """Each profiles file found, with its profiles (name -> Profile) or the reason it cannot be read."""
-    from ..config.profiles import load_profiles, profile_files
-
-    found: list[tuple[str, dict[str, Any] | str]] = []
-    for path in profile_files(explicit):
-        if path.is_file():
-            try:
-                found.append((str(path), load_profiles(path)))
-            except UserError as exc:
-                found.append((str(path), str(exc)))
-    return found
-
-
 def _models(chat: "LineChat", _args: str) -> bool:
     session = chat.session
     info = session.info
     lines = [f"model: {info.name} · {info.path} · {info.source}" + (" · GPT-OSS" if info.is_gpt_oss else "")]
-    found = profiles_by_file(session.profiles_file)
+    found = profiles_files(session.profiles_file)
     if not found:
         lines.append("no profiles file found (see README: profiles)")
-    for path, profiles in found:
-        lines.append(f"profiles in {path}:")
-        if isinstance(profiles, str):
-            lines.append(f"  cannot be read: {profiles}")
+    for file in found:
+        lines.append(f"profiles in {file.path}:")
+        if file.problem:
+            lines.append(f"  cannot be read: {file.problem}")
             continue
-        for name, profile in profiles.items():
+        for name, profile in file.profiles.items():
             mark = "*" if name == session.settings.profile else " "
             lines.append(f" {mark} {name}  (model: {profile.model or 'the default model'})")
     chat.output.say("\n".join(lines))

@@ -37,12 +37,11 @@ class TurnDebug:
     def active(self) -> bool:
         return self.show or self.path is not None
 
-    def record(self, session: Any, prompt: tuple[list[dict], Any, int], done: Any) -> None:
-        """Write turn ``done``, whose prompt was ``prompt`` (``session.prompt()`` taken as the turn began)."""
+    def record(self, session: Any, done: Any) -> None:
+        """Write turn ``done`` (the engine's ``Done``, which carries the prompt as the model read it)."""
         self._turn += 1
-        prompt_ids = _prompt_ids(session, prompt, done.stats.dropped_turns)
-        decode = session.generator.tokenizer.decode
-        prompt_text, output_text = decode(prompt_ids), decode(list(done.token_ids))
+        prompt_ids = list(done.prompt_ids)
+        prompt_text, output_text = session.decode(prompt_ids), session.decode(list(done.token_ids))
         ids = []
         if self.tokens in ("in", "both"):
             ids.append(("prompt token ids", str(prompt_ids)))
@@ -67,19 +66,3 @@ def _write(stream: TextIO, header: str, parts: list[tuple[str, str]]) -> None:
     stream.write(f"===== {header} =====\n")
     for title, body in parts:
         stream.write(f"----- {title} -----\n{body}\n")
-
-
-def _prompt_ids(session: Any, prompt: tuple[list[dict], Any, int], dropped: int) -> list[int]:
-    """The prompt's token ids, rendered as the engine renders them (oldest turns dropped as it dropped them)."""
-    from ..engine.context import without_turns
-
-    messages, harmony, keep = prompt
-    messages = without_turns(messages, keep, dropped)
-    if harmony is not None:
-        from ..harmony.render import harmony_prompt_tokens
-        from ..harmony.vocab import load_encoding
-
-        return harmony_prompt_tokens(load_encoding(), messages, harmony)
-    from ..engine.prompt import prompt_tokens
-
-    return session.generator.call(lambda loaded: prompt_tokens(loaded, messages))

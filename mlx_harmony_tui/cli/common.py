@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from pydantic import ValidationError
+
+from ..config.sampling import SamplingParams
 from ..errors import UserError
+from ..tools.toolbox import ToolOptions
 
 SAMPLING_FLAGS: list[tuple[str, type, str]] = [
     ("temperature", float, "0 = greedy; 0-2"),
@@ -18,6 +24,8 @@ SAMPLING_FLAGS: list[tuple[str, type, str]] = [
     ("min_tokens_to_keep", int, "top-p and min-p always keep at least this many tokens"),
     ("repetition_penalty", float, "> 1 discourages repeating recent tokens"),
     ("repetition_context_size", int, "how many recent tokens (prompt and answer) the penalty looks at"),
+    ("presence_penalty", float, "-2 to 2: lowers tokens the answer already has (OpenAI's presence penalty)"),
+    ("frequency_penalty", float, "-2 to 2: lowers tokens by how often the answer has them (OpenAI's frequency penalty)"),
     ("xtc_probability", float, "chance per token that XTC drops the top choices, 0-1"),
     ("xtc_threshold", float, "XTC drops tokens at least this likely, 0-0.5"),
     ("seed", int, "random seed for reproducible sampling (-1 = a new random seed, as in prompt configs)"),
@@ -54,13 +62,8 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tool-steps", type=int, default=8, metavar="N", help="tool calls allowed in one turn (default 8)")
 
 
-def tool_options(args: argparse.Namespace):
+def tool_options(args: argparse.Namespace) -> ToolOptions:
     """ToolOptions from the tool flags, checked: a bad folder or count is one clear error."""
-    from pathlib import Path
-
-    from ..errors import UserError
-    from ..tools.toolbox import ToolOptions
-
     workspace = Path(args.workspace).expanduser() if args.workspace else Path.cwd()
     if not workspace.is_dir():
         raise UserError(f"--workspace: {workspace} is not a folder")
@@ -106,10 +109,8 @@ def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def validated_sampling(base: Any, overrides: dict[str, Any]):
+def validated_sampling(base: SamplingParams, overrides: dict[str, Any]) -> SamplingParams:
     """Merge ``overrides`` into ``base`` SamplingParams; UserError naming the flag at fault."""
-    from pydantic import ValidationError
-
     try:
         return base.with_changes(**overrides)
     except ValidationError as exc:
@@ -117,6 +118,13 @@ def validated_sampling(base: Any, overrides: dict[str, Any]):
         field = ".".join(str(p) for p in first["loc"])
         flag = "--" + field.split(".")[0].replace("_", "-")
         raise UserError(f"{flag}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def checked_sampling(args: argparse.Namespace) -> dict[str, Any]:
+    """The sampling flags given, each range-checked (UserError naming the flag)."""
+    overrides = sampling_overrides(args)
+    validated_sampling(SamplingParams(), overrides)
+    return overrides
 
 
 @contextmanager
@@ -168,8 +176,6 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
 
 def run_main(body: Callable[[], int]) -> int:
     """Run a command: user errors print one line and exit 2; Ctrl-C exits 130."""
-    import warnings
-
     warnings.formatwarning = _warning_line
     try:
         return body()

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
+from ..chat.completion import complete_text
+from ..chat.session import ChatSession
+from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
+from ..engine.events import Done, TextDelta, ToolResult
+from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .common import (
     add_model_flags,
     add_sampling_flags,
     add_tool_flags,
+    checked_sampling,
     progress_display,
     run_main,
-    sampling_overrides,
     stats_line,
     tool_options,
-    validated_sampling,
 )
 
 
@@ -59,54 +62,28 @@ def _ask_on_terminal(request) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _with_tools(generator, settings, tools, prompt: str, system: str | None):
-    """One question as a chat turn whose tool calls run (GPT-OSS), through the same loop as the chat."""
-    from ..chat.session import ChatSession
-    from ..config.settings import load_settings
-    from ..tools.toolbox import ToolBox
-
-    try:
-        tools = tools.under_policy(load_settings().tool_approval)
-    except UserError:
-        pass  # a damaged settings file: asking is the safe default
-    toolbox = ToolBox(tools, approve=_ask_on_terminal)
-    session = ChatSession(settings, generator=generator, system=system, tools=toolbox)
-    try:
-        yield from session.send(prompt)
-    finally:
-        toolbox.close()
-
-
 def _generate(args: argparse.Namespace) -> int:
-    from ..config.resolve import resolve_run_settings
-
     prompt = _read_prompt(args)
     if args.raw and args.system:
         raise UserError("--system: cannot be combined with --raw, which sends the prompt exactly as given")
-    settings = resolve_run_settings(
-        model=args.model, prompt_config=args.prompt_config, profile=args.profile, profiles_file=args.profiles_file
+    options = StartOptions(
+        model=args.model, profile=args.profile, profiles_file=args.profiles_file, prompt_config=args.prompt_config,
+        tools=tool_options(args), sampling=checked_sampling(args), system=args.system, interactive=False,
     )
-    params = validated_sampling(settings.sampling, sampling_overrides(args))
-    tools = tool_options(args)
-    if args.raw and (tools.enabled or settings.tools):
+    app_settings, _ = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
+    settings = run_settings(options, app_settings)
+    tools = make_toolbox(options.tools, app_settings, approve=_ask_on_terminal)
+    if args.raw and (tools.active or settings.tools):
         raise UserError("--raw: tools need the chat format; leave out --raw or the tool flags")
-    from ..engine.events import Done, TextDelta, ToolResult
-    from ..engine.token_generator import TokenGenerator
-
     with progress_display(sys.stderr.isatty()) as progress:
-        generator = TokenGenerator(settings.model, sampling=params, progress=progress, kv_bits=args.kv_bits, kv_group_size=args.kv_group_size)
+        generator = TokenGenerator(settings.model, sampling=settings.sampling, progress=progress, kv_bits=args.kv_bits,
+                                   kv_group_size=args.kv_group_size)
+    session = ChatSession(settings, generator=generator, system=args.system, tools=tools)
     try:
-        if (tools.enabled or settings.tools) and not generator.info.is_gpt_oss:
-            print(f"note: tools work with GPT-OSS models; {generator.info.name} answers without them", file=sys.stderr)
-        if args.raw:
-            stream = generator.stream(prompt=prompt, max_tokens=params.max_tokens)
-        elif generator.info.is_gpt_oss and (tools.enabled or settings.tools):
-            stream = _with_tools(generator, replace(settings, sampling=params), tools, prompt, args.system)
-        elif generator.info.is_gpt_oss:
-            harmony, messages = settings.harmony_chat(prompt, system=args.system)
-            stream = generator.stream(messages=messages, harmony=harmony)
-        else:
-            stream = generator.stream(messages=settings.messages(prompt, system=args.system))
+        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        if unused:
+            print(f"note: {unused}", file=sys.stderr)
+        stream = complete_text(generator, "raw", prompt, settings.sampling) if args.raw else session.send(prompt)
         done = None
         for event in stream:
             if isinstance(event, TextDelta):
@@ -125,7 +102,7 @@ def _generate(args: argparse.Namespace) -> int:
         if args.stats and done is not None:
             print(stats_line(done), file=sys.stderr)
     finally:
-        generator.close()
+        session.close()
     return 0
 
 

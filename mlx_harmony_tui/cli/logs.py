@@ -12,7 +12,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from ..config.files import write_json_atomic
 from ..errors import UserError
+from ..logs.check import repair
+from ..logs.export import to_json, to_markdown
+from ..logs.store import ChatStore, check_log, locked, read_chat_file
 from .common import run_main
 
 
@@ -29,8 +33,6 @@ def add_logs_parser(sub) -> None:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    from ..logs.store import ChatStore
-
     store = ChatStore()
     if args.logs_command == "list":
         return _list(store, args.json)
@@ -59,8 +61,6 @@ def _list(store, as_json: bool) -> int:
 
 
 def _check(store, files: list[str]) -> int:
-    from ..logs.store import check_log
-
     paths = [Path(f) for f in files] if files else sorted(p for p in store.root.glob("*.json") if not p.name.startswith("."))
     problems = 0
     for path in paths:
@@ -72,9 +72,6 @@ def _check(store, files: list[str]) -> int:
 
 
 def _export(store, ref: str, fmt: str) -> int:
-    from ..logs.export import to_json, to_markdown
-    from ..logs.store import read_chat_file
-
     chat_file, _, _ = read_chat_file(store.find(ref))
     chat = chat_file.active()
     sys.stdout.write(to_markdown(chat) if fmt == "md" else to_json(chat))
@@ -91,10 +88,6 @@ def migrate_parser() -> argparse.ArgumentParser:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from ..config.files import write_json_atomic
-    from ..logs.check import repair
-    from ..logs.store import locked, read_chat_file
-
     source = Path(args.file).expanduser()
     target = source if args.in_place else Path(args.output).expanduser()
     if not args.in_place and target.exists():

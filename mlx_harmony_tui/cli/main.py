@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..version import __version__
 from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
 from .logs import add_logs_parser, run_logs
 
@@ -152,7 +153,8 @@ def _bench_dataset(args: argparse.Namespace) -> int:
 
 
 def _bench_report(args: argparse.Namespace) -> int:
-    from ..bench.report import QUICK, STANDARD, headline, run_report
+    from ..bench.report import QUICK, STANDARD, run_report
+    from ..bench.report_text import headline
 
     data = run_report(args.out, args.model, QUICK if args.quick else STANDARD, "quick" if args.quick else "standard")
     print(headline(data))
@@ -164,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from .. import __version__
-
         print(f"mlx-harmony {__version__}")
         return 0
     if args.command == "doctor":

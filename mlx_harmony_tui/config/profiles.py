@@ -11,15 +11,16 @@ from the current folder is taken from there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from ..paths import config_dir
 from .files import key_text, read_json, validation_message
+from .sampling import SamplingParams
 
 
 class Profile(BaseModel):
@@ -81,17 +82,47 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     return profiles
 
 
-def find_profile(name: str, explicit_file: str | None) -> Profile:
-    files = profile_files(explicit_file)
-    searched = []
-    for path in files:
+@dataclass(frozen=True)
+class ProfilesFile:
+    """A profiles file that exists: its profiles, or the one-line reason it cannot be read."""
+
+    path: Path
+    profiles: dict[str, Profile]
+    problem: str | None = None
+
+
+def profiles_files(explicit: str | None) -> list[ProfilesFile]:
+    """Every profiles file there is, in search order; an explicitly named file that is missing is an error."""
+    found = []
+    for path in profile_files(explicit):
         if not path.is_file():
-            if explicit_file:
+            if explicit:
                 raise UserError(f"{path}: profiles file not found")
             continue
-        searched.append(str(path))
-        profiles = load_profiles(path)
-        if name in profiles:
-            return profiles[name]
-    where = ", ".join(searched) if searched else "no profiles file found (" + ", ".join(map(str, files)) + ")"
+        try:
+            found.append(ProfilesFile(path, load_profiles(path)))
+        except UserError as exc:
+            found.append(ProfilesFile(path, {}, str(exc)))
+    return found
+
+
+def all_profiles(explicit: str | None) -> dict[str, Profile]:
+    """Every profile in the readable profiles files (name -> Profile); the first file's wins a name."""
+    merged: dict[str, Profile] = {}
+    for found in profiles_files(explicit):
+        for name, profile in found.profiles.items():
+            merged.setdefault(name, profile)
+    return merged
+
+
+def find_profile(name: str, explicit_file: str | None) -> Profile:
+    """Profile ``name`` from the first profiles file that has it; a damaged file on the way is an error."""
+    files = profiles_files(explicit_file)
+    for found in files:
+        if found.problem:
+            raise UserError(found.problem)
+        if name in found.profiles:
+            return found.profiles[name]
+    searched = ", ".join(str(f.path) for f in files)
+    where = searched or "no profiles file found (" + ", ".join(map(str, profile_files(explicit_file))) + ")"
     raise UserError(f"--profile: no profile named {name!r} in {where}")

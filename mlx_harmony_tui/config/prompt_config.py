@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from .files import key_text, read_json, unknown_keys, validation_message
+from .sampling import SamplingParams
 
 SAMPLING_FIELDS = tuple(SamplingParams.model_fields)
 # Keys of the seed tool's prompt configs that mlx-harmony has no use for; a config naming them is
@@ -69,6 +69,8 @@ class PromptConfig(BaseModel):
     min_tokens_to_keep: int | None = None
     repetition_penalty: float | None = None
     repetition_context_size: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
     xtc_probability: float | None = None
     xtc_threshold: float | None = None
     logit_bias: dict[int, float] | None = None
@@ -183,15 +185,3 @@ def filled_prompt(config: PromptConfig, started: datetime) -> FilledPrompt:
         start_date=fill(config.conversation_start_date),
         knowledge_cutoff=fill(config.knowledge_cutoff),
     )
-
-
-def conversation_messages(config: PromptConfig | None, prompt: str | None, system: str | None, started: datetime) -> list[dict]:
-    """Chat messages for a first turn: config system text, example dialogues, then the prompt (if any)."""
-    filled = filled_prompt(config, started) if config is not None else FilledPrompt(None, None, [])
-    parts = [t for t in (filled.identity, filled.instructions, system) if t]
-    messages: list[dict] = [{"role": "system", "content": "\n\n".join(parts)}] if parts else []
-    for m in filled.examples:
-        messages.append({"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]})
-    if prompt is not None:
-        messages.append({"role": "user", "content": prompt})
-    return messages

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..engine.sampling_params import SamplingParams
 from ..errors import UserError
 from .profiles import find_profile
-from .prompt_config import PromptConfig, conversation_messages, filled_prompt, load_prompt_config
+from .prompt_config import PromptConfig, filled_prompt, load_prompt_config
+from .sampling import SamplingParams
 
 
 @dataclass
 class RunSettings:
+    """What one conversation runs with; ``started`` freezes its placeholders (see chat.prompt)."""
+
     model: str | None
     sampling: SamplingParams
     prompt_config: PromptConfig | None = None
@@ -27,34 +29,6 @@ class RunSettings:
     max_context_tokens: int | None = None
     tools: tuple[str, ...] = ()
     prompt_config_path: str | None = None
-
-    def prefix_messages(self, system: str | None = None) -> list[dict]:
-        """What comes before the conversation for ordinary models: system text, then example dialogues."""
-        return conversation_messages(self.prompt_config, None, system, self.started)
-
-    def messages(self, prompt: str, system: str | None = None) -> list[dict]:
-        return self.prefix_messages(system) + [{"role": "user", "content": prompt}]
-
-    def harmony_prefix(self, system: str | None = None):
-        """For GPT-OSS: (HarmonySettings, example messages). Identity and instructions go to Harmony's own slots."""
-        from ..harmony.render import HarmonySettings
-
-        config = self.prompt_config
-        if config is None:
-            return HarmonySettings(developer_instructions=system), []
-        filled = filled_prompt(config, self.started)
-        settings = HarmonySettings(
-            model_identity=filled.identity,
-            reasoning_effort=config.reasoning_effort or "medium",
-            knowledge_cutoff=filled.knowledge_cutoff,
-            conversation_start_date=filled.start_date or self.started.date().isoformat(),
-            developer_instructions="\n\n".join(t for t in (filled.instructions, system) if t) or None,
-        )
-        return settings, [m for m in filled.examples if m["role"] in ("user", "assistant")]
-
-    def harmony_chat(self, prompt: str, system: str | None = None):
-        settings, examples = self.harmony_prefix(system)
-        return settings, examples + [{"role": "user", "content": prompt}]
 
     def greeting(self) -> str | None:
         return filled_prompt(self.prompt_config, self.started).greeting if self.prompt_config else None

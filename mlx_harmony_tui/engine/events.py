@@ -97,16 +97,21 @@ class Done:
     stats: GenerationStats
     token_ids: tuple[int, ...] = field(default=(), repr=False)
     repairs: tuple[str, ...] = ()  # malformed model output that was recovered (GPT-OSS Harmony)
+    prompt_ids: tuple[int, ...] = field(default=(), repr=False)  # the prompt exactly as the model read it
 
 
 @dataclass(frozen=True)
 class Error:
-    """A request failed. ``user_error`` is False for bugs, whose ``detail`` holds the traceback."""
+    """A request failed. ``user_error`` is False for bugs, whose ``detail`` holds the traceback.
+
+    ``field`` names the request field at fault, when one is.
+    """
 
     request_id: str
     message: str
     user_error: bool = True
     detail: str = ""
+    field: str | None = None
 
 
 Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | ToolResult | StatsUpdate | Done | Error

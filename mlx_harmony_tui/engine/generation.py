@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from ..runtime import mlx_core
 from . import lm
 from .events import GenerationStats
 from .prompt_cache import ConversationCache
-from .runtime import mlx_core
 from .sampling import LiveSampler
 
 mx = mlx_core()

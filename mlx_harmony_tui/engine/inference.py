@@ -15,13 +15,24 @@ import threading
 import time
 import traceback
 from concurrent.futures import Future
-from datetime import date
 from typing import Any, Callable
 
+from ..config.sampling import SamplingParams
 from ..errors import UserError
+from ..harmony.output import ToolCallParsed
+from ..harmony.render import harmony_prompt_tokens
+from ..harmony.stream import SPECIAL_FROM
+from ..harmony.vocab import load_encoding
+from ..models.default_model import best_form
+from ..models.resolve import resolve_model
+from ..runtime import backend_name, blas_info
+from .context import fit_context
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta, ToolCall
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
-from .sampling_params import SamplingParams
+from .turn_output import HarmonyOutput, PlainOutput
+
+# The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
+# loaded or run, on this thread: starting the app or a command never waits for them.
 
 Sink = Callable[[Event], None]
 KV_BITS = (2, 3, 4, 6, 8)
@@ -78,9 +89,6 @@ class InferenceThread:
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._samplers: dict[str, Any] = {}
-        self._seed_keys: dict[str, tuple[int, Any]] = {}
-        self._conversation_dates: dict[str, str] = {}
-        self._dropped_turns: dict[str, int] = {}
         self._harmony_encoding = None
         self._protected: list[int] = []
         self.loaded = None
@@ -145,7 +153,7 @@ class InferenceThread:
             try:
                 self._serve(request)
             except UserError as exc:
-                self._sink(Error(getattr(request, "request_id", ""), str(exc)))
+                self._sink(Error(getattr(request, "request_id", ""), str(exc), field=exc.field))
             except Exception as exc:  # a bug: report it with its traceback, keep serving
                 self._sink(
                     Error(getattr(request, "request_id", ""), f"internal error: {type(exc).__name__}: {exc}", False, traceback.format_exc())
@@ -167,10 +175,7 @@ class InferenceThread:
                     request.future.set_exception(exc)
 
     def _load(self, request: LoadModel) -> None:
-        from ..models.default_model import best_form
-        from ..models.resolve import resolve_model
         from . import lm
-        from .runtime import backend_name, blas_info
 
         start = time.perf_counter()
         if request.kv_bits is not None and request.kv_bits not in KV_BITS:
@@ -204,7 +209,6 @@ class InferenceThread:
             self.loaded = self.info = None
             raise
         self._protected = self._protected_ids(self.loaded)
-        self._seed_keys.clear()
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
 
     def _kv_settings(self, request: LoadModel, resolved) -> tuple[int | None, int]:
@@ -221,10 +225,9 @@ class InferenceThread:
             )
         return (request.kv_bits, request.kv_group_size)
 
-    def _prompt_and_output(self, request: Generate):
+    def _prompt_and_output(self, request: Generate, conversation):
         """The prompt ids, the output reader that fits the loaded model, and how many old turns were left out."""
         from .prompt import prompt_tokens
-        from .turn_output import HarmonyOutput, PlainOutput
 
         loaded = self.loaded
         decode = loaded.tokenizer.decode
@@ -233,13 +236,11 @@ class InferenceThread:
         if request.prompt_ids is not None:
             return list(request.prompt_ids), output, 0
         if gpt_oss:
-            from ..harmony.render import HarmonySettings, harmony_prompt_tokens
-
-            start = self._conversation_dates.setdefault(request.conversation_id, date.today().isoformat())
-            settings = request.harmony or HarmonySettings()
+            if request.harmony is None:
+                raise ValueError("a GPT-OSS chat request needs its HarmonySettings (TokenGenerator fills them in)")
 
             def render(messages: list[dict]) -> list[int]:
-                return harmony_prompt_tokens(self._harmony(), messages, settings, start_date=start)
+                return harmony_prompt_tokens(self._harmony(), messages, request.harmony)
         else:
 
             def render(messages: list[dict]) -> list[int]:
@@ -249,12 +250,10 @@ class InferenceThread:
         limit = self._context_limit(request)
         if not limit:
             return render(messages), output, 0
-        from .context import fit_context
 
         reserve = min(request.params.max_tokens, limit // 2)
-        already = self._dropped_turns.get(request.conversation_id, 0)
-        prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, already)
-        self._dropped_turns[request.conversation_id] = dropped
+        prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, conversation.dropped_turns)
+        conversation.dropped_turns = dropped
         return prompt, output, dropped
 
     def _context_limit(self, request: Generate) -> int | None:
@@ -263,8 +262,6 @@ class InferenceThread:
 
     def _harmony(self):
         if self._harmony_encoding is None:
-            from ..harmony.vocab import load_encoding
-
             self._harmony_encoding = load_encoding()
         return self._harmony_encoding
 
@@ -272,20 +269,26 @@ class InferenceThread:
         from .generation import GenerationClock, token_stream
         from .prompt_cache import ConversationCache
         from .sampling import LiveSampler
-        from .turn_output import ToolCallParsed
 
         rid = request.request_id
         if self.loaded is None:
             raise UserError("no model is loaded")
         loaded = self.loaded
-        prompt, output, dropped = self._prompt_and_output(request)
+        gpt_oss = self.info is not None and self.info.is_gpt_oss
+        kept = self._caches.get(request.conversation_id, loaded, *self._kv)  # the conversation's cache and state
+        prompt, output, dropped = self._prompt_and_output(request, kept)
         if not prompt:
             raise UserError("the prompt is empty")
-        sampler = LiveSampler(request.params, protected_ids=self._protected, key=self._seed_key(request))
-        if request.reuse_cache:
-            conversation = self._caches.get(request.conversation_id, loaded, *self._kv)
-        else:
-            conversation = ConversationCache(loaded, *self._kv)
+        processors = request.processors
+        if request.required_functions:
+            if not gpt_oss:
+                raise UserError(f"tool_choice: {self.info.name} has no function calling; it needs a GPT-OSS model", "tool_choice")
+            from .tool_choice import FunctionCallRequired
+
+            processors += (FunctionCallRequired(list(request.required_functions)),)
+        sampler = LiveSampler(request.params, protected_ids=self._protected, key=kept.seed_key_for(request.params),
+                              penalty_exempt_from=SPECIAL_FROM if gpt_oss else None)
+        conversation = kept if request.reuse_cache else ConversationCache(loaded, *self._kv)
         cached = conversation.reuse_for(prompt)
         clock = GenerationClock(prompt_tokens=len(prompt), cached_tokens=cached, dropped_turns=dropped)
         room = (self._context_limit(request) or 1 << 62) - len(prompt)  # tokens left in the context
@@ -308,7 +311,7 @@ class InferenceThread:
                 finish = "cancelled"
             else:
                 last_stats = time.perf_counter()
-                tokens = token_stream(loaded, prompt, sampler, conversation, processors=request.processors)
+                tokens = token_stream(loaded, prompt, sampler, conversation, processors=processors)
                 for token in tokens:
                     is_end = output.is_end(token)
                     clock.tick(counted=not is_end)
@@ -340,9 +343,9 @@ class InferenceThread:
         finally:
             with self._lock:
                 self._samplers.pop(rid, None)
+        kept.keep_seed_key(sampler.params, sampler.key)
         self._caches.enforce_budget()
-        self._keep_seed_key(request, sampler)
-        self._sink(Done(rid, finish, clock.stats(), tuple(generated), tuple(dict.fromkeys(output.repairs))))
+        self._sink(Done(rid, finish, clock.stats(), tuple(generated), tuple(dict.fromkeys(output.repairs)), tuple(prompt)))
 
     @staticmethod
     def _protected_ids(loaded) -> list[int]:
@@ -353,17 +356,3 @@ class InferenceThread:
             if len(encoded) == 1:
                 ids.add(encoded[0])
         return sorted(ids)
-
-    def _seed_key(self, request: Generate):
-        """The random key to continue from: a seed applies once per conversation unless reseeded each turn."""
-        seed = request.params.seed
-        if seed is None or request.params.reseed_each_turn:
-            return None
-        kept = self._seed_keys.get(request.conversation_id)
-        if kept is not None and kept[0] == seed:
-            return kept[1]
-        return None
-
-    def _keep_seed_key(self, request: Generate, sampler) -> None:
-        if sampler.params.seed is not None:
-            self._seed_keys[request.conversation_id] = (sampler.params.seed, sampler.key)

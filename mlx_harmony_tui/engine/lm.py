@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .runtime import mlx_core
+from ..runtime import mlx_core
 
 mx = mlx_core()
 
@@ -141,10 +141,3 @@ def finish_pending_work() -> None:
     from mlx_lm.generate import generation_stream
 
     mx.synchronize(generation_stream)
-
-
-def hf_snapshot(repo_id: str) -> Path:
-    """Download (or find in the Hugging Face cache) an mlx-lm model repository."""
-    from mlx_lm.utils import _download
-
-    return Path(_download(repo_id))

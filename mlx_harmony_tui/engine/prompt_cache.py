@@ -16,7 +16,9 @@ of the whole prompt.
 
 Memory: the live conversation keeps its cache and newest snapshot; other
 conversations' caches and older snapshots share a byte budget, and the least
-recently used go first.
+recently used go first. What else the engine keeps per conversation (turns
+dropped to fit the context, the seeded random key) lives on the same entry,
+so it goes with its cache.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from . import lm
 
 DEFAULT_BUDGET_BYTES = 512 * 1024**2
+MAX_CONVERSATIONS = 64  # kept however small their caches are: a server opens one per new client conversation
 
 
 @dataclass
@@ -48,7 +51,7 @@ def shared_prefix(a: list[int], b: list[int]) -> int:
 
 
 class ConversationCache:
-    """One conversation's model cache, the tokens it holds, and snapshots of its window layers."""
+    """One conversation's model cache, the tokens it holds, snapshots of its window layers, and its engine state."""
 
     def __init__(self, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64):
         self._new = lambda: lm.new_cache(loaded, kv_bits, kv_group_size)
@@ -56,6 +59,18 @@ class ConversationCache:
         self.tokens: list[int] = []
         self.snapshots: list[Snapshot] = []
         self._windowed = [i for i, layer in enumerate(self.layers) if not lm.trims_exactly(layer)]
+        self.dropped_turns = 0  # oldest turns left out to fit the context (see engine.context)
+        self._seed: tuple[int, Any] | None = None  # (seed, the random key its next draw continues from)
+
+    def seed_key_for(self, params) -> Any:
+        """The random key to continue from: a seed applies once per conversation unless reseeded each turn."""
+        if params.seed is None or params.reseed_each_turn or self._seed is None or self._seed[0] != params.seed:
+            return None
+        return self._seed[1]
+
+    def keep_seed_key(self, params, key: Any) -> None:
+        if params.seed is not None:
+            self._seed = (params.seed, key)
 
     def reset(self) -> None:
         self.layers = self._new()
@@ -118,11 +133,15 @@ class ConversationCache:
 
 
 class PromptCacheStore:
-    """Conversation caches by id: the live one, plus others within ``budget_bytes``."""
+    """Conversation caches by id: the live one, plus others within ``budget_bytes`` and ``max_entries``."""
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES):
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, max_entries: int = MAX_CONVERSATIONS):
         self.budget_bytes = budget_bytes
+        self.max_entries = max_entries
         self._entries: OrderedDict[str, ConversationCache] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, conversation_id: str, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64) -> ConversationCache:
         """The cache for ``conversation_id`` (created if new), which becomes the live one."""
@@ -147,6 +166,8 @@ class PromptCacheStore:
 
     def enforce_budget(self) -> None:
         """Drop least recently used conversations, then the live one's oldest snapshots, until within budget."""
+        while len(self._entries) > max(self.max_entries, 1):
+            self._entries.popitem(last=False)
         while self.spare_bytes() > self.budget_bytes:
             if len(self._entries) > 1:
                 self._entries.popitem(last=False)

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .sampling_params import SamplingParams
+from ..config.sampling import SamplingParams
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Generate:
     conversation's cache already holds, and a seed is applied once per
     conversation unless ``params.reseed_each_turn``. ``reuse_cache=False``
     computes the whole prompt in a throwaway cache (a cold start).
+    ``required_functions`` (GPT-OSS) makes the answer a call to one of these
+    functions (OpenAI's ``tool_choice`` "required" or a named function).
     """
 
     request_id: str
@@ -38,11 +40,12 @@ class Generate:
     prompt_ids: list[int] | None = None
     params: SamplingParams = field(default_factory=SamplingParams)
     conversation_id: str = "default"
-    harmony: Any = None  # HarmonySettings for GPT-OSS models; None = defaults
+    harmony: Any = None  # HarmonySettings for GPT-OSS models, its conversation_start_date set
     processors: tuple[Callable[[list[int], Any], Any], ...] = ()  # logits constraints, see generation.token_stream
     reuse_cache: bool = True
     max_context_tokens: int | None = None  # drop the oldest turns to fit, see engine.context
     keep_messages: int = 0  # leading messages never dropped (a prompt config's examples)
+    required_functions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

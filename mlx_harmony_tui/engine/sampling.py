@@ -4,7 +4,9 @@ The chain, in order, on the model's ``(1, V)`` logits:
 
 1. ``logit_bias`` adds to chosen tokens' logits.
 2. ``repetition_penalty`` divides positive (multiplies negative) logits of every
-   token among the last ``repetition_context_size`` tokens of prompt and answer.
+   token among the last ``repetition_context_size`` tokens of prompt and answer;
+   ``presence_penalty`` and ``frequency_penalty`` lower the logits of tokens the
+   answer already holds (OpenAI's definition, see :mod:`.penalties`).
 3. ``top_k`` keeps the k most likely tokens (0 = off).
 4. ``top_p`` keeps the smallest set of most likely tokens whose mass reaches p.
 5. ``min_p`` drops tokens less likely than ``min_p`` times the most likely one.
@@ -25,8 +27,9 @@ import math
 import threading
 from typing import Any
 
-from .runtime import mlx_core
-from .sampling_params import SamplingParams
+from ..config.sampling import SamplingParams
+from ..runtime import mlx_core
+from .penalties import TokenPenalties
 
 __all__ = ["SamplingParams", "LiveSampler", "processed_logits"]
 
@@ -103,12 +106,15 @@ def processed_logits(
     recent_tokens: list[int] | None = None,
     protected_ids: list[int] | None = None,
     xtc_draw=None,
+    penalties: TokenPenalties | None = None,
 ):
     """Apply the whole chain except the final draw; -inf marks dropped tokens.
 
     The result divided by the temperature (when it is above 0) is the
     distribution the next token is drawn from. ``xtc_draw`` is a uniform
     number in [0, 1) deciding whether XTC fires (drawn here when omitted).
+    ``penalties`` holds the answer's token counts for presence and frequency
+    penalties (their values are taken from ``params``).
     """
     vocab = logits.shape[-1]
     logits = logits.astype(mx.float32)
@@ -116,6 +122,9 @@ def processed_logits(
         logits = apply_logit_bias(logits, params.logit_bias, vocab)
     if params.repetition_penalty != 1.0 and recent_tokens and params.repetition_context_size:
         logits = apply_repetition_penalty(logits, recent_tokens[-params.repetition_context_size :], params.repetition_penalty)
+    if penalties is not None and (params.presence_penalty or params.frequency_penalty):
+        penalties.presence, penalties.frequency = params.presence_penalty, params.frequency_penalty
+        logits = penalties.apply(logits)
     if params.temperature == 0:
         return logits
     logits = apply_top_k(logits, params.top_k)
@@ -131,11 +140,16 @@ class LiveSampler:
     """Draws the next token; parameters can be replaced from any thread.
 
     A replacement applies from the next call. With a ``seed``, draws come
-    from a private random key, so the same seed gives the same tokens.
+    from a private random key, so the same seed gives the same tokens. Tokens
+    at or above ``penalty_exempt_from`` (Harmony's special tokens) never count
+    for presence and frequency penalties.
     """
 
-    def __init__(self, params: SamplingParams, protected_ids: list[int] | None = None, key: Any = None):
+    def __init__(
+        self, params: SamplingParams, protected_ids: list[int] | None = None, key: Any = None, penalty_exempt_from: int | None = None
+    ):
         self._lock = threading.Lock()
+        self._penalties = TokenPenalties(exempt_from=penalty_exempt_from)
         self._pending: SamplingParams | None = None
         self._protected_ids = sorted(set(protected_ids or []))
         self.params = params
@@ -170,13 +184,16 @@ class LiveSampler:
         """Return the next token as a lazy scalar array."""
         self._take_pending()
         params = self.params
+        if recent_tokens is not None:
+            self._penalties.observe(recent_tokens)  # counted always, so penalties set mid-answer see it all
         needs_history = params.repetition_penalty != 1.0
-        if params.temperature == 0 and not params.logit_bias and not needs_history:
+        penalised = bool(params.presence_penalty or params.frequency_penalty)
+        if params.temperature == 0 and not params.logit_bias and not needs_history and not penalised:
             return mx.argmax(logits, axis=-1)
         draw = None
         if params.xtc_probability > 0 and params.temperature > 0:
             draw = mx.random.uniform(key=self._split()) if self._key is not None else mx.random.uniform()
-        filtered = processed_logits(logits, params, recent_tokens if needs_history else None, self._protected_ids, draw)
+        filtered = processed_logits(logits, params, recent_tokens if needs_history else None, self._protected_ids, draw, self._penalties)
         if params.temperature == 0:
             return mx.argmax(filtered, axis=-1)
         scaled = filtered * (1.0 / params.temperature)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import queue
+from dataclasses import replace
+from datetime import date
 from typing import Any, Callable, Iterator
 
+from ..config.sampling import SamplingParams
 from ..errors import UserError
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
 from .inference import InferenceThread
 from .requests import Generate, LoadModel
-from .sampling_params import SamplingParams
 
 _ids = itertools.count(1)
 
@@ -44,6 +46,7 @@ class TokenGenerator:
         # The running generation's id and parameters, replaced as one tuple so other threads see a consistent pair.
         self._running: tuple[str, SamplingParams] | None = None
         self.conversation_id = f"conversation-{next(_ids)}"
+        self._started = (self.conversation_id, date.today().isoformat())  # the date GPT-OSS prompts carry, per conversation
         self.model_spec: str | None = None
         try:
             self.load(model, progress, kv_bits, kv_group_size)
@@ -78,7 +81,7 @@ class TokenGenerator:
                 continue
             if isinstance(event, Error):
                 if event.user_error:
-                    raise UserError(event.message)
+                    raise UserError(event.message, event.field)
                 raise RuntimeError(f"{event.message}\n{event.detail}")
             yield event
             if isinstance(event, (Done, ModelLoaded)):
@@ -103,6 +106,7 @@ class TokenGenerator:
         max_context_tokens: int | None = None,
         keep_messages: int = 0,
         processors: tuple[Callable, ...] = (),
+        required_functions: tuple[str, ...] = (),
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -115,10 +119,15 @@ class TokenGenerator:
         model's context length) drops the oldest turns to fit, never the
         first ``keep_messages`` messages. ``processors`` are logits processors
         ``(tokens_so_far, logits) -> logits`` applied before sampling.
+        ``required_functions`` (GPT-OSS) makes the answer a call to one of them.
+        A GPT-OSS prompt without a ``conversation_start_date`` gets the day
+        this conversation began.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
         params = self._params(max_tokens, sampling)
+        if messages is not None and self.info.is_gpt_oss:
+            harmony = self._dated(harmony)
         prompt_ids = None
         if prompt is not None:
             prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
@@ -127,7 +136,7 @@ class TokenGenerator:
         self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params,
                                      conversation_id=self.conversation_id, harmony=harmony, reuse_cache=reuse_cache,
                                      max_context_tokens=max_context_tokens, keep_messages=keep_messages,
-                                     processors=tuple(processors)))
+                                     processors=tuple(processors), required_functions=tuple(required_functions)))
         finished = False
         try:
             for event in self._drain(rid):
@@ -142,6 +151,16 @@ class TokenGenerator:
                 self._engine.cancel(rid)
                 for _ in self._drain(rid):
                     pass
+
+    def _dated(self, harmony: Any) -> Any:
+        from ..harmony.render import HarmonySettings
+
+        harmony = harmony or HarmonySettings()
+        if harmony.conversation_start_date:
+            return harmony
+        if self._started[0] != self.conversation_id:
+            self._started = (self.conversation_id, date.today().isoformat())
+        return replace(harmony, conversation_start_date=self._started[1])
 
     def generate(
         self,
@@ -168,6 +187,12 @@ class TokenGenerator:
         previous = self.conversation_id
         self.conversation_id = conversation_id or f"conversation-{next(_ids)}"
         return previous
+
+    def render(self, messages: list[dict]) -> list[int]:
+        """``messages`` as prompt token ids in the model's chat template (not for Harmony prompts)."""
+        from .prompt import prompt_tokens
+
+        return self.call(lambda loaded: prompt_tokens(loaded, messages))
 
     def call(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(loaded_model)`` on the inference thread (after queued work) and return its result."""

@@ -1,37 +1,17 @@
 """How generated tokens become text: plain detokenization or Harmony channels.
 
 Both readers take one token at a time and return what it completed
-(:class:`ChannelText` or :class:`ToolCallParsed`) and whether the turn is
-over, so the generation loop is the same for every model.
+(``ChannelText`` or ``ToolCallParsed``, from :mod:`..harmony.output`) and
+whether the turn is over, so the generation loop is the same for every model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
-from .detokenizer import StreamingDecoder
-
-
-@dataclass(frozen=True)
-class ChannelText:
-    """New text on ``channel`` (analysis, commentary or final)."""
-
-    channel: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCallParsed:
-    """A complete tool call: ``recipient`` such as ``python`` or ``functions.get_weather``."""
-
-    recipient: str
-    arguments: str
-    channel: str
-    content_type: str | None
-
-
-Output = ChannelText | ToolCallParsed
+from ..detokenizer import StreamingDecoder
+from ..harmony.output import ChannelText, Output
+from ..harmony.stream import HarmonyStream
 
 
 class PlainOutput:
@@ -61,8 +41,6 @@ class HarmonyOutput:
     """GPT-OSS: tokens go through :class:`HarmonyStream`; ``<|return|>`` or ``<|call|>`` ends the turn."""
 
     def __init__(self, decode: Callable[[list[int]], str]):
-        from ..harmony.stream import HarmonyStream
-
         self._stream = HarmonyStream(decode)
         self.finish_reason = "stop"
 

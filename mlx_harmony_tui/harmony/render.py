@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from ..errors import UserError
@@ -189,9 +188,15 @@ def _tool_result(message: dict, channel: str):
 
 
 def harmony_pieces(messages: list[dict], settings: HarmonySettings, start_date: str | None = None) -> list:
-    """The conversation as Harmony ``Message`` objects and raw token lists, in order."""
+    """The conversation as Harmony ``Message`` objects and raw token lists, in order.
+
+    The system message's date is ``settings.conversation_start_date``, else
+    ``start_date``: the conversation's owner decides it, once per conversation.
+    """
     messages = check_harmony_messages(messages)
-    start = settings.conversation_start_date or start_date or date.today().isoformat()
+    start = settings.conversation_start_date or start_date
+    if not start:
+        raise ValueError("no conversation start date: set HarmonySettings.conversation_start_date")
     pieces: list = [_system_message(settings, start)]
     instructions = [settings.developer_instructions] if settings.developer_instructions else []
     instructions += [m["content"] for m in messages if m["role"] in ("system", "developer")]

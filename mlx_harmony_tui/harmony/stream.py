@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..engine.detokenizer import StreamingDecoder
-from ..engine.turn_output import ChannelText, ToolCallParsed
+from ..detokenizer import StreamingDecoder
+from .output import ChannelText, ToolCallParsed
 
 START, END, MESSAGE, CHANNEL, CONSTRAIN = 200006, 200007, 200008, 200005, 200003
 RETURN, CALL = 200002, 200012
+SPECIAL_FROM = 199998  # Harmony's special tokens start here in the GPT-OSS vocabulary
 STOP_TOKENS = frozenset({RETURN, CALL})
 CHANNELS = ("analysis", "commentary", "final")
 # Header text longer than this with no <|message|> is taken for header-less output.

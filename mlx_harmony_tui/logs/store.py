@@ -26,7 +26,7 @@ from ..config.files import write_json_atomic
 from ..errors import UserError
 from ..paths import data_dir
 from .branches import branch_count, path_to
-from .check import repair
+from .check import check, repair
 from .migrate import MigrationError, migrate
 from .schema import Chat, ChatFile, ChatMetadata, Message, new_id
 
@@ -235,8 +235,6 @@ class ChatStore:
 
 def check_log(path: Path) -> list[str]:
     """Every problem in log ``path``, one line each (a damaged file gives its one reason)."""
-    from .check import check
-
     try:
         chat_file, _, _ = read_chat_file(path)
     except UserError as exc:

@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Callable, Literal
 
-from ..engine.runtime import mlx_core
 from ..errors import UserError
+from ..runtime import mlx_core
 from .gguf_check import check_gguf
 
 StoredForm = Literal["quantized", "float32", "float16", "bfloat16"]

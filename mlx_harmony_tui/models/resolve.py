@@ -2,7 +2,7 @@
 
 Accepted: nothing (the embedded default model), a local mlx-lm folder, a
 ``.gguf`` file (converted once into the cache), or a Hugging Face repo id
-(through mlx-lm). GPT-OSS is recognised from ``config.json``, never the name.
+(fetched into the Hugging Face cache). GPT-OSS is recognised from ``config.json``, never the name.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from ..paths import cache_dir
 
 Progress = Callable[[str, float], None]
 
+# What an mlx-lm model repository needs: config, weights, tokenizer and chat template files.
+HUB_FILES = ["*.json", "model*.safetensors", "*.py", "tokenizer.model", "*.tiktoken", "tiktoken.model", "*.txt", "*.jsonl", "*.jinja"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -83,10 +85,10 @@ def names_hub_repo(spec: str) -> bool:
 
 
 def _from_hub(repo_id: str) -> ResolvedModel:
-    from ..engine import lm
+    from huggingface_hub import snapshot_download
 
     try:
-        folder = lm.hf_snapshot(repo_id)
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
     except Exception as exc:  # huggingface_hub raises many types: offline, 404, gated, auth
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"could not get model {repo_id!r} from Hugging Face (offline or not found): {reason}") from None

@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..chat.completion import ChatRequest
+from ..harmony.render import FunctionTool
 from .catalog import ModelCatalog, ServedModel
 from .generation import ChatGeneration, Failed, Finished, GenerationOptions, ProcessorFactory, TextGeneration
 from .messages import harmony_messages
@@ -72,15 +74,12 @@ def _sampling(served: ServedModel, body: GenerationRequest):
 
 
 def _options(served: ServedModel, body: GenerationRequest, processors: ProcessorFactory | None) -> GenerationOptions:
-    return GenerationOptions(served, _sampling(served, body), tuple(body.stop), body.presence_penalty or 0.0,
-                   body.frequency_penalty or 0.0, processors)
+    return GenerationOptions(served, _sampling(served, body), tuple(body.stop), processors)
 
 
 def _function_tools(body: ChatCompletionRequest) -> tuple:
     if not body.tools or body.tool_choice == "none":
         return ()
-    from ..harmony.render import FunctionTool
-
     return tuple(FunctionTool(t.function.name, t.function.description or "", t.function.parameters) for t in body.tools)
 
 
@@ -91,6 +90,7 @@ def create_app(
     api_key: str | None = None,
     allowed_origins: Sequence[str] = (),
     max_queue: int = 16,
+    cache_budget_bytes: int | None = None,
     logits_processors: ProcessorFactory | None = None,
 ) -> FastAPI:
     """The server's app, serving the names in ``catalog``.
@@ -99,11 +99,12 @@ def create_app(
     when the app stops); without one the app loads the startup model on
     first use (``app.state.slot.preload`` loads it at once). ``api_key``
     protects ``/v1``; ``allowed_origins`` enables CORS for those origins.
+    ``cache_budget_bytes`` bounds the prompt caches kept between requests.
     ``logits_processors``, when given, is called for every generation and
     its processors constrain that generation (tests script a model's output
     with it).
     """
-    slot = GenerationSlot(max_queue, generator)
+    slot = GenerationSlot(max_queue, generator, cache_budget_bytes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -163,8 +164,10 @@ def create_app(
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         served = catalog.get(body.model)
-        work = ChatGeneration(_options(served, body, logits_processors), harmony_messages(body.messages),
-                              _function_tools(body), body.required_functions(), body.effort())
+        options = _options(served, body, logits_processors)
+        chat = ChatRequest(harmony_messages(body.messages), options.params, _function_tools(body), body.required_functions(),
+                           body.effort())
+        work = ChatGeneration(options, chat)
         return await _answer(request, slot, Job(served, work), ChatReply(body.model, body.include_usage), body.stream)
 
     @app.post("/v1/completions")

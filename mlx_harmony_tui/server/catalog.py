@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.profiles import load_profiles, profile_files
+from ..config.profiles import profiles_files
 from ..config.resolve import RunSettings, resolve_run_settings
 from ..errors import UserError
 from ..models.resolve import REPO_ID
@@ -67,14 +67,12 @@ class ModelCatalog:
         entries = [ServedModel(display_name(startup.model), startup)]
         if profile:
             entries.insert(0, ServedModel(profile, startup))
-        for path in profile_files(profiles_file):
-            if not path.is_file():
-                if profiles_file:
-                    raise UserError(f"{path}: profiles file not found")
-                continue
-            for name in load_profiles(path):
+        for found in profiles_files(profiles_file):
+            if found.problem:
+                raise UserError(found.problem)
+            for name in found.profiles:
                 if name != profile:
-                    entries.append(ServedModel(name, resolve_run_settings(profile=name, profiles_file=str(path))))
+                    entries.append(ServedModel(name, resolve_run_settings(profile=name, profiles_file=str(found.path))))
         return cls(entries)
 
     @classmethod

@@ -4,8 +4,8 @@
 :mod:`mlx_harmony_tui.harmony.render` takes: an assistant's ``tool_calls``
 become Harmony calls to ``functions.NAME``, its ``reasoning_content`` the
 analysis, and a ``tool`` message is matched to its call by ``tool_call_id``.
-For models without Harmony, :func:`plain_messages` keeps what a chat
-template can show and refuses function calling.
+What a model without Harmony can take is decided by the chat layer
+(:func:`mlx_harmony_tui.chat.completion.check_plain_request`).
 """
 
 from __future__ import annotations
@@ -87,18 +87,3 @@ def _tool_recipient(message: ChatMessage, calls: dict[str, str], where: str) -> 
     if message.name:
         return FUNCTIONS + message.name
     raise invalid_request(f"{where}.tool_call_id: is required", param=f"{where}.tool_call_id")
-
-
-def plain_messages(messages: list[dict], model: str) -> list[dict]:
-    """Harmony-shaped messages for a chat-template model: roles and text only."""
-    out = []
-    for i, message in enumerate(messages):
-        if message["role"] == "tool" or message.get("tool_calls"):
-            field = "role" if message["role"] == "tool" else "tool_calls"
-            raise invalid_request(
-                f"messages[{i}].{field}: {model} has no function calling; tool calls need a GPT-OSS model",
-                param=f"messages[{i}].{field}",
-            )
-        role = "system" if message["role"] == "developer" else message["role"]
-        out.append({"role": role, "content": message["content"]})
-    return out

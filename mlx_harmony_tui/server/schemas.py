@@ -2,7 +2,7 @@
 
 Unknown fields are refused (a client asking for ``logprobs`` learns it gets
 none, rather than receiving an answer without them). Sampling ranges are
-checked once, by :class:`~mlx_harmony_tui.engine.sampling_params.SamplingParams`;
+checked once, by :class:`~mlx_harmony_tui.config.sampling.SamplingParams`;
 the fields that exist only here carry their own ranges. Message content is
 checked by :mod:`.messages`, which can say which part of which message is wrong.
 """
@@ -37,8 +37,8 @@ class GenerationRequest(_Body):
     top_k: int | None = None
     min_p: float | None = None
     repetition_penalty: float | None = None
-    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
     logit_bias: dict[int, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     seed: int | None = None
     stop: str | list[str] | None = Field(None, validate_default=True)  # always a list once validated
@@ -73,7 +73,8 @@ class GenerationRequest(_Body):
 
     def sampling_changes(self) -> dict[str, Any]:
         """The sampling fields the client set, named as SamplingParams names them."""
-        names = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "logit_bias", "seed", "max_tokens")
+        names = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
+                 "logit_bias", "seed", "max_tokens")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property

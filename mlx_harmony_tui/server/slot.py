@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
+from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .catalog import ServedModel
 from .generation import Failed, Finished
@@ -75,13 +76,14 @@ class GenerationSlot:
 
     ``generator`` serves an already loaded TokenGenerator (the slot then
     leaves it open on close); without one, the slot makes its own on first
-    use or :meth:`preload`.
+    use or :meth:`preload`, keeping prompt caches within ``cache_budget_bytes``.
     """
 
-    def __init__(self, max_queue: int = 16, generator: Any = None):
+    def __init__(self, max_queue: int = 16, generator: Any = None, cache_budget_bytes: int | None = None):
         if max_queue < 0:
             raise ValueError("max_queue must be >= 0")
         self.max_queue = max_queue
+        self._cache_budget = cache_budget_bytes
         self._generator = generator
         self._owns_generator = generator is None
         self._loaded: Any = generator.model_spec if generator is not None else _UNKNOWN
@@ -163,14 +165,12 @@ class GenerationSlot:
         self._load(spec, progress)
 
     def _load(self, spec: str | None, progress: Callable[[str, float], None] | None = None) -> Any:
-        from ..engine.token_generator import TokenGenerator
-
         if self._generator is not None and self._loaded == spec:
             return self._generator
         log.info("loading model %s", spec or "(the default model)")
         self._loaded = _UNKNOWN
         if self._generator is None:
-            self._generator = TokenGenerator(spec, progress=progress)
+            self._generator = TokenGenerator(spec, progress=progress, cache_budget_bytes=self._cache_budget)
         else:
             self._generator.load(spec, progress)
         self._loaded = spec
@@ -202,8 +202,8 @@ class GenerationSlot:
             job.work(generator, job)
         except APIError as exc:
             job.emit(Failed(exc))
-        except UserError as exc:  # the engine refused the request (prompt too long, template rejected it, ...)
-            job.emit(Failed(APIError(400, str(exc))))
+        except UserError as exc:  # refused: a prompt too long, a template that rejects it, tools for a model without them
+            job.emit(Failed(APIError(400, str(exc), param=exc.field)))
         except Exception as exc:  # a bug: logged with its traceback, reported without it
             log.exception("generation failed")
             job.emit(Failed(APIError(500, f"internal error: {type(exc).__name__}", type="server_error")))

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal
 
+from ..harmony.render import FunctionTool
+from ..paths import data_dir
+from .apply_patch import DESCRIPTION, PARAMETERS, ApplyPatchTool, PatchError
+from .browser import BrowserTool, HttpBackend, LocalDocsBackend
 from .output import ToolOutput
+from .python_sandbox import PythonSandbox
 
 NEEDS_APPROVAL = ("python", "apply_patch")
 
@@ -65,8 +70,6 @@ class ToolBox:
     """Runs one conversation's tool calls; the python session and browser history belong to it."""
 
     def __init__(self, options: ToolOptions, python_root: Path | None = None, approve: Approver | None = None):
-        from ..paths import data_dir
-
         self.base_options = options  # what the user turned on; a profile's tools are added to these
         self.options = options
         self.python_root = python_root or data_dir() / "python"  # one working folder per conversation below it
@@ -77,13 +80,9 @@ class ToolBox:
 
     def declare(self, harmony):
         """``harmony`` (HarmonySettings) with the enabled tools declared."""
-        from ..harmony.render import FunctionTool
-
         builtin = tuple(t for t in ("browser", "python") if getattr(self.options, t))
         functions = tuple(harmony.function_tools)
         if self.options.apply_patch:
-            from .apply_patch import DESCRIPTION, PARAMETERS
-
             functions += (FunctionTool("apply_patch", DESCRIPTION, PARAMETERS),)
         return replace(harmony, builtin_tools=builtin, function_tools=functions)
 
@@ -128,15 +127,11 @@ class ToolBox:
         elif name == "browser":
             output = self._browser_tool().run(recipient, arguments)
         else:
-            from .apply_patch import ApplyPatchTool
-
             output = ApplyPatchTool(self.options.workspace).run(arguments)
         return output, "done" if output.ok else "error", time.perf_counter() - start
 
     def _preview(self, name: str, arguments: str) -> str:
         if name == "apply_patch":
-            from .apply_patch import ApplyPatchTool, PatchError
-
             try:
                 return ApplyPatchTool(self.options.workspace).preview(arguments)
             except PatchError as exc:
@@ -145,15 +140,11 @@ class ToolBox:
 
     def _python_box(self):
         if self._python is None:
-            from .python_sandbox import PythonSandbox
-
             self._python = PythonSandbox(self.python_root / self.conversation_key, timeout_s=self.options.python_timeout_s)
         return self._python
 
     def _browser_tool(self):
         if self._browser is None:
-            from .browser import BrowserTool, HttpBackend, LocalDocsBackend
-
             if self.options.browser_docs is not None:
                 backend = LocalDocsBackend(self.options.browser_docs)
             else:

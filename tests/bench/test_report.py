@@ -120,6 +120,7 @@ def test_a_missing_model_stops_the_suite_with_one_clear_line(tmp_path):
     assert "Traceback" not in done.stderr and not (tmp_path / "r" / "report.md").exists()
 
 
+@pytest.mark.timeout(1800)  # seven benchmark processes, each loading the model: minutes on a slow machine
 def test_the_suite_writes_report_json_plots_and_tables(default_model_dir, tmp_path, capsys):
     out = tmp_path / "report"
     data = run_report(out, sizes=TINY, preset="tiny", terminal=False)

@@ -101,7 +101,7 @@ def test_commands_check_settings_switch_profiles_and_leave_other_lines_to_the_mo
         \\set temperature=nan
         \\set top_p=2
         \\set colour=blue
-        \\set temperature=0.25 top-p=0.9 seed=7
+        \\set temperature=0.25 top-p=0.9 seed=7 presence_penalty=0.5
         \\list
         /notacommand hello
         """
@@ -138,6 +138,7 @@ def test_commands_check_settings_switch_profiles_and_leave_other_lines_to_the_mo
     assert re.search(r"^  temperature = 0\.25$", first_list, re.M), first_list
     assert re.search(r"^  top_p = 0\.9$", first_list, re.M) and re.search(r"^  seed = 7$", first_list, re.M)
     assert re.search(r"^  max_tokens = 4$", first_list, re.M)  # from the profile's prompt config
+    assert re.search(r"^  presence_penalty = 0\.5$", first_list, re.M)
     assert re.search(r"^profile\s+short$", result.stdout, re.M)
     assert re.search(r"^ \* short\b", result.stdout, re.M) and re.search(r"^   tiny\b", result.stdout, re.M)  # \models
     assert "profile tiny: same model" in result.stdout
@@ -145,12 +146,11 @@ def test_commands_check_settings_switch_profiles_and_leave_other_lines_to_the_mo
 
     messages = saved_chat(tmp_path)["messages"]
     users = [m["content"] for m in messages if m["role"] == "user"]
-    assert users == ["/notacommand hello", "first line\nsecond line", "one \ntwo", "too long for the context", "short again"]
+    assert users == ["/notacommand hello", "first line\nsecond line", "one \ntwo", "short again"]
     assert "never sent" not in result.stdout
-    # The refused message stays in the log, but the next one continues from the answer before it.
-    refused = next(m for m in messages if m["content"] == "too long for the context")
+    # The refused message left nothing in the log; the next one continues from the answer before it.
     last = messages[-2]
-    assert last["content"] == "short again" and last["parent_id"] == refused["parent_id"]
+    assert last["content"] == "short again" and last["parent_id"] == messages[-3]["id"] and messages[-3]["role"] == "assistant"
     assert messages[-1]["role"] == "assistant"
 
 
@@ -356,8 +356,8 @@ def test_tool_approval_asks_y_n_and_always_switches_to_auto(tmp_path, capsys):
     from types import SimpleNamespace
 
     from mlx_harmony_tui.cli.chat import LineChat
-    from mlx_harmony_tui.cli.chat_view import ChatOutput
     from mlx_harmony_tui.cli.chat_debug import TurnDebug
+    from mlx_harmony_tui.cli.chat_view import ChatOutput
     from mlx_harmony_tui.tools.toolbox import ApprovalRequest, ToolBox, ToolOptions
 
     tools = ToolBox(ToolOptions(python=True), tmp_path)

@@ -9,13 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from mlx_harmony_tui.chat.prompt import template_prompt
 from mlx_harmony_tui.config.profiles import find_profile, load_profiles
-from mlx_harmony_tui.config.prompt_config import PromptConfig, conversation_messages, load_prompt_config
+from mlx_harmony_tui.config.prompt_config import PromptConfig, load_prompt_config
 from mlx_harmony_tui.config.resolve import RunSettings, resolve_run_settings
 from mlx_harmony_tui.engine.sampling import SamplingParams
 from mlx_harmony_tui.errors import UserError
 
 STARTED = datetime(2024, 3, 9, 14, 5, 7, tzinfo=timezone(timedelta(hours=2), "XYZ"))
+
+
+def conversation_messages(config, prompt: str, system: str | None, started: datetime) -> list[dict]:
+    """A first turn's messages, assembled as every front end assembles them (chat.prompt)."""
+    settings = RunSettings(model=None, sampling=SamplingParams(), prompt_config=config, started=started)
+    return template_prompt(settings, [{"role": "user", "content": prompt}], system).messages
 
 
 def write_json(path: Path, data) -> Path:
@@ -231,8 +238,8 @@ def test_no_config_means_only_the_prompt_and_system():
 
 def test_run_settings_keep_the_start_time_for_every_turn():
     settings = RunSettings(model=None, sampling=SamplingParams(), prompt_config=PromptConfig(system_model_identity="<|DATETIME|>"), started=STARTED)
-    assert settings.messages("a")[0]["content"] == "2024-03-09 14:05:07"
-    assert settings.messages("b")[0] == settings.messages("a")[0]
+    assert template_prompt(settings, [{"role": "user", "content": "a"}]).messages[0]["content"] == "2024-03-09 14:05:07"
+    assert template_prompt(settings, [{"role": "user", "content": "b"}]).messages[0] == template_prompt(settings, [{"role": "user", "content": "a"}]).messages[0]
 
 
 # --- profiles -------------------------------------------------------------------------------
@@ -332,13 +339,13 @@ def test_precedence_profile_config_then_profile_sampling_then_prompt_config(tmp_
     assert profile_only.model == "org/name" and profile_only.profile == "p"
     s = profile_only.sampling
     assert (s.temperature, s.top_p, s.top_k, s.max_tokens) == (0.2, 0.6, 10, 100)
-    assert profile_only.messages("q")[0]["content"] == "from profile"
+    assert template_prompt(profile_only, [{"role": "user", "content": "q"}]).messages[0]["content"] == "from profile"
 
     both = resolve_run_settings(profile="p", profiles_file=str(profiles), prompt_config=str(explicit))
     s = both.sampling
     assert (s.temperature, s.top_p, s.top_k, s.max_tokens) == (0.3, 0.6, 10, 100)
     assert s.min_p == SamplingParams().min_p
-    assert both.messages("q")[0]["content"] == "explicit"
+    assert template_prompt(both, [{"role": "user", "content": "q"}]).messages[0]["content"] == "explicit"
 
 
 def test_explicit_model_beats_the_profile_model(tmp_path):
@@ -353,7 +360,7 @@ def test_prompt_config_alone_and_nothing_at_all(tmp_path):
     assert settings.sampling == SamplingParams(temperature=0, max_tokens=5)
     bare = resolve_run_settings()
     assert bare.sampling == SamplingParams() and bare.prompt_config is None
-    assert bare.messages("q") == [{"role": "user", "content": "q"}]
+    assert template_prompt(bare, [{"role": "user", "content": "q"}]).messages == [{"role": "user", "content": "q"}]
 
 
 def test_profile_sampling_out_of_range_names_file_profile_and_field(tmp_path):

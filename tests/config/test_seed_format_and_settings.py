@@ -12,12 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlx_harmony_tui.chat.prompt import harmony_prompt, template_prompt
 from mlx_harmony_tui.config.files import read_json, relaxed_json_text
 from mlx_harmony_tui.config.profiles import find_profile, load_profiles, profile_files
 from mlx_harmony_tui.config.prompt_config import PromptConfig, fill_placeholders, filled_prompt, load_prompt_config
 from mlx_harmony_tui.config.resolve import RunSettings
+from mlx_harmony_tui.config.sampling import SamplingParams
 from mlx_harmony_tui.config.settings import AppSettings, load_settings, save_settings
-from mlx_harmony_tui.engine.sampling_params import SamplingParams
 from mlx_harmony_tui.errors import UserError
 
 STARTED = datetime(2025, 7, 4, 9, 30, 0, tzinfo=timezone(timedelta(hours=-4), "EDT"))
@@ -83,7 +84,7 @@ def test_seed_style_config_loads_and_names_the_keys_it_does_not_use(tmp_path):
 def test_harmony_settings_take_the_filled_date_and_cutoff(tmp_path):
     config = load_quietly_ignoring_seed_keys(write(tmp_path / "p.json", SEED_STYLE))
     run = RunSettings(model=None, sampling=config.sampling(), prompt_config=config, started=STARTED)
-    harmony, examples = run.harmony_prefix()
+    examples, harmony, _ = harmony_prompt(run, [])
     assert harmony.conversation_start_date == "2025-07-04" and harmony.knowledge_cutoff == "2024-06"
     assert harmony.reasoning_effort == "medium" and harmony.model_identity.startswith("You are Iris")
     assert len(examples) == 2 and run.greeting() == "Hello Sam, I am Iris."
@@ -146,9 +147,9 @@ def test_builtins_are_frozen_per_conversation():
     config = PromptConfig(system_model_identity="now <|DATETIME|>")
     first = RunSettings(model=None, sampling=SamplingParams(), prompt_config=config, started=STARTED)
     later = RunSettings(model=None, sampling=SamplingParams(), prompt_config=config, started=STARTED + timedelta(hours=1))
-    assert first.prefix_messages() == first.prefix_messages()  # every turn of one conversation
-    assert first.prefix_messages()[0]["content"] == "now 2025-07-04 09:30:00"
-    assert later.prefix_messages()[0]["content"] == "now 2025-07-04 10:30:00"
+    assert template_prompt(first, []).messages == template_prompt(first, []).messages  # every turn of one conversation
+    assert template_prompt(first, []).messages[0]["content"] == "now 2025-07-04 09:30:00"
+    assert template_prompt(later, []).messages[0]["content"] == "now 2025-07-04 10:30:00"
 
 
 # --- profiles -------------------------------------------------------------------------------------

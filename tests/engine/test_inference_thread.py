@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
+from mlx_harmony_tui.config.sampling import SamplingParams
 from mlx_harmony_tui.engine.events import Done, Error, ModelLoaded, ModelLoading, TextDelta
 from mlx_harmony_tui.engine.inference import InferenceThread
 from mlx_harmony_tui.engine.requests import Cancel, Generate, LoadModel, UpdateSampling
-from mlx_harmony_tui.engine.sampling_params import SamplingParams
 from tests.conftest import FRANCE
 
 STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlx_harmony_tui.config.sampling import SamplingParams
 from mlx_harmony_tui.engine.events import Done, Error, ToolCall
 from mlx_harmony_tui.engine.requests import Generate, LoadModel
-from mlx_harmony_tui.engine.sampling_params import SamplingParams
 from mlx_harmony_tui.harmony.render import FunctionTool, HarmonySettings, harmony_prompt_tokens
 from tests.support.engine import FirstLogits, Script, run_request, start_engine
 

@@ -27,7 +27,7 @@ from mlx_harmony_tui.engine.sampling import (
     apply_xtc,
     processed_logits,
 )
-from mlx_harmony_tui.engine.runtime import mlx_core
+from mlx_harmony_tui.runtime import mlx_core
 
 mx = mlx_core()  # only after mlx_harmony_tui put its BLAS in place
 
@@ -349,7 +349,7 @@ def test_repetition_penalty_ignores_out_of_vocab_ids():
     # ("free(): invalid size", SIGABRT) or segfaults, which would kill pytest.
     code = (
         "from mlx_harmony_tui.engine.sampling import SamplingParams, processed_logits\n"
-        "from mlx_harmony_tui.engine.runtime import mlx_core\n"
+        "from mlx_harmony_tui.runtime import mlx_core\n"
         "mx = mlx_core()\n"
         f"logits = mx.array([{REP_LOGITS!r}])\n"
         f"out = processed_logits(logits, SamplingParams(temperature=1.0, repetition_penalty=2.0), recent_tokens=[0, {V}, 1000000])\n"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlx_harmony_tui.config.sampling import SamplingParams
 from mlx_harmony_tui.engine.events import Done, TextDelta, ToolCall
 from mlx_harmony_tui.engine.requests import Generate
-from mlx_harmony_tui.engine.sampling_params import SamplingParams
 from tests.support.engine import Script, run_request, start_engine
 
 
@@ -28,11 +28,12 @@ def run_script(engine, enc, text: str, request_id: str, messages=None):
     messages = messages or [{"role": "user", "content": "What is the capital of France?"}]
     from mlx_harmony_tui.harmony.render import HarmonySettings, harmony_prompt_tokens
 
-    prompt_ids = harmony_prompt_tokens(enc, messages, HarmonySettings(), start_date="2026-11-21")
+    settings = HarmonySettings(conversation_start_date="2026-11-21")  # the date the chat layer would give
+    prompt_ids = harmony_prompt_tokens(enc, messages, settings)
     script = enc.encode(text, allowed_special="all")
     request = Generate(
         request_id, messages=messages, params=SamplingParams(temperature=0, max_tokens=len(script) + 5),
-        processors=(Script(script, len(prompt_ids)),), conversation_id=request_id,
+        processors=(Script(script, len(prompt_ids)),), conversation_id=request_id, harmony=settings,
     )
     return run_request(thread, events, request), script
 
@@ -41,8 +42,7 @@ def channel_text(events, channel):
     return "".join(e.text for e in events if isinstance(e, TextDelta) and e.channel == channel)
 
 
-def test_analysis_then_final(engine, enc, monkeypatch):
-    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+def test_analysis_then_final(engine, enc):
     events, script = run_script(
         engine, enc, "<|channel|>analysis<|message|>The user wants a capital.<|end|><|start|>assistant<|channel|>final<|message|>Paris.<|return|>", "a1"
     )
@@ -53,8 +53,7 @@ def test_analysis_then_final(engine, enc, monkeypatch):
     assert list(done.token_ids) == script  # the raw tokens, stop token included, stay the history
 
 
-def test_preamble_then_tool_call(engine, enc, monkeypatch):
-    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+def test_preamble_then_tool_call(engine, enc):
     events, _ = run_script(
         engine, enc,
         "<|channel|>commentary<|message|>Checking the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Paris\"}<|call|>",
@@ -67,27 +66,15 @@ def test_preamble_then_tool_call(engine, enc, monkeypatch):
     assert events[-1].finish_reason == "tool_calls"
 
 
-def test_malformed_call_without_message_is_recovered(engine, enc, monkeypatch):
-    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+def test_malformed_call_without_message_is_recovered(engine, enc):
     events, _ = run_script(engine, enc, "<|channel|>commentary to=python code print(6*7)<|call|>", "m1")
     (call,) = [e for e in events if isinstance(e, ToolCall)]
     assert call.recipient == "python" and call.arguments == "print(6*7)"
     assert events[-1].finish_reason == "tool_calls"
 
 
-def test_headerless_output_is_final_text_and_no_markup_leaks(engine, enc, monkeypatch):
-    monkeypatch.setattr("mlx_harmony_tui.engine.inference.date", _FixedDate)
+def test_headerless_output_is_final_text_and_no_markup_leaks(engine, enc):
     events, _ = run_script(engine, enc, "Paris is the capital.<|end|><|return|>", "h1")
     assert channel_text(events, "final") == "Paris is the capital."
     assert events[-1].finish_reason == "stop"
     assert not any("<|" in e.text for e in events if isinstance(e, TextDelta))
-
-
-class _FixedDate:
-    """Pins the conversation start date so the rendered prompt matches the test's."""
-
-    @staticmethod
-    def today():
-        import datetime
-
-        return datetime.date(2026, 11, 21)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from openai_harmony import StreamableParser
-from openai_harmony import Role
+from openai_harmony import Role, StreamableParser
 
 from mlx_harmony_tui.harmony.stream import CALL, RETURN, ChannelText, HarmonyStream, ToolCallParsed
 

@@ -125,7 +125,7 @@ def test_resolves_as_gpt_oss(tiny_dir: Path):
 
 def test_forward_pass_gives_finite_logits(loaded, enc):
     from mlx_harmony_tui.engine import lm
-    from mlx_harmony_tui.engine.runtime import mlx_core
+    from mlx_harmony_tui.runtime import mlx_core
 
     mx = mlx_core()
     prompt = harmony_prompt(enc)

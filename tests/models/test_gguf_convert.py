@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mlx_harmony_tui.engine.runtime import mlx_core
 from mlx_harmony_tui.errors import UserError
 from mlx_harmony_tui.models import default_model
 from mlx_harmony_tui.models.gguf_convert import GGUF_BLOCK, convert_gguf
+from mlx_harmony_tui.runtime import mlx_core
 
 mx = mlx_core()
 

@@ -13,7 +13,7 @@ import sys
 import httpx
 import pytest
 
-SERVER = [sys.executable, "-m", "mlx_harmony_tui.server.cli"]
+SERVER = [sys.executable, "-m", "mlx_harmony_tui.cli.server"]
 
 
 def run_server(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import numpy as np
 from mlx_harmony_tui.engine.events import Done, Error, ModelLoaded
 from mlx_harmony_tui.engine.inference import InferenceThread
 from mlx_harmony_tui.engine.requests import LoadModel
-from mlx_harmony_tui.engine.runtime import mlx_core
+from mlx_harmony_tui.runtime import mlx_core
 
 mx = mlx_core()
 

@@ -142,7 +142,7 @@ def build_tokenizer(vocab_file: Path):
 
 def random_weights(config: dict, seed: int) -> dict:
     """float32 parameters named and shaped as mlx-lm's ``gpt_oss.Model`` expects, drawn from ``seed``."""
-    from mlx_harmony_tui.engine.runtime import mlx_core
+    from mlx_harmony_tui.runtime import mlx_core
 
     mx = mlx_core()
     from mlx.utils import tree_flatten
@@ -174,8 +174,8 @@ def random_weights(config: dict, seed: int) -> dict:
 
 
 def _write(folder: Path, seed: int) -> None:
-    from mlx_harmony_tui.engine.runtime import mlx_core
     from mlx_harmony_tui.harmony.vocab import ensure_vocab
+    from mlx_harmony_tui.runtime import mlx_core
 
     mx = mlx_core()
     (folder / "config.json").write_text(json.dumps(CONFIG, indent=2) + "\n", encoding="utf-8")

@@ -142,8 +142,7 @@ async def test_gpt_oss_reasoning_collapses_tool_call_shows_and_broken_output_not
                 prompt, harmony, keep = session.prompt()
                 from mlx_harmony_tui.harmony.render import harmony_prompt_tokens
 
-                start = session.generator._engine._conversation_dates.get(session.generator.conversation_id)
-                ids = harmony_prompt_tokens(enc, prompt, harmony, start_date=start)
+                ids = harmony_prompt_tokens(enc, prompt, harmony)  # the prompt's date is the chat's own
                 kwargs["max_tokens"] = len(script)
                 session.generator.stream = original
                 return original(*args, processors=(Script(script, len(ids)),), **kwargs)
@@ -209,7 +208,7 @@ async def test_greeting_is_shown_not_sent_and_new_chat_starts_a_new_log(default_
 
 @run_async
 async def test_model_switch_keeps_the_conversation_and_shows_effort_only_for_gpt_oss(default_model_dir, tiny_gpt_oss_dir):
-    from mlx_harmony_tui.tui.app import HarmonyCommands
+    from mlx_harmony_tui.tui.commands import HarmonyCommands
 
     app = HarmonyApp(StartOptions(), AppSettings())
     async with app.run_test(size=SIZE) as pilot:
@@ -231,7 +230,7 @@ async def test_model_switch_keeps_the_conversation_and_shows_effort_only_for_gpt
 async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
     from mlx_harmony_tui.logs.schema import Message
     from mlx_harmony_tui.logs.store import ChatStore
-    from mlx_harmony_tui.tui.app import KEEP_TURNS, SHOW_ON_OPEN
+    from mlx_harmony_tui.tui.widgets.conversation import KEEP_TURNS, SHOW_ON_OPEN
 
     log = ChatStore().create()
     pairs = KEEP_TURNS  # twice as many messages as the screen keeps
@@ -248,6 +247,7 @@ async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
         note = app.query_one("#earlier-turns")
         assert f"{2 * pairs - SHOW_ON_OPEN} earlier messages" in str(note.render())
         app.session.update_sampling(temperature=0.0, max_tokens=4)
+        app.session.set_max_context_tokens(256)  # this test is about the screen: keep each prompt short on a slow machine
         for i in range((KEEP_TURNS - SHOW_ON_OPEN) // 2 + 1):  # the screen fills up to KEEP_TURNS, then prunes
             await send(pilot, app, f"More {i}.")
             await wait_for(pilot, lambda: not app.busy and app.session.history[-1]["role"] == "assistant" and len(app.session.history) == 2 * (pairs + i + 1))
@@ -267,3 +267,31 @@ async def test_long_chat_keeps_only_recent_turns_on_screen(default_model_dir):
         await pilot.click("#earlier-turns")  # a click on the note does the same
         await wait_for(pilot, lambda: app.hidden_turns == hidden - 2 * SHOW_ON_OPEN)
         assert app.query(UserTurn).first().text == f"question {first_shown - SHOW_ON_OPEN}"
+
+
+@run_async
+async def test_a_refused_turn_leaves_no_half_drawn_answer_and_gives_the_text_back(default_model_dir):
+    app = HarmonyApp(StartOptions(), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        app.session.set_max_context_tokens(60)
+        text = "Tell me everything about lighthouses, storms and the keepers who lived in them. " * 12
+        await send(pilot, app, text)
+        await wait_for(pilot, lambda: not app.busy and app.query_one(ChatInput).text)
+        assert not app.query(UserTurn) and not app.query(AssistantTurn)  # nothing half-drawn stays
+        assert app.query_one(ChatInput).text == text  # the message is back in the box to shorten
+        assert app.session.history == []
+        assert read_chat_file(app.session.log.path)[0].active().messages == []
+        assert any(n.message.startswith("max_context_tokens: the prompt needs") for n in app._notifications)
+
+
+@run_async
+async def test_presence_and_frequency_penalties_have_sliders(default_model_dir):
+    app = HarmonyApp(StartOptions(), AppSettings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        for field in ("presence_penalty", "frequency_penalty"):
+            slider = app.query_one(f"#slider-{field}", Slider)
+            slider.focus()
+            await pilot.press("right")
+            assert getattr(app.session.sampling, field) == pytest.approx(0.05)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from mlx_harmony_tui.config.settings import AppSettings, load_settings
-from tests.tui.test_snapshots import StillApp
 from mlx_harmony_tui.tui.app import StartOptions
+from tests.tui.test_snapshots import StillApp
 
 
 def test_theme_choice_is_saved_and_own_themes_are_registered():

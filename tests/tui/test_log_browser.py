@@ -9,9 +9,9 @@ from mlx_harmony_tui.logs.branches import leaves
 from mlx_harmony_tui.logs.schema import ChatMetadata, Message
 from mlx_harmony_tui.logs.store import ChatStore, read_chat_file
 from mlx_harmony_tui.tui.app import HarmonyApp, StartOptions
-from mlx_harmony_tui.tui.log_browser import LogBrowser
-from mlx_harmony_tui.tui.replay import ReplayScreen
-from mlx_harmony_tui.tui.rerun import RerunScreen, answer_diff
+from mlx_harmony_tui.tui.screens.log_browser import LogBrowser
+from mlx_harmony_tui.tui.screens.replay import ReplayScreen
+from mlx_harmony_tui.tui.screens.rerun import RerunScreen, answer_diff
 from mlx_harmony_tui.tui.widgets import AssistantTurn, ChatInput, UserTurn
 
 from .test_app import SIZE, ready, run_async, send, wait_for
@@ -70,7 +70,7 @@ async def test_browser_lists_filters_searches_previews_and_marks_damaged(default
         assert "xylophonic" in str(browser.query_one("#preview-text").render())
 
         await type_filter(pilot, browser, "")
-        from mlx_harmony_tui.tui.screen_commands import ScreenActions
+        from mlx_harmony_tui.tui.commands import ScreenActions
 
         entries = {name: callback for name, callback, _ in ScreenActions(browser)._commands()}
         assert {"Open", "Replay", "Re-run", "Rename", "Delete", "Export .md", "Export .json", "Check"} <= set(entries)

@@ -127,7 +127,7 @@ def _fixed_logs(root):
 
 
 def test_log_browser_with_a_damaged_entry(snap_compare, tmp_path):
-    from mlx_harmony_tui.tui.log_browser import LogBrowser
+    from mlx_harmony_tui.tui.screens.log_browser import LogBrowser
 
     store = _fixed_logs(tmp_path)
 
@@ -146,7 +146,7 @@ def test_log_browser_with_a_damaged_entry(snap_compare, tmp_path):
 
 def test_replay_paused_mid_chat(snap_compare):
     from mlx_harmony_tui.logs.schema import Message, ToolCallRecord
-    from mlx_harmony_tui.tui.replay import ReplayScreen
+    from mlx_harmony_tui.tui.screens.replay import ReplayScreen
 
     messages = [
         Message(role="user", content="What is the weather in Paris?"),
@@ -177,7 +177,7 @@ def test_replay_paused_mid_chat(snap_compare):
 def test_rerun_side_by_side(snap_compare, default_model_dir):
     from mlx_harmony_tui.logs.schema import Message
     from mlx_harmony_tui.logs.store import ChatStore
-    from mlx_harmony_tui.tui.rerun import RerunScreen
+    from mlx_harmony_tui.tui.screens.rerun import RerunScreen
 
     log = ChatStore().create()
     log.append(Message(role="user", content="What is the capital of France? Answer in one sentence."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlx_harmony_tui.config.settings import AppSettings
 from mlx_harmony_tui.tools.toolbox import ToolOptions
 from mlx_harmony_tui.tui.app import HarmonyApp, StartOptions
-from mlx_harmony_tui.tui.approval import ToolApproval
+from mlx_harmony_tui.tui.screens.approval import ToolApproval
 from mlx_harmony_tui.tui.widgets import AssistantTurn, ToolCallsPane
 from tests.support.engine import ScriptedSteps
 

@@ -1,4 +1,4 @@
-"""The one door to MLX: a fast BLAS is loaded before ``mlx.core`` is imported.
+"""Which BLAS MLX runs its CPU matrix products with, loaded before ``mlx.core`` is imported.
 
 MLX's Linux CPU wheel bundles the reference BLAS (about 2 GFLOP/s here); a
 system OpenBLAS loaded globally first takes its place (130-175 GFLOP/s). Every
@@ -61,21 +61,3 @@ def blas_info() -> BlasInfo:
     if _blas is None:
         _blas = _load_openblas()
     return _blas
-
-
-def mlx_core():
-    """Return ``mlx.core``, having first put the fastest BLAS in place."""
-    blas_info()
-    import mlx.core as mx
-
-    return mx
-
-
-def backend_name() -> str:
-    """``metal``, ``cuda`` or ``cpu``: where MLX runs by default."""
-    mx = mlx_core()
-    if mx.default_device() == mx.cpu:
-        return "cpu"
-    if sys.platform == "darwin":
-        return "metal"
-    return "cuda"

@@ -14,12 +14,14 @@ from __future__ import annotations
 import functools
 
 from ..harmony.stream import CALL, CHANNEL, END, RETURN, START
+from ..harmony.vocab import load_encoding
+from ..runtime import mlx_core
+
+mx = mlx_core()
 
 
 @functools.cache
 def _encoding():
-    from ..harmony.vocab import load_encoding
-
     return load_encoding()
 
 
@@ -27,9 +29,6 @@ class FunctionCallRequired:
     """``(tokens_so_far, logits) -> logits``; one instance per generation, calling one of ``names``."""
 
     def __init__(self, names: list[str]):
-        from ..engine.runtime import mlx_core
-
-        self._mx = mlx_core()
         encode = functools.partial(_encoding().encode, allowed_special="all")
         self._analysis = encode("analysis<|message|>")
         self._headers = [self._analysis] + [encode(f"commentary to=functions.{n} <|constrain|>json<|message|>") for n in names]
@@ -54,7 +53,6 @@ class FunctionCallRequired:
             self._forced = list(self._next_message)
 
     def _only(self, logits, allowed: set[int]):
-        mx = self._mx
         mask = mx.full(logits.shape, -mx.inf, dtype=logits.dtype)
         mask[:, mx.array(sorted(allowed))] = 0.0
         return logits + mask
@@ -71,4 +69,4 @@ class FunctionCallRequired:
             size = len(self._header)
             return self._only(logits, {h[size] for h in self._headers if len(h) > size and h[:size] == self._header})
         banned = [RETURN, CALL] if self._inside == "analysis" else [END, RETURN]
-        return logits.at[:, self._mx.array(banned)].add(-self._mx.inf)
+        return logits.at[:, mx.array(banned)].add(-mx.inf)

@@ -13,9 +13,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Markdown, Static
 
-from ..errors import UserError
-from .widgets import AssistantTurn
-from .screen_commands import ScreenActions
+from ...chat.rerun import original_turns, rerun
+from ...engine.events import Done, TextDelta
+from ...errors import UserError
+from ..commands import ScreenActions
+from ..widgets import AssistantTurn
 
 
 def answer_diff(old: str, new: str) -> Text:
@@ -67,8 +69,6 @@ class RerunScreen(Screen[None]):
 
     def __init__(self, session, log):
         super().__init__()
-        from ..chat.rerun import original_turns
-
         self.session = session
         self.chat_log = log
         chat = log.read()
@@ -108,8 +108,6 @@ class RerunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="rerun")
     def _run(self) -> None:
-        from ..chat.rerun import rerun
-
         try:
             for index, event in rerun(self.session, self.chat_log):
                 self.post_message(RerunEvent(index, event))
@@ -121,8 +119,6 @@ class RerunScreen(Screen[None]):
         self.post_message(RerunFinished())
 
     async def on_rerun_event(self, message: RerunEvent) -> None:
-        from ..engine.events import Done, TextDelta
-
         turn = self.new_answers[message.index]
         event = message.event
         if isinstance(event, TextDelta) and event.text:
@@ -147,7 +143,7 @@ class RerunScreen(Screen[None]):
     def action_close(self) -> None:
         if self.running:
             self.running = False
-            self.session.generator.cancel()
+            self.session.cancel()
             self._status("stopping")
             return
         self.dismiss(None)

@@ -18,8 +18,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
-from .widgets import AssistantTurn, ToolCallsPane, UserTurn
-from .screen_commands import ScreenActions
+from ..commands import ScreenActions
+from ..widgets import AssistantTurn, ToolCallsPane, UserTurn
 
 SPEEDS = {"1": 1.0, "2": 2.0, "0": 10.0, "i": math.inf}
 STEADY_CHARS_PER_S = 80.0  # about 20 tokens a second, for turns saved without timings
@@ -130,7 +130,7 @@ class ReplayScreen(Screen[None]):
                 await conversation.mount(UserTurn(message.content))
             elif message.role == "tool":
                 view = pending_calls.pop(0) if pending_calls else await tools.add_call(message.name or "tool", "", "commentary")
-                view.set_result("done", message.content)
+                view.set_result(message.finish_reason or "done", message.content, (message.stats or {}).get("duration_s"), live=False)
             else:
                 turn = AssistantTurn()
                 await conversation.mount(turn)

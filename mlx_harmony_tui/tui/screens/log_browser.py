@@ -22,9 +22,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from ..errors import UserError
-from ..models.catalog import model_label
-from .screen_commands import ScreenActions
+from ...chat.export import export_chat
+from ...errors import UserError
+from ...logs.branches import path_to
+from ...logs.store import ChatLog, ChatStore, check_log, read_chat_file, repair_log
+from ...models.catalog import model_label
+from ..commands import ScreenActions
+from .dialogs import Confirm, Report, TextPrompt
 
 SEARCH_DELAY_S = 0.25  # full-text search starts once typing pauses this long
 PAGE = 150  # rows added to the table at a time: more come as the cursor nears the end
@@ -104,8 +108,6 @@ class LogBrowser(Screen[BrowserChoice | None]):
 
     def __init__(self, store=None):
         super().__init__()
-        from ..logs.store import ChatStore
-
         self.store = store or ChatStore()
         self.summaries: list = []
         self.hits: dict[str, str] = {}  # file -> snippet, for the current query
@@ -305,8 +307,6 @@ class LogBrowser(Screen[BrowserChoice | None]):
         self._fill()
 
     def action_rename(self) -> None:
-        from .dialogs import TextPrompt
-
         summary = self.current
         if summary is None or summary.damaged:
             return
@@ -324,13 +324,9 @@ class LogBrowser(Screen[BrowserChoice | None]):
         self.app.push_screen(TextPrompt("New title", summary.title or ""), done)
 
     def _log(self, summary):
-        from ..logs.store import ChatLog
-
         return ChatLog(self.store.root / summary.file, summary.chat_id)
 
     def action_delete(self) -> None:
-        from .dialogs import Confirm
-
         summary = self.current
         if summary is None:
             return
@@ -350,28 +346,17 @@ class LogBrowser(Screen[BrowserChoice | None]):
         self.app.push_screen(Confirm(f"Delete “{name}”? It goes to the trash folder and can be restored from there.", "Delete"), done)
 
     def action_export(self, fmt: str) -> None:
-        from ..logs.export import to_json, to_markdown
-
         summary = self.current
         if summary is None or summary.damaged:
             return
         try:
-            chat = self._log(summary).read()
+            path = export_chat(self._log(summary), fmt)
         except UserError as exc:
             self.notify(str(exc), severity="error")
-            return
-        path = Path.cwd() / f"chat-{chat.chat_id[:8]}.{fmt}"
-        try:
-            path.write_text(to_markdown(chat) if fmt == "md" else to_json(chat), encoding="utf-8")
-        except OSError as exc:
-            self.notify(f"{path}: not written: {exc.strerror or exc}", severity="error")
             return
         self.notify(f"Exported to {path}")
 
     def action_check(self) -> None:
-        from ..logs.store import check_log, repair_log
-        from .dialogs import Report
-
         summary = self.current
         if summary is None:
             return
@@ -395,9 +380,6 @@ class LogBrowser(Screen[BrowserChoice | None]):
 
 def preview_text(path: Path, summary, snippet: str | None, messages: int = 8) -> Text:
     """The highlighted chat: its details, where the search hit is, and its last messages."""
-    from ..logs.branches import path_to
-    from ..logs.store import read_chat_file
-
     text = Text()
     if summary.damaged:
         text.append("Damaged log\n", style="bold red")

@@ -1,4 +1,4 @@
-"""Modal screens: help with every binding, the profile picker and the branch picker."""
+"""Help: every key binding with the id to remap it in settings.json."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Label, Static
 
 
 class HelpScreen(ModalScreen):
     """Every key binding with its id (the name to use in settings.json ``keymap``)."""
 
     BINDINGS = [Binding("escape,f1,q", "dismiss", "close", id="help_close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    #help { width: 80%; max-width: 100; height: auto; max-height: 80%; background: $panel; border: round $primary; padding: 1 2; }
+    """
 
     def __init__(self, rows: list[tuple[str, str, str]]):
         super().__init__()
@@ -38,41 +41,3 @@ class HelpScreen(ModalScreen):
             with VerticalScroll():
                 yield Static(table)
             yield Label("Remap a key in <config dir>/settings.json, e.g. {\"keymap\": {\"cancel\": \"ctrl+x\"}}", classes="muted")
-
-
-class ProfilePicker(ModalScreen[str]):
-    """Choose a profile; returns its name."""
-
-    BINDINGS = [Binding("escape", "dismiss", "close", id="picker_close")]
-
-    def __init__(self, names: list[str], current: str | None):
-        super().__init__()
-        self.names = names
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        options = [Option(f"{i + 1}. {name}" + ("  (current)" if name == self.current else ""), id=name) for i, name in enumerate(self.names)]
-        with Vertical(id="profile-picker"):
-            yield Label("Profiles (alt+1..9 picks directly)", classes="pane-title")
-            yield OptionList(*options)
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-
-class BranchPicker(ModalScreen[str]):
-    """Choose a branch of this chat; returns the id of its last message."""
-
-    BINDINGS = [Binding("escape", "dismiss", "close", id="branch_picker_close")]
-
-    def __init__(self, rows: list[tuple[str, str]]):
-        super().__init__()
-        self.rows = rows  # (last message id, label)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="branch-picker"):
-            yield Label("Branches of this chat (newest last)", classes="pane-title")
-            yield OptionList(*[Option(label, id=leaf) for leaf, label in self.rows])
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)

@@ -6,8 +6,12 @@ import argparse
 import os
 import sys
 
-from ..cli.common import add_model_flags, progress_display, run_main
+from ..chat.startup import MB, load_app_settings
 from ..errors import UserError
+from ..server.app import create_app
+from ..server.background import listen
+from ..server.catalog import ModelCatalog
+from .common import add_model_flags, progress_display, run_main
 
 API_KEY_ENV = "MLX_HARMONY_API_KEY"
 
@@ -41,11 +45,8 @@ def _origins(text: str) -> list[str]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # only when serving: the command's --help stays quick
 
-    from .app import create_app
-    from .background import listen
-    from .catalog import ModelCatalog
 
     if args.max_queue < 0:
         raise UserError("--max-queue: must be 0 or more")
@@ -54,7 +55,11 @@ def serve(args: argparse.Namespace) -> int:
     origins = _origins(args.allowed_origins)
     catalog = ModelCatalog.from_flags(args.model, args.profile, args.profiles_file)
     sock = listen(args.host, args.port)
-    app = create_app(catalog, api_key=args.api_key, allowed_origins=origins, max_queue=args.max_queue)
+    settings, problems = load_app_settings()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    app = create_app(catalog, api_key=args.api_key, allowed_origins=origins, max_queue=args.max_queue,
+                     cache_budget_bytes=settings.cache_budget_mb * MB)
     if args.preload:
         with progress_display(sys.stderr.isatty()) as progress:
             app.state.slot.preload(catalog.startup.settings.model, progress)

@@ -1,6 +1,6 @@
 """``SamplingParams``: how the next token is chosen, validated, without importing MLX.
 
-Front ends and config files use this model; :mod:`.sampling` applies it.
+Front ends and config files use this model; the engine's sampler applies it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class SamplingParams(BaseModel):
     min_tokens_to_keep: int = Field(1, ge=1)
     repetition_penalty: float = Field(1.0, gt=0.0)
     repetition_context_size: int = Field(64, ge=0)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     xtc_probability: float = Field(0.0, ge=0.0, le=1.0)
     xtc_threshold: float = Field(0.1, ge=0.0, le=0.5)
     logit_bias: dict[int, float] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlx_harmony_tui.engine.detokenizer import REPLACEMENT, StreamingDecoder
+from mlx_harmony_tui.detokenizer import REPLACEMENT, StreamingDecoder
 
 IM_START, IM_END = 1, 2
 

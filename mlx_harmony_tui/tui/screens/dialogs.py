@@ -16,6 +16,7 @@ class Confirm(ModalScreen[bool]):
         Binding("y", "answer(True)", "yes", id="confirm_yes"),
         Binding("n,escape", "answer(False)", "no", id="confirm_no"),
     ]
+    DEFAULT_CSS = "Confirm { align: center middle; }"
 
     def __init__(self, question: str, yes: str = "Yes"):
         super().__init__()
@@ -43,6 +44,7 @@ class TextPrompt(ModalScreen[str | None]):
     """Type one line (a new title, say); Enter gives it back, Esc gives None."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="prompt_cancel")]
+    DEFAULT_CSS = "TextPrompt { align: center middle; }"
 
     def __init__(self, label: str, value: str = ""):
         super().__init__()
@@ -66,6 +68,7 @@ class Report(ModalScreen[bool | None]):
     """Text to read, with an optional action: Enter runs it, Esc closes."""
 
     BINDINGS = [Binding("escape,q", "dismiss", "close", id="report_close")]
+    DEFAULT_CSS = "Report { align: center middle; }"
 
     def __init__(self, title: str, body: str, action: str | None = None):
         super().__init__()

@@ -1,0 +1,86 @@
+"""Whole-conversation requests: a client sends every message each time (the HTTP server's way).
+
+The prompt is assembled as for a :class:`~.session.ChatSession` (see
+:mod:`.prompt`), with a fresh start time per request; requests that open
+the same way share a cache, so a client's next turn reuses its last one's
+tokens. What a model cannot do (function calling and reasoning effort need
+GPT-OSS) is refused with a :class:`UserError` naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Iterator
+
+from ..config.resolve import RunSettings
+from ..config.sampling import SamplingParams
+from ..engine.events import Event
+from ..errors import UserError
+from ..harmony.render import FunctionTool
+from .prompt import build_prompt
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion: ``messages`` in the engine's message shape (see harmony.render)."""
+
+    messages: list[dict]
+    params: SamplingParams
+    function_tools: tuple[FunctionTool, ...] = ()
+    required_functions: tuple[str, ...] = ()  # the answer must call one of these
+    reasoning_effort: str | None = None
+
+
+def conversation_key(name: str, messages: list[dict]) -> str:
+    """Requests to ``name`` that open the same way share a cache.
+
+    Reuse itself is by exact token prefix, so a request never sees another's
+    context; the key only keeps different conversations in different caches.
+    """
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    opening = messages[: users[0] + 1] if users else messages[:1]
+    digest = hashlib.sha256(json.dumps([name, opening], sort_keys=True).encode()).hexdigest()
+    return f"request-{digest[:24]}"
+
+
+def check_plain_request(request: ChatRequest, model_name: str) -> list[dict]:
+    """The messages for a model without Harmony: roles and text only; tools and effort refused."""
+    if request.function_tools:
+        raise UserError(f"tools: {model_name} has no function calling; tools need a GPT-OSS model", "tools")
+    if request.reasoning_effort:
+        raise UserError(f"reasoning_effort: {model_name} does not reason; only GPT-OSS models take an effort", "reasoning_effort")
+    plain = []
+    for i, message in enumerate(request.messages):
+        if message["role"] == "tool" or message.get("tool_calls"):
+            field = f"messages[{i}].{'role' if message['role'] == 'tool' else 'tool_calls'}"
+            raise UserError(f"{field}: {model_name} has no function calling; tool calls need a GPT-OSS model", field)
+        plain.append({"role": "system" if message["role"] == "developer" else message["role"], "content": message["content"]})
+    return plain
+
+
+def complete_chat(generator: Any, settings: RunSettings, name: str, request: ChatRequest, processors: tuple = ()) -> Iterator[Event]:
+    """Stream the answer to ``request`` with ``settings`` (the served name's), as engine events.
+
+    ``processors`` are extra logits processors (see ``TokenGenerator.stream``).
+    """
+    info = generator.info
+    settings = replace(settings, started=datetime.now().astimezone())
+    if info.is_gpt_oss:
+        prompt = build_prompt(settings, True, request.messages, effort=request.reasoning_effort,
+                              function_tools=request.function_tools)
+    else:
+        prompt = build_prompt(settings, False, check_plain_request(request, info.name))
+    # The caller serves one request at a time on this generator, so its conversation is ours to pick.
+    generator.use_conversation(conversation_key(name, prompt.messages))
+    return generator.stream(messages=prompt.messages, harmony=prompt.harmony, max_context_tokens=settings.max_context_tokens,
+                            keep_messages=prompt.keep, required_functions=request.required_functions,
+                            processors=processors, **request.params.model_dump())
+
+
+def complete_text(generator: Any, name: str, text: str, params: SamplingParams, processors: tuple = ()) -> Iterator[Event]:
+    """Stream a continuation of raw ``text`` (no chat template)."""
+    generator.use_conversation(f"text-{name}")
+    return generator.stream(prompt=text, processors=processors, **params.model_dump())

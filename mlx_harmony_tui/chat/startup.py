@@ -1,0 +1,124 @@
+"""Start-up, the same for every front end: settings, the default profile, tools and their approval, resume.
+
+A front end turns its flags into :class:`StartOptions` and calls
+:func:`start_chat`; what it gets back is a ready :class:`~.session.ChatSession`
+(model loaded, chat log started or resumed) and the notes to show the user.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from ..config.profiles import Profile, all_profiles, profiles_files
+from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.settings import AppSettings, load_settings
+from ..errors import UserError
+from ..logs.store import ChatLog, ChatStore
+from ..tools.toolbox import Approver, ToolBox, ToolOptions
+from .session import ChatSession
+
+Progress = Callable[[str, float], None]
+MB = 1024**2
+
+
+@dataclass
+class StartOptions:
+    """What the user asked for when starting (every front end's flags)."""
+
+    model: str | None = None
+    profile: str | None = None
+    profiles_file: str | None = None
+    prompt_config: str | None = None
+    chat: str | None = None  # resume this saved chat (id, unique start of one, or path)
+    tools: ToolOptions | None = None  # from the tool flags; None: only a profile's tools
+    sampling: dict[str, Any] = field(default_factory=dict)  # sampling flags, already range-checked by the front end
+    max_context_tokens: int | None = None
+    system: str | None = None  # extra system text for every turn
+    interactive: bool = True  # a chat: the settings' default profile applies, and a profiles file may be for switching later
+
+
+def load_app_settings() -> tuple[AppSettings, list[str]]:
+    """The saved app settings and one line per problem with them (a damaged file gives the defaults)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            settings = load_settings()
+        except UserError as exc:
+            return AppSettings(), [f"{exc} (using default settings)"]
+    return settings, [str(w.message) for w in caught]
+
+
+def run_settings(options: StartOptions, app: AppSettings) -> RunSettings:
+    """The run's settings: profile (or the default one) or prompt config, then the flags on top."""
+    if options.max_context_tokens is not None and options.max_context_tokens < 1:
+        raise UserError("--max-context-tokens: must be at least 1")
+    profile = options.profile
+    if profile is None and options.interactive and not (options.model or options.prompt_config):
+        profile = app.default_profile
+    later = options.interactive and not profile  # the profiles file is only for switching later
+    if options.profiles_file and later:
+        for found in profiles_files(options.profiles_file):  # check it now, not mid-chat
+            if found.problem:
+                raise UserError(found.problem)
+    settings = resolve_run_settings(
+        model=options.model, prompt_config=options.prompt_config, profile=profile,
+        profiles_file=None if later else options.profiles_file,
+    )
+    return replace(settings, sampling=settings.sampling.with_changes(**options.sampling),
+                   max_context_tokens=options.max_context_tokens or settings.max_context_tokens)
+
+
+def make_toolbox(options: ToolOptions | None, app: AppSettings, approve: Approver | None = None) -> ToolBox:
+    """The conversation's tools: the flags' choice, asking as the settings say unless the flags said auto."""
+    return ToolBox((options or ToolOptions()).under_policy(app.tool_approval), approve=approve)
+
+
+def list_profiles(explicit: str | None) -> tuple[dict[str, Profile], list[str]]:
+    """Every readable profile (name -> Profile) and a line per profiles file that cannot be read."""
+    try:
+        files = profiles_files(explicit)
+    except UserError as exc:
+        return {}, [str(exc)]
+    return all_profiles(explicit), [f.problem for f in files if f.problem]
+
+
+def open_log(ref: str) -> ChatLog:
+    """The saved chat ``ref`` names (UserError naming it when there is none)."""
+    return ChatStore().open(ref)
+
+
+def start_chat(
+    options: StartOptions,
+    app: AppSettings,
+    progress: Progress | None = None,
+    approve: Approver | None = None,
+) -> tuple[ChatSession, list[str]]:
+    """Load the model, start or resume the chat log; return the session and notes for the user.
+
+    A resumed chat gets its profile or model, prompt config and sampling
+    back; the sampling flags of this start then win over what it had.
+    """
+    settings = run_settings(options, app)
+    log = open_log(options.chat) if options.chat else None  # a wrong id fails before the model loads
+    tools = make_toolbox(options.tools, app, approve)
+    session = ChatSession(settings, profiles_file=options.profiles_file, progress=progress, system=options.system,
+                          tools=tools, cache_budget_bytes=app.cache_budget_mb * MB)
+    notes: list[str] = []
+    try:
+        if log is not None:
+            notes += session.resume(log, progress)
+            if options.sampling:
+                session.update_sampling(**options.sampling)
+            if options.max_context_tokens:
+                session.set_max_context_tokens(options.max_context_tokens)
+        else:
+            session.start_log()
+        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        if unused:
+            notes.append(unused)
+    except BaseException:
+        session.close()
+        raise
+    return session, notes

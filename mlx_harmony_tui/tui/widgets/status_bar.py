@@ -1,0 +1,49 @@
+"""The status bar: model, profile, state, TTFT, tok/s, context used and peak memory."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class StatusBar(Static):
+    """Model, profile, state, TTFT, live tok/s, context used and peak memory."""
+
+    model = reactive("—")
+    profile = reactive("—")
+    state = reactive("starting")
+    ttft = reactive("")
+    speed = reactive("")
+    context = reactive("")
+    memory = reactive("")
+
+    def render(self) -> Text:
+        parts = [
+            ("model ", self.model),
+            ("profile ", self.profile),
+            ("", self.state),
+            ("TTFT ", self.ttft),
+            ("", self.speed),
+            ("context ", self.context),
+            ("peak ", self.memory),
+        ]
+        text = Text()
+        for label, value in parts:
+            if not value:
+                continue
+            if text:
+                text.append("  │  ", style="dim")
+            text.append(label, style="dim")
+            text.append(value, style="bold" if label == "" else "")
+        return text
+
+    def show_stats(self, stats, context_limit: int | None) -> None:
+        """Show a generation's figures (engine ``GenerationStats``), live or final."""
+        if stats.ttft_s:
+            self.ttft = f"{stats.ttft_s:.2f} s"
+        if stats.decode_tps:
+            self.speed = f"{stats.decode_tps:.1f} tok/s"
+        used = stats.prompt_tokens + stats.completion_tokens
+        self.context = f"{used}/{context_limit}" if context_limit else str(used)
+        self.memory = f"{stats.peak_memory_gb:.2f} GB"
