@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--questions", metavar="FILE", help="a questions JSON file shaped like the standard set")
     dataset.add_argument("--out", metavar="DIR", help="write dataset.csv and dataset.json into this folder")
     dataset.add_argument("--json", action="store_true", help="print one JSON line")
+    blas = bench_sub.add_parser("blas", help="a float32 matmul with the BLAS in use against the one mlx bundles")
+    blas.add_argument("--size", type=int, default=1024, help="matrix size (default 1024)")
+    blas.add_argument("--json", action="store_true", help="print one JSON line")
     report = bench_sub.add_parser("report", help="run every benchmark; write report.md, report.json and SVG plots")
     add_model_flags(report)
     report.add_argument("--out", metavar="DIR", required=True, help="the folder to write the report into")
@@ -152,6 +155,15 @@ def _bench_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_blas(args: argparse.Namespace) -> int:
+    from ..bench.blas_bench import format_table, run_blas_bench
+
+    _check_counts(args, ("size",))
+    result = run_blas_bench(args.size)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def _bench_report(args: argparse.Namespace) -> int:
     from ..bench.report import QUICK, STANDARD, run_report
     from ..bench.report_text import headline
@@ -176,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
         bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
-                 "dataset": _bench_dataset, "report": _bench_report}.get(args.bench_command, _bench_engine)
+                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas}.get(args.bench_command, _bench_engine)
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))
