@@ -1,13 +1,17 @@
 """``mlx-harmony bench engine``: this engine against raw mlx-lm ``generate_step``.
 
 Both run greedy on the same loaded model, on the inference thread, with the
-same prompt ids, alternating for several rounds after a warm-up; the figures
-are medians. A ratio above 1 means the engine is faster.
+same prompt ids, after a warm-up, in rounds that swap which side goes first.
+Speeds are medians; a ratio is the median of the per-round ratios (each
+round's two runs are seconds apart, so a machine whose speed drifts, as a
+shared GPU host does, moves both alike), with the quartiles of those ratios
+beside it to show the spread. A ratio above 1 means the engine is faster.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -44,9 +48,11 @@ class EngineBenchResult:
     decode_tps_mlx_lm: float
     decode_tps_engine: float
     decode_ratio: float
+    decode_ratio_quartiles: tuple[float, float]
     prefill_tps_mlx_lm: float
     prefill_tps_engine: float
     prefill_ratio: float
+    prefill_ratio_quartiles: tuple[float, float]
     ttft_s: float
     ttft_s_mlx_lm: float
     peak_memory_gb: float
@@ -79,40 +85,66 @@ def _raw_figures(run: RawRun, prompt: list[int]) -> RunFigures:
     )
 
 
+def _engine_figures(generator: TokenGenerator, prompt: list[int], max_tokens: int) -> tuple[RunFigures, int]:
+    # reuse_cache=False: every round prefills the whole prompt, as the mlx-lm side does
+    done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0, reuse_cache=False))[-1]
+    s = done.stats
+    return RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb), s.cached_tokens
+
+
+def _ratios(engine_runs: list[RunFigures], raw_runs: list[RunFigures], name: str) -> tuple[float, tuple[float, float]]:
+    """The median of the per-round engine/mlx-lm ratios of ``name``, and their quartiles."""
+    ratios = sorted(getattr(e, name) / getattr(r, name) for e, r in zip(engine_runs, raw_runs) if getattr(r, name))
+    if not ratios:
+        return 0.0, (0.0, 0.0)
+    if len(ratios) < 2:
+        return ratios[0], (ratios[0], ratios[0])
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return statistics.median(ratios), (q1, q3)
+
+
 def run_engine_bench(
     model: str | None,
     prompt_tokens: int = 512,
     max_tokens: int = 128,
-    rounds: int = 3,
+    rounds: int = 8,
     progress: Callable[[str, float], None] | None = None,
 ) -> EngineBenchResult:
-    """Measure both paths on one model load; medians over ``rounds``."""
+    """Measure both paths on one model load over ``rounds`` paired rounds."""
     report = progress or (lambda _m, _f: None)
     raw_runs: list[RunFigures] = []
     engine_runs: list[RunFigures] = []
     cached = 0
-    with TokenGenerator(model, progress=report) as generator:
-        info = generator.info
-        prompt = _bench_prompt(generator, prompt_tokens)
-        total = rounds + 1
-        for i in range(total):
-            report(f"round {i}/{rounds}" if i else "warm-up", i / total)
-            raw = _raw_figures(raw_mlx_lm(generator, prompt, max_tokens), prompt)
-            # reuse_cache=False: every round prefills the whole prompt, as the mlx-lm side does
-            done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0, reuse_cache=False))[-1]
-            s = done.stats
-            engine = RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb)
-            if i:  # round 0 warms caches and kernels up
-                raw_runs.append(raw)
-                engine_runs.append(engine)
-                cached = max(cached, s.cached_tokens)
-        report("done", 1.0)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)  # as the app and the server run: tokens cross threads without a 5 ms GIL wait
+    try:
+        with TokenGenerator(model, progress=report) as generator:
+            info = generator.info
+            prompt = _bench_prompt(generator, prompt_tokens)
+            total = rounds + 1
+            for i in range(total):
+                report(f"round {i}/{rounds}" if i else "warm-up", i / total)
+                if i % 2:
+                    engine, engine_cached = _engine_figures(generator, prompt, max_tokens)
+                    raw = _raw_figures(raw_mlx_lm(generator, prompt, max_tokens), prompt)
+                else:
+                    raw = _raw_figures(raw_mlx_lm(generator, prompt, max_tokens), prompt)
+                    engine, engine_cached = _engine_figures(generator, prompt, max_tokens)
+                if i:  # round 0 warms caches and kernels up
+                    raw_runs.append(raw)
+                    engine_runs.append(engine)
+                    cached = max(cached, engine_cached)
+            report("done", 1.0)
+    finally:
+        sys.setswitchinterval(switch)
 
     def med(runs: list[RunFigures], name: str) -> float:
         return statistics.median(getattr(r, name) for r in runs)
 
     decode_raw, decode_engine = med(raw_runs, "decode_tps"), med(engine_runs, "decode_tps")
     prefill_raw, prefill_engine = med(raw_runs, "prefill_tps"), med(engine_runs, "prefill_tps")
+    decode_ratio, decode_quartiles = _ratios(engine_runs, raw_runs, "decode_tps")
+    prefill_ratio, prefill_quartiles = _ratios(engine_runs, raw_runs, "prefill_tps")
     return EngineBenchResult(
         **run_place(info.name),
         prompt_tokens=len(prompt),
@@ -120,10 +152,12 @@ def run_engine_bench(
         rounds=rounds,
         decode_tps_mlx_lm=decode_raw,
         decode_tps_engine=decode_engine,
-        decode_ratio=decode_engine / decode_raw if decode_raw else 0.0,
+        decode_ratio=decode_ratio,
+        decode_ratio_quartiles=decode_quartiles,
         prefill_tps_mlx_lm=prefill_raw,
         prefill_tps_engine=prefill_engine,
-        prefill_ratio=prefill_engine / prefill_raw if prefill_raw else 0.0,
+        prefill_ratio=prefill_ratio,
+        prefill_ratio_quartiles=prefill_quartiles,
         ttft_s=med(engine_runs, "ttft_s"),
         ttft_s_mlx_lm=med(raw_runs, "ttft_s"),
         peak_memory_gb=max(r.peak_memory_gb for r in engine_runs),
@@ -141,9 +175,15 @@ def format_table(result: EngineBenchResult) -> str:
     ]
     lines = [
         f"model {result.model} on {result.backend} ({result.blas}), {result.platform}",
-        f"prompt {result.prompt_tokens} tokens, {result.generated_tokens} generated, median of {result.rounds} rounds",
+        f"prompt {result.prompt_tokens} tokens, {result.generated_tokens} generated, {result.rounds} rounds",
         f"{'':16} {'mlx-lm':>10} {'engine':>10} {'ratio':>7}",
     ]
+    spread = {"prefill tok/s": result.prefill_ratio_quartiles, "decode tok/s": result.decode_ratio_quartiles}
     for name, raw, engine, ratio in rows:
-        lines.append(f"{name:16} {raw:10.3f} {engine:10.3f} {'' if ratio is None else f'{ratio:7.3f}'}")
+        line = f"{name:16} {raw:10.3f} {engine:10.3f} {'' if ratio is None else f'{ratio:7.3f}'}"
+        if name in spread:
+            low, high = spread[name]
+            line += f"  (rounds {low:.3f} to {high:.3f})"
+        lines.append(line)
+    lines.append("ratios: median of the per-round ratios; in brackets their lower and upper quartiles")
     return "\n".join(lines)

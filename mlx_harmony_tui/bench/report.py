@@ -33,7 +33,7 @@ from .report_text import figures, report_markdown, write_plots
 
 Progress = Callable[[str, float], None]
 LOADING_STAGES = ("loading", "downloading", "converting", "extracting", "fetching", "ready")
-BENCHES = ("engine", "turns", "tui", "server", "logs", "dataset", "long_generation")
+BENCHES = ("engine", "turns", "tui", "server", "http", "logs", "dataset", "long_generation")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class ReportSizes:
     tui_keys: int = 10
     server_max_tokens: int = 64
     server_rounds: int = 2
+    server_clients: tuple[int, ...] = (1, 4, 8)
     logs: int = 1000
     log_messages: int = 2000
     dataset_turns: int = 12
@@ -61,7 +62,8 @@ class ReportSizes:
 STANDARD = ReportSizes()
 QUICK = ReportSizes(
     engine_prompt_tokens=128, engine_max_tokens=32, engine_rounds=1, turns=3, turns_user_tokens=32, turns_max_tokens=24,
-    tui_max_tokens=32, tui_rounds=1, tui_keys=3, server_max_tokens=16, server_rounds=1, logs=100, log_messages=200,
+    tui_max_tokens=32, tui_rounds=1, tui_keys=3, server_max_tokens=16, server_rounds=1, server_clients=(1, 4), logs=100,
+    log_messages=200,
     dataset_turns=4, dataset_max_tokens=32, long_tokens=96,
 )
 
@@ -130,6 +132,7 @@ def _dataset(model: str | None, sizes: ReportSizes, out: Path, progress: Progres
 def run_bench(name: str, model: str | None, sizes: ReportSizes, out: Path, progress: Progress) -> dict:
     """Run one benchmark of the suite in this process and return its raw result."""
     from .engine_bench import run_engine_bench
+    from .http_bench import run_http_bench
     from .logs_bench import run_logs_bench
     from .server_bench import run_server_bench
     from .tui_bench import run_tui_bench
@@ -143,7 +146,9 @@ def run_bench(name: str, model: str | None, sizes: ReportSizes, out: Path, progr
     if name == "tui":
         return run_tui_bench(s.tui_max_tokens, s.tui_rounds, s.tui_keys)
     if name == "server":
-        return run_server_bench(model, s.server_max_tokens, s.server_rounds, progress)
+        return run_server_bench(model, tuple(s.server_clients), s.server_max_tokens, s.server_rounds, progress)
+    if name == "http":
+        return run_http_bench(model, s.server_max_tokens, s.server_rounds, progress)
     if name == "logs":
         return run_logs_bench(s.logs, s.log_messages)
     if name == "dataset":

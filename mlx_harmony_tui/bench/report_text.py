@@ -53,13 +53,22 @@ def figures(results: dict) -> list[Figure]:
     if reuse and cold:
         against = "cold prefill of the whole conversation"
         rows += [
-            _figure("turns", "TTFT, turn 1", "s", reuse[0], cold[0], against, lower_is_better=True),
-            _figure("turns", f"TTFT, turn {len(reuse)} (last)", "s", reuse[-1], cold[-1], against, lower_is_better=True),
-            _figure("turns", f"TTFT, mean of {len(reuse)} turns", "s", statistics.mean(reuse), statistics.mean(cold), against,
+            _figure("turns", "engine TTFT, turn 1", "s", reuse[0], cold[0], against, lower_is_better=True),
+            _figure("turns", f"engine TTFT, turn {len(reuse)} (last)", "s", reuse[-1], cold[-1], against, lower_is_better=True),
+            _figure("turns", f"engine TTFT, mean of {len(reuse)} turns", "s", statistics.mean(reuse), statistics.mean(cold), against,
                     lower_is_better=True),
         ]
     if t.get("cached_fraction"):
         rows.append(_figure("turns", "prompt served from the cache, last turn", "%", 100 * t["cached_fraction"][-1]))
+    servers = t.get("servers") or {}
+    ours, theirs = servers.get("mlx-harmony") or {}, servers.get("mlx_lm.server") or {}
+    if ours.get("ttft_s") and theirs.get("ttft_s"):
+        later = slice(1, None) if len(ours["ttft_s"]) > 1 else slice(None)
+        rows.append(_figure("turns", "server TTFT, mean of turns after the first", "s", statistics.mean(ours["ttft_s"][later]),
+                            statistics.mean(theirs["ttft_s"][later]), "mlx_lm.server", lower_is_better=True))
+        if all(isinstance(c, int) for c in ours["cached_tokens"] + theirs["cached_tokens"]):
+            rows.append(_figure("turns", "server cached prompt tokens, all turns", "tokens", sum(ours["cached_tokens"]),
+                                sum(theirs["cached_tokens"]), "mlx_lm.server"))
     u = results.get("tui") or {}
     presses = u.get("key_presses")  # none when the answers ended before a key could be timed
     rows += [
@@ -68,10 +77,17 @@ def figures(results: dict) -> list[Figure]:
         _figure("tui", "key press to repaint while streaming, p95", "ms", u.get("key_latency_p95_ms") if presses else None),
         _figure("tui", "time to first frame (new process)", "s", u.get("first_frame_s")),
     ]
-    v = results.get("server") or {}
+    for row in (results.get("server") or {}).get("rows", []):
+        ours, theirs, n = row["mlx-harmony"], row["mlx_lm.server"], row["clients"]
+        rows += [
+            _figure("server", f"{n} clients at once, total", "tok/s", ours["total_tps"], theirs["total_tps"], "mlx_lm.server"),
+            _figure("server", f"{n} clients at once, TTFT p95", "s", ours["ttft_p95_s"], theirs["ttft_p95_s"], "mlx_lm.server",
+                    lower_is_better=True),
+        ]
+    v = results.get("http") or {}
     rows += [
-        _figure("server", "TTFT over HTTP streaming", "s", v.get("ttft_s_http"), v.get("ttft_s_engine"), "engine alone", lower_is_better=True),
-        _figure("server", "decode over HTTP streaming", "tok/s", v.get("decode_tps_http"), v.get("decode_tps_engine"), "engine alone"),
+        _figure("http", "TTFT over HTTP streaming", "s", v.get("ttft_s_http"), v.get("ttft_s_engine"), "engine alone", lower_is_better=True),
+        _figure("http", "decode over HTTP streaming", "tok/s", v.get("decode_tps_http"), v.get("decode_tps_engine"), "engine alone"),
     ]
     g = results.get("logs") or {}
     n_logs, n_messages = g.get("logs", "?"), g.get("long_log_messages", "?")
@@ -223,15 +239,20 @@ def report_markdown(data: dict) -> str:
         "## How it was measured",
         "",
         f"- **engine**: a chat prompt of about {s['engine_prompt_tokens']} tokens, {s['engine_max_tokens']} tokens greedy, "
-        f"through this engine and through raw mlx-lm `generate_step`, alternating; median of {s['engine_rounds']} "
-        "round(s) after a warm-up.",
-        f"- **turns**: {s['turns']} turns of about {s['turns_user_tokens']} tokens each, answers of up to "
-        f"{s['turns_max_tokens']}; each turn answered reusing the conversation's cache and again cold, prefilling the "
-        "whole prompt afresh (what mlx-lm's server does for GPT-OSS, whose sliding-window cache it cannot trim).",
+        f"through this engine and through raw mlx-lm `generate_step` in {s['engine_rounds']} round(s) after a warm-up, "
+        "each side going first in turn; speeds are medians, ratios the median of the per-round ratios.",
+        f"- **turns**: a chat of a system message and {s['turns']} user messages of about {s['turns_user_tokens']} tokens, "
+        f"answers of {s['turns_max_tokens']} tokens (by default on a tiny GPT-OSS whose answers are analysis, which the next "
+        "prompt drops); each turn answered by the engine reusing the conversation's cache and again cold, then sent whole "
+        "(earlier answers as content only) to this server and to `mlx_lm.server`, each started on the same model folder; "
+        "cached tokens as each server's usage reports them, TTFT to the answer message's first text.",
         f"- **tui**: the full-screen app run headless on the default model, answers of {s['tui_max_tokens']} tokens "
         f"against the engine alone, median of {s['tui_rounds']}; {s['tui_keys']} key presses timed to the repaint "
         "while an answer streams; first frame of a fresh process.",
-        f"- **server**: the same chat request streamed over HTTP (`/v1/chat/completions`) and through the engine alone, "
+        f"- **server**: this server and `mlx_lm.server`, each started on the same model folder with the same BLAS; "
+        f"{', '.join(map(str, s['server_clients']))} clients at once, each streaming {s['server_rounds']} answers of "
+        f"{s['server_max_tokens']} tokens; total tok/s over the round's wall time, TTFT per request.",
+        f"- **http**: the same chat request streamed over HTTP (`/v1/chat/completions`) and through the engine alone, "
         f"{s['server_max_tokens']} tokens, median of {s['server_rounds']}.",
         f"- **logs**: {s['logs']} chat logs and one of {s['log_messages']} messages in a temporary folder.",
         f"- **dataset**: the first {s['dataset_turns']} standard questions as one conversation, answers of up to "

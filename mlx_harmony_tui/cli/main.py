@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..errors import UserError
 from ..version import __version__
 from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
 from .logs import add_logs_parser, run_logs
@@ -33,13 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--json", action="store_true", help="print one JSON line")
     engine.add_argument("--prompt-tokens", type=int, default=512)
     engine.add_argument("--max-tokens", type=int, default=128)
-    engine.add_argument("--rounds", type=int, default=3)
-    turns = bench_sub.add_parser("turns", help="TTFT per turn of a growing conversation: cache reuse vs a cold prefill")
-    add_model_flags(turns)
-    turns.add_argument("--turns", type=int, default=10, help="how many turns (default 10)")
+    engine.add_argument("--rounds", type=int, default=8, help="paired rounds after a warm-up (default 8)")
+    turns = bench_sub.add_parser("turns", help="a growing chat turn by turn: this server against mlx_lm.server, cached tokens and TTFT")
+    turns.add_argument("--model", "-m", help="a GPT-OSS mlx-lm folder, .gguf file or Hugging Face repo id "
+                       "(default: a tiny GPT-OSS whose answers are analysis, built on first use)")
+    turns.add_argument("--turns", type=int, help="how many turns (default 8; 20 with --resume)")
     turns.add_argument("--user-tokens", type=int, default=64, help="about how long each user message is (default 64)")
-    turns.add_argument("--max-tokens", type=int, default=64, help="most tokens per answer (default 64)")
-    turns.add_argument("--no-tools", dest="tools", action="store_false", help="GPT-OSS: leave the built-in tools out of the system message")
+    turns.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (default 64)")
+    turns.add_argument("--rounds", type=int, default=3, help="chats (or reopenings) to take each turn's median over (default 3)")
+    turns.add_argument("--resume", action="store_true",
+                       help="instead: TTFT of the next turn of a saved chat in a new process, from the disk cache vs cold")
     turns.add_argument("--json", action="store_true", help="print one JSON line")
     logs_bench = bench_sub.add_parser("logs", help="listing 1,000 chat logs and opening a 2,000-message one")
     logs_bench.add_argument("--logs", type=int, default=1000, help="how many logs to list (default 1000)")
@@ -49,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     tui_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
     tui_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
     tui_bench.add_argument("--json", action="store_true", help="print one JSON line")
-    server_bench = bench_sub.add_parser("server", help="TTFT and decode tok/s streamed over HTTP against the engine alone")
+    server_bench = bench_sub.add_parser("server", help="many clients at once: this server against mlx_lm.server on the same model")
     add_model_flags(server_bench)
+    server_bench.add_argument("--clients", default="1,4,8", help="client counts, comma-separated (default 1,4,8)")
     server_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
-    server_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
+    server_bench.add_argument("--rounds", type=int, default=2, help="answers each client streams, one after another (default 2)")
     server_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    http_bench = bench_sub.add_parser("http", help="TTFT and decode tok/s streamed over HTTP against the engine alone")
+    add_model_flags(http_bench)
+    http_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
+    http_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
+    http_bench.add_argument("--json", action="store_true", help="print one JSON line")
     dataset = bench_sub.add_parser("dataset", help="the standard questions as one growing conversation: per-turn TTFT, tok/s, memory")
     add_model_flags(dataset)
     dataset.add_argument("--profile", help="use this profile's model, prompt config and sampling (default: greedy)")
@@ -85,8 +95,6 @@ def _prepare(model: str | None) -> int:
 
 
 def _check_counts(args: argparse.Namespace, flags: tuple[str, ...]) -> None:
-    from ..errors import UserError
-
     for flag in flags:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')}: must be at least 1")
@@ -103,11 +111,20 @@ def _bench_engine(args: argparse.Namespace) -> int:
 
 
 def _bench_turns(args: argparse.Namespace) -> int:
+    if args.turns is None:
+        args.turns = 20 if args.resume else 8
+    _check_counts(args, ("turns", "user_tokens", "max_tokens", "rounds"))
+    if args.resume:
+        from ..bench import resume_bench
+
+        with progress_display(sys.stderr.isatty()) as progress:
+            resumed = resume_bench.run_resume_bench(args.model, args.turns, args.user_tokens, args.max_tokens, progress, args.rounds)
+        print(json.dumps(resumed) if args.json else resume_bench.format_table(resumed))
+        return 0
     from ..bench.turns_bench import format_table, run_turns_bench
 
-    _check_counts(args, ("turns", "user_tokens", "max_tokens"))
     with progress_display(sys.stderr.isatty()) as progress:
-        result = run_turns_bench(args.model, args.turns, args.user_tokens, args.max_tokens, args.tools, progress)
+        result = run_turns_bench(args.model, args.turns, args.user_tokens, args.max_tokens, progress, args.rounds)
     print(json.dumps(result.as_dict()) if args.json else format_table(result))
     return 0
 
@@ -130,12 +147,33 @@ def _bench_tui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise UserError(f"--clients: expected client counts like 1,4,8 (got {text!r})")
+    return counts
+
+
 def _bench_server(args: argparse.Namespace) -> int:
     from ..bench.server_bench import format_table, run_server_bench
 
     _check_counts(args, ("max_tokens", "rounds"))
+    clients = _client_counts(args.clients)
     with progress_display(sys.stderr.isatty()) as progress:
-        result = run_server_bench(args.model, args.max_tokens, args.rounds, progress)
+        result = run_server_bench(args.model, clients, args.max_tokens, args.rounds, progress)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def _bench_http(args: argparse.Namespace) -> int:
+    from ..bench.http_bench import format_table, run_http_bench
+
+    _check_counts(args, ("max_tokens", "rounds"))
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_http_bench(args.model, args.max_tokens, args.rounds, progress)
     print(json.dumps(result) if args.json else format_table(result))
     return 0
 
@@ -188,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
         bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
-                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas}.get(args.bench_command, _bench_engine)
+                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http}.get(args.bench_command, _bench_engine)
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..chat.startup import MB, load_app_settings
+from ..chat.startup import MB, disk_cache, load_app_settings
 from ..errors import UserError
 from ..server.app import create_app
 from ..server.background import listen
@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"require 'Authorization: Bearer KEY' on /v1 (default: ${API_KEY_ENV}; none = open)")
     parser.add_argument("--allowed-origins", default="", help="comma-separated origins allowed by CORS, e.g. http://localhost:3000")
     parser.add_argument("--preload", action="store_true", help="load the model at start instead of on the first request")
-    parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait while one generates (default 16; more get 429)")
+    parser.add_argument("--max-concurrency", type=int, default=8,
+                        help="generations that run at once, decoding together (default 8)")
+    parser.add_argument("--max-queue", type=int, default=16,
+                        help="requests that may wait beyond those (default 16; more get 429)")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"), help="server log detail")
     return parser
 
@@ -50,6 +53,8 @@ def serve(args: argparse.Namespace) -> int:
 
     if args.max_queue < 0:
         raise UserError("--max-queue: must be 0 or more")
+    if args.max_concurrency < 1:
+        raise UserError("--max-concurrency: must be at least 1")
     if args.api_key is not None and not args.api_key.strip():
         raise UserError("--api-key: must not be empty")
     origins = _origins(args.allowed_origins)
@@ -59,14 +64,15 @@ def serve(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     app = create_app(catalog, api_key=args.api_key, allowed_origins=origins, max_queue=args.max_queue,
-                     cache_budget_bytes=settings.cache_budget_mb * MB)
+                     cache_budget_bytes=settings.cache_budget_mb * MB, max_concurrency=args.max_concurrency,
+                     disk_cache=disk_cache(settings))
     if args.preload:
         with progress_display(sys.stderr.isatty()) as progress:
             app.state.slot.preload(catalog.startup.settings.model, progress)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"mlx-harmony-server: serving {', '.join(catalog.ids())} at http://{shown}:{port}/v1", file=sys.stderr, flush=True)
-    sys.setswitchinterval(0.001)  # the event loop gets each token from the slot's thread without waiting 5 ms for the GIL
+    sys.setswitchinterval(0.001)  # the event loop gets each token from the slot threads without waiting 5 ms for the GIL
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -19,6 +19,7 @@ class ModelInfo:
     is_gpt_oss: bool
     model_type: str
     context_length: int | None
+    device: str = ""  # where it runs: "metal", "cuda", or "cpu, " and the BLAS in use
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""The inference thread: it alone loads the model and runs generations.
+"""The inference thread: it alone loads the model and runs generations, several at once.
 
 MLX streams are thread-local, so the model must be loaded and run on one
 long-lived thread. Callers put typed requests on its queue and get typed
 events through a sink callable (invoked on this thread: a UI should hand
 them over to its own thread, e.g. Textual's thread-safe ``post_message``).
-Cancellation and sampling changes bypass the queue, so they reach a running
-generation before its next token.
+Generations are admitted as they arrive and decode together
+(:mod:`.scheduler`); a model load waits until none is running. Cancellation
+and sampling changes bypass the queue, so they reach a running generation
+before its next token.
 """
 
 from __future__ import annotations
@@ -14,22 +16,19 @@ import queue
 import threading
 import time
 import traceback
+from collections import deque
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Callable
 
 from ..config.sampling import SamplingParams
 from ..errors import UserError
-from ..harmony.output import ToolCallParsed
-from ..harmony.render import harmony_prompt_tokens
-from ..harmony.stream import SPECIAL_FROM
 from ..harmony.vocab import load_encoding
 from ..models.default_model import best_form
 from ..models.resolve import resolve_model
 from ..runtime import backend_name, blas_info
-from .context import fit_context
-from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, StatsUpdate, TextDelta, ToolCall
+from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
-from .turn_output import HarmonyOutput, PlainOutput
 
 # The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
 # loaded or run, on this thread: starting the app or a command never waits for them.
@@ -37,7 +36,6 @@ from .turn_output import HarmonyOutput, PlainOutput
 Sink = Callable[[Event], None]
 KV_BITS = (2, 3, 4, 6, 8)
 KV_GROUP_SIZES = (32, 64, 128)
-STATS_INTERVAL_S = 0.5
 THREAD_NAME = "mlx-harmony-inference"
 
 _idle_workers: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -77,18 +75,20 @@ def _start_on_worker(job: Callable[[], None]) -> None:
 
 
 class InferenceThread:
-    """Owns the model; serves :mod:`requests` one at a time, in order."""
+    """Owns the model; admits generations as they come and runs them together."""
 
-    def __init__(self, sink: Sink, cache_budget_bytes: int | None = None):
-        from .prompt_cache import DEFAULT_BUDGET_BYTES, PromptCacheStore
-
+    def __init__(self, sink: Sink, cache_budget_bytes: int | None = None, disk_cache: tuple[Path, int] | None = None):
         self._sink = sink
-        self._caches = PromptCacheStore(DEFAULT_BUDGET_BYTES if cache_budget_bytes is None else cache_budget_bytes)
+        self._budget = cache_budget_bytes  # None: the store's default
+        self._disk_cache = disk_cache  # (folder, byte budget) for prompt caches kept on disk
+        self._caches = None  # the PromptCacheStore, made on this thread with the first model
         self._kv: tuple[int | None, int] = (None, 64)
         self._queue: queue.Queue[Request] = queue.Queue()
+        self._waiting: deque[Request] = deque()  # taken from the queue, not served yet (a load waits for idle)
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
-        self._samplers: dict[str, Any] = {}
+        self._samplers: dict[str, Any] = {}  # request id -> LiveSampler of running generations
+        self._scheduler = None
         self._harmony_encoding = None
         self._protected: list[int] = []
         self.loaded = None
@@ -122,12 +122,19 @@ class InferenceThread:
         return True
 
     def call(self, fn: Callable[[Any], Any]) -> Future:
-        """Run ``fn(loaded_model)`` on the inference thread."""
+        """Run ``fn(loaded_model)`` on the inference thread (between steps of running generations)."""
         future: Future = Future()
         self.submit(Call(fn, future))
         return future
 
+    @property
+    def running(self) -> int:
+        """Generations admitted and not finished."""
+        scheduler = self._scheduler
+        return scheduler.running if scheduler is not None else 0
+
     def shutdown(self, timeout: float | None = 10.0) -> None:
+        """Cancel what runs (each gets its Done), then stop the thread."""
         with self._lock:
             self._cancelled.update(self._samplers)
         self.submit(Shutdown())
@@ -135,47 +142,93 @@ class InferenceThread:
 
     # Inference thread ----------------------------------------------------------
 
-    def _is_cancelled(self, request_id: str) -> bool:
-        return request_id in self._cancelled
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, (Done, Error)):
+            with self._lock:
+                self._cancelled.discard(event.request_id)
+        self._sink(event)
+
+    def _cancelled_now(self) -> set[str]:
+        with self._lock:
+            return set(self._cancelled)
 
     def _run(self) -> None:
         try:
             self._serve_until_shutdown()
         finally:
+            if self._scheduler is not None:
+                self._scheduler.close()
+            self._scheduler = None
             self.loaded = None
             self._finished.set()
 
+    def _busy(self) -> bool:
+        return self._scheduler is not None and self._scheduler.busy
+
     def _serve_until_shutdown(self) -> None:
+        stopping = False
         while True:
-            request = self._queue.get()
-            if isinstance(request, Shutdown):
-                return
+            block = not self._busy() and not self._waiting
             try:
+                while True:
+                    self._waiting.append(self._queue.get(block=block))
+                    block = False
+            except queue.Empty:
+                pass
+            while self._waiting:
+                request = self._waiting[0]
+                if isinstance(request, Shutdown):
+                    stopping = True
+                    with self._lock:
+                        self._cancelled.update(self._samplers)
+                    if not self._busy():
+                        return
+                    break
+                if isinstance(request, LoadModel) and self._busy():
+                    break  # a new model waits until the running generations are done
+                self._waiting.popleft()
                 self._serve(request)
-            except UserError as exc:
-                self._sink(Error(getattr(request, "request_id", ""), str(exc), field=exc.field))
-            except Exception as exc:  # a bug: report it with its traceback, keep serving
-                self._sink(
-                    Error(getattr(request, "request_id", ""), f"internal error: {type(exc).__name__}: {exc}", False, traceback.format_exc())
-                )
-            finally:
-                with self._lock:
-                    self._cancelled.discard(getattr(request, "request_id", ""))
+            if self._busy():
+                try:
+                    self._scheduler.step()
+                except Exception as exc:  # the scheduler guards each request; this would be its own bug
+                    self._scheduler.fail_all(exc)
+            elif stopping:
+                return
+
+    @staticmethod
+    def _device() -> str:
+        backend = backend_name()
+        if backend != "cpu":
+            return backend
+        blas = blas_info()
+        return f"cpu, {blas.name}" if blas.fast else "cpu, slow bundled BLAS"
 
     def _serve(self, request: Request) -> None:
-        if isinstance(request, LoadModel):
-            self._load(request)
-        elif isinstance(request, Generate):
-            self._generate(request)
-        elif isinstance(request, Call):
-            if request.future.set_running_or_notify_cancel():
-                try:
-                    request.future.set_result(request.fn(self.loaded))
-                except BaseException as exc:
-                    request.future.set_exception(exc)
+        rid = getattr(request, "request_id", "")
+        try:
+            if isinstance(request, LoadModel):
+                self._load(request)
+            elif isinstance(request, Generate):
+                if self._scheduler is None:
+                    raise UserError("no model is loaded")
+                self._scheduler.admit(request)
+            elif isinstance(request, Call):
+                if request.future.set_running_or_notify_cancel():
+                    try:
+                        request.future.set_result(request.fn(self.loaded))
+                    except BaseException as exc:
+                        request.future.set_exception(exc)
+        except UserError as exc:
+            self._emit(Error(rid, str(exc), field=exc.field))
+        except Exception as exc:  # a bug: report it with its traceback, keep serving
+            self._emit(Error(rid, f"internal error: {type(exc).__name__}: {exc}", False, traceback.format_exc()))
 
     def _load(self, request: LoadModel) -> None:
         from . import lm
+        from .disk_cache import DiskCaches
+        from .prompt_cache import DEFAULT_BUDGET_BYTES, PromptCacheStore
+        from .scheduler import Scheduler
 
         start = time.perf_counter()
         if request.kv_bits is not None and request.kv_bits not in KV_BITS:
@@ -189,8 +242,11 @@ class InferenceThread:
         form = best_form(backend_name(), blas_info().fast)
         resolved = resolve_model(request.spec, form, progress)
         progress(f"loading {resolved.name}", 0.95)
-        self.loaded = None
-        self._caches.clear()
+        if self._scheduler is not None:
+            self._scheduler.close()
+        self.loaded = self._scheduler = None
+        if self._caches is not None:
+            self._caches.clear()
         try:
             self.loaded = lm.load(resolved.path)
         except Exception as exc:  # mlx-lm raises ValueError/KeyError/FileNotFoundError on unusable folders
@@ -202,6 +258,7 @@ class InferenceThread:
             is_gpt_oss=resolved.is_gpt_oss,
             model_type=resolved.model_type,
             context_length=resolved.context_length,
+            device=self._device(),
         )
         try:
             self._kv = self._kv_settings(request, resolved)
@@ -209,6 +266,11 @@ class InferenceThread:
             self.loaded = self.info = None
             raise
         self._protected = self._protected_ids(self.loaded)
+        if self._caches is None:
+            self._caches = PromptCacheStore(DEFAULT_BUDGET_BYTES if self._budget is None else self._budget)
+        disk = DiskCaches(self._disk_cache[0], self.loaded, self._disk_cache[1]) if self._disk_cache else None
+        self._scheduler = Scheduler(self.loaded, self.info, self._caches, self._kv, self._protected, self._harmony, self._emit,
+                                    self._cancelled_now, self._samplers, disk)
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
 
     def _kv_settings(self, request: LoadModel, resolved) -> tuple[int | None, int]:
@@ -225,127 +287,10 @@ class InferenceThread:
             )
         return (request.kv_bits, request.kv_group_size)
 
-    def _prompt_and_output(self, request: Generate, conversation):
-        """The prompt ids, the output reader that fits the loaded model, and how many old turns were left out."""
-        from .prompt import prompt_tokens
-
-        loaded = self.loaded
-        decode = loaded.tokenizer.decode
-        gpt_oss = self.info is not None and self.info.is_gpt_oss
-        output = HarmonyOutput(decode) if gpt_oss else PlainOutput(decode, loaded.eos_token_ids)
-        if request.prompt_ids is not None:
-            return list(request.prompt_ids), output, 0
-        if gpt_oss:
-            if request.harmony is None:
-                raise ValueError("a GPT-OSS chat request needs its HarmonySettings (TokenGenerator fills them in)")
-
-            def render(messages: list[dict]) -> list[int]:
-                return harmony_prompt_tokens(self._harmony(), messages, request.harmony)
-        else:
-
-            def render(messages: list[dict]) -> list[int]:
-                return prompt_tokens(loaded, messages)
-
-        messages = request.messages or []
-        limit = self._context_limit(request)
-        if not limit:
-            return render(messages), output, 0
-
-        reserve = min(request.params.max_tokens, limit // 2)
-        prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, conversation.dropped_turns)
-        conversation.dropped_turns = dropped
-        return prompt, output, dropped
-
-    def _context_limit(self, request: Generate) -> int | None:
-        """The request's max_context_tokens, else the model's own context length."""
-        return request.max_context_tokens or (self.info.context_length if self.info else None)
-
     def _harmony(self):
         if self._harmony_encoding is None:
             self._harmony_encoding = load_encoding()
         return self._harmony_encoding
-
-    def _generate(self, request: Generate) -> None:
-        from .generation import GenerationClock, token_stream
-        from .prompt_cache import ConversationCache
-        from .sampling import LiveSampler
-
-        rid = request.request_id
-        if self.loaded is None:
-            raise UserError("no model is loaded")
-        loaded = self.loaded
-        gpt_oss = self.info is not None and self.info.is_gpt_oss
-        kept = self._caches.get(request.conversation_id, loaded, *self._kv)  # the conversation's cache and state
-        prompt, output, dropped = self._prompt_and_output(request, kept)
-        if not prompt:
-            raise UserError("the prompt is empty")
-        processors = request.processors
-        if request.required_functions:
-            if not gpt_oss:
-                raise UserError(f"tool_choice: {self.info.name} has no function calling; it needs a GPT-OSS model", "tool_choice")
-            from .tool_choice import FunctionCallRequired
-
-            processors += (FunctionCallRequired(list(request.required_functions)),)
-        sampler = LiveSampler(request.params, protected_ids=self._protected, key=kept.seed_key_for(request.params),
-                              penalty_exempt_from=SPECIAL_FROM if gpt_oss else None)
-        conversation = kept if request.reuse_cache else ConversationCache(loaded, *self._kv)
-        cached = conversation.reuse_for(prompt)
-        clock = GenerationClock(prompt_tokens=len(prompt), cached_tokens=cached, dropped_turns=dropped)
-        room = (self._context_limit(request) or 1 << 62) - len(prompt)  # tokens left in the context
-        generated: list[int] = []
-        unsent: list[int] = []
-        finish = "length"
-
-        def send(outputs) -> None:
-            for item in outputs:
-                if isinstance(item, ToolCallParsed):
-                    self._sink(ToolCall(rid, item.recipient, item.arguments, item.channel, item.content_type, tuple(unsent)))
-                else:
-                    self._sink(TextDelta(rid, item.text, tuple(unsent), item.channel))
-                unsent.clear()
-
-        with self._lock:
-            self._samplers[rid] = sampler
-        try:
-            if self._is_cancelled(rid):
-                finish = "cancelled"
-            else:
-                last_stats = time.perf_counter()
-                tokens = token_stream(loaded, prompt, sampler, conversation, processors=processors)
-                for token in tokens:
-                    is_end = output.is_end(token)
-                    clock.tick(counted=not is_end)
-                    if not is_end:
-                        generated.append(token)
-                        unsent.append(token)
-                    outputs, ended = output.feed(token)
-                    send(outputs)
-                    if ended:
-                        finish = output.finish_reason
-                        break
-                    if self._is_cancelled(rid):
-                        finish = "cancelled"
-                        break
-                    if len(generated) >= sampler.params.max_tokens or len(generated) >= room:
-                        finish = "length"
-                        break
-                    now = time.perf_counter()
-                    if now - last_stats >= STATS_INTERVAL_S:
-                        last_stats = now
-                        self._sink(StatsUpdate(rid, clock.stats()))
-                tokens.close()
-                send(output.close())
-                if unsent:
-                    self._sink(TextDelta(rid, "", tuple(unsent)))
-        except BaseException:
-            self._caches.drop(request.conversation_id)  # it may hold part of a forward pass
-            raise
-        finally:
-            with self._lock:
-                self._samplers.pop(rid, None)
-        kept.keep_seed_key(sampler.params, sampler.key)
-        self._caches.enforce_budget()
-        self._sink(Done(rid, finish, clock.stats(), tuple(generated), tuple(dict.fromkeys(output.repairs)), tuple(prompt)))
 
     @staticmethod
     def _protected_ids(loaded) -> list[int]:

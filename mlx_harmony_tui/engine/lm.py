@@ -17,7 +17,7 @@ mx = mlx_core()
 
 import mlx_lm  # noqa: E402
 from mlx.utils import tree_flatten, tree_map  # noqa: E402  (after the BLAS is in place)
-from mlx_lm.models.cache import KVCache, QuantizedKVCache, make_prompt_cache  # noqa: E402
+from mlx_lm.models.cache import KVCache, QuantizedKVCache, RotatingKVCache, load_prompt_cache, make_prompt_cache, save_prompt_cache  # noqa: E402
 
 
 @dataclass
@@ -95,6 +95,43 @@ def restore_layer_state(layer, saved: Any) -> None:
     layer.state = _copy_arrays(saved)
 
 
+def layer_from_state(like, state: Any):
+    """A new cache layer of ``like``'s kind holding a state from :func:`copy_layer_state` (copied again)."""
+    return type(like).from_state(_copy_arrays(state))
+
+
+def cut_copy(layer, length: int):
+    """A plain KV layer's first ``length`` tokens, as a new layer (sliced from its arrays, not copied)."""
+    cut = KVCache()
+    if layer.keys is not None:
+        cut.state = (layer.keys[..., :length, :], layer.values[..., :length, :], length)
+    return cut
+
+
+def cache_offset(layer) -> int:
+    """How many tokens ``layer`` has seen."""
+    return int(layer.offset)
+
+
+def same_cache_kinds(a: list, b: list) -> bool:
+    """Whether two caches have layers of the same kinds (and window sizes), in order."""
+    return len(a) == len(b) and all(
+        type(x) is type(y) and getattr(x, "max_size", None) == getattr(y, "max_size", None) for x, y in zip(a, b)
+    )
+
+
+def save_cache(path: str, cache: list, metadata: dict[str, str]) -> None:
+    """Write ``cache`` and ``metadata`` to one safetensors file (mlx-lm's prompt-cache format)."""
+    save_prompt_cache(path, cache, metadata)
+
+
+def load_cache(path: str) -> tuple[list, dict[str, str]]:
+    """Read a file written by :func:`save_cache` (raises on a damaged one)."""
+    cache, metadata = load_prompt_cache(path, return_metadata=True)
+    mx.eval([layer.state for layer in cache])
+    return cache, metadata
+
+
 def cache_nbytes(cache: list) -> int:
     return sum(layer.nbytes for layer in cache if not layer.empty())
 
@@ -102,6 +139,38 @@ def cache_nbytes(cache: list) -> int:
 def forward(loaded: LoadedModel, tokens, cache: list):
     """Run the model on ``tokens`` (a 1-D int array); return the last position's logits, shape (1, V)."""
     return loaded.model(tokens[None], cache=cache)[:, -1, :]
+
+
+def forward_rows(loaded: LoadedModel, tokens, cache: list):
+    """One token per sequence: ``tokens`` (B,) through a cache of B rows (a sequence's own when B is 1); logits (B, V)."""
+    return loaded.model(tokens[:, None], cache=cache)[:, -1, :]
+
+
+def batchable(cache: list) -> bool:
+    """Whether sequences with caches like ``cache`` can decode together (mlx-lm merges plain and rotating caches)."""
+    return all(type(layer) in (KVCache, RotatingKVCache) for layer in cache)
+
+
+def batch_cache(rows: list[list]) -> list:
+    """mlx-lm's batch caches holding ``rows`` (each a sequence's own per-layer cache), in order; the rows are copied."""
+    return [type(rows[0][i]).merge([row[i] for row in rows]) for i in range(len(rows[0]))]
+
+
+def add_rows(batch: list, rows: list[list]) -> None:
+    """Append ``rows`` (sequences' own caches) to ``batch`` in place."""
+    for layer, extra in zip(batch, batch_cache(rows)):
+        layer.extend(extra)
+
+
+def keep_rows(batch: list, keep: list[int]) -> None:
+    """Keep only rows ``keep`` of ``batch``, in place."""
+    for layer in batch:
+        layer.filter(keep)
+
+
+def row_cache(batch: list, index: int) -> list:
+    """Row ``index`` of ``batch`` as a sequence's own per-layer cache."""
+    return [layer.extract(index) for layer in batch]
 
 
 def prefill(loaded: LoadedModel, tokens, cache: list) -> None:

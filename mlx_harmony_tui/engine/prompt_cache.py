@@ -16,9 +16,11 @@ of the whole prompt.
 
 Memory: the live conversation keeps its cache and newest snapshot; other
 conversations' caches and older snapshots share a byte budget, and the least
-recently used go first. What else the engine keeps per conversation (turns
-dropped to fit the context, the seeded random key) lives on the same entry,
-so it goes with its cache.
+recently used go first. Openings that conversations share (a system prompt
+and its tools, prefilled once from nothing) are kept the same way, so a new
+conversation that starts alike computes only what follows them. What else
+the engine keeps per conversation (turns dropped to fit the context, the
+seeded random key) lives on the same entry, so it goes with its cache.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ class Snapshot:
 
     offset: int
     states: dict[int, Any]
+    nbytes: int
+
+
+@dataclass
+class Prefix:
+    """Every layer's state right after exactly ``tokens`` were prefilled from nothing: where conversations that
+    open alike (the same system prompt and tools) start, without computing that opening again."""
+
+    tokens: tuple[int, ...]
+    states: list[Any]
     nbytes: int
 
 
@@ -124,6 +136,46 @@ class ConversationCache:
             total += nbytes
         self.snapshots.append(Snapshot(offset, states, total))
 
+    def capture_prefix(self) -> Prefix:
+        """Copies of every layer as they are now, for other conversations to start from."""
+        states, total = [], 0
+        for layer in self.layers:
+            state, nbytes = lm.copy_layer_state(layer)
+            states.append(state)
+            total += nbytes
+        return Prefix(tuple(self.tokens), states, total)
+
+    def start_from(self, prefix: Prefix) -> None:
+        """Hold ``prefix`` (copied) instead of what this cache held."""
+        self.reset()
+        for layer, state in zip(self.layers, prefix.states):
+            lm.restore_layer_state(layer, state)
+        self.tokens = list(prefix.tokens)
+        self.take_snapshot()
+
+    def reusable_state(self) -> tuple[list, list[int]]:
+        """Layers holding what a later prompt can reuse exactly, and their tokens (this cache is left as it is).
+
+        With sliding-window layers that is the newest snapshot, with the plain layers cut to its length.
+        """
+        if not self._windowed:
+            return [lm.cut_copy(layer, len(self.tokens)) for layer in self.layers], list(self.tokens)
+        if not self.snapshots:
+            return [], []
+        snapshot = self.snapshots[-1]
+        layers = [
+            lm.layer_from_state(layer, snapshot.states[i]) if i in snapshot.states else lm.cut_copy(layer, snapshot.offset)
+            for i, layer in enumerate(self.layers)
+        ]
+        return layers, self.tokens[: snapshot.offset]
+
+    def install(self, layers: list, tokens: list[int]) -> None:
+        """Hold ``layers`` (read from disk) and their ``tokens`` instead of what this cache held."""
+        self.layers = layers
+        self.tokens = list(tokens)
+        self.snapshots = []
+        self.take_snapshot()
+
     def cache_bytes(self) -> int:
         return lm.cache_nbytes(self.layers)
 
@@ -139,6 +191,7 @@ class PromptCacheStore:
         self.budget_bytes = budget_bytes
         self.max_entries = max_entries
         self._entries: OrderedDict[str, ConversationCache] = OrderedDict()
+        self._prefixes: OrderedDict[tuple[int, ...], Prefix] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -156,23 +209,45 @@ class PromptCacheStore:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._prefixes.clear()
+
+    def find_prefix(self, prompt: list[int]) -> Prefix | None:
+        """The longest kept opening that ``prompt`` starts with (and goes on past), most recently used first."""
+        best = None
+        for tokens, prefix in self._prefixes.items():
+            if len(tokens) < len(prompt) and (best is None or len(tokens) > len(best.tokens)) and tuple(prompt[: len(tokens)]) == tokens:
+                best = prefix
+        if best is not None:
+            self._prefixes.move_to_end(best.tokens)
+        return best
+
+    def has_prefix(self, tokens: list[int]) -> bool:
+        return tuple(tokens) in self._prefixes
+
+    def add_prefix(self, prefix: Prefix) -> None:
+        self._prefixes[prefix.tokens] = prefix
 
     def spare_bytes(self) -> int:
         """Bytes held beyond the live conversation's cache and newest snapshot."""
         if not self._entries:
             return 0
         *others, live = self._entries.values()
-        return sum(e.cache_bytes() + e.snapshot_bytes() for e in others) + live.snapshot_bytes(skip_newest=True)
+        openings = sum(p.nbytes for p in self._prefixes.values())
+        return sum(e.cache_bytes() + e.snapshot_bytes() for e in others) + live.snapshot_bytes(skip_newest=True) + openings
 
-    def enforce_budget(self) -> None:
-        """Drop least recently used conversations, then the live one's oldest snapshots, until within budget."""
-        while len(self._entries) > max(self.max_entries, 1):
-            self._entries.popitem(last=False)
-        while self.spare_bytes() > self.budget_bytes:
-            if len(self._entries) > 1:
-                self._entries.popitem(last=False)
+    def enforce_budget(self, in_use: set[str] = frozenset()) -> None:
+        """Drop least recently used conversations, then openings, then the live one's oldest snapshots, until within budget.
+
+        The live conversation (the one used last) and those ``in_use`` (a request runs on them) are not dropped.
+        """
+        while self._entries and (len(self._entries) > max(self.max_entries, 1) or self.spare_bytes() > self.budget_bytes):
+            live = next(reversed(self._entries))
+            idle = [key for key in self._entries if key != live and key not in in_use]
+            if idle:
+                del self._entries[idle[0]]
+            elif self._prefixes:
+                self._prefixes.popitem(last=False)
+            elif len(self._entries[live].snapshots) > 1:
+                self._entries[live].snapshots.pop(0)
             else:
-                live = next(iter(self._entries.values()))
-                if len(live.snapshots) <= 1:
-                    break
-                live.snapshots.pop(0)
+                return

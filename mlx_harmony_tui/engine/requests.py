@@ -46,6 +46,7 @@ class Generate:
     max_context_tokens: int | None = None  # drop the oldest turns to fit, see engine.context
     keep_messages: int = 0  # leading messages never dropped (a prompt config's examples)
     required_functions: tuple[str, ...] = ()
+    persist_key: str | None = None  # the cache is also kept on disk under this key (see engine.disk_cache)
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,32 @@ class LiveSampler:
         """The random key the next seeded draw continues from."""
         return self._key
 
+    @key.setter
+    def key(self, key: Any) -> None:
+        # Set back when a draw made ahead of time is thrown away (see engine.batch).
+        self._key = key
+
+    @property
+    def has_pending(self) -> bool:
+        """New parameters arrived that the next draw will take."""
+        return self._pending is not None
+
+    @property
+    def history_free(self) -> bool:
+        """The next draw needs no tokens so far (no repetition, presence or frequency penalty), so it can be made early."""
+        params = self._pending or self.params
+        return params.repetition_penalty == 1.0 and not params.presence_penalty and not params.frequency_penalty
+
+    @property
+    def plain_greedy(self) -> bool:
+        """The next draw is the argmax of the logits, nothing else."""
+        params = self._pending or self.params
+        return params.temperature == 0 and not params.logit_bias and self.history_free
+
+    def observe(self, history: list[int]) -> None:
+        """Count the answer's tokens for presence and frequency penalties (also while they are off)."""
+        self._penalties.observe(history)
+
     def update(self, params: SamplingParams) -> None:
         """Use ``params`` from the next token on (thread-safe)."""
         with self._lock:
@@ -185,7 +211,7 @@ class LiveSampler:
         self._take_pending()
         params = self.params
         if recent_tokens is not None:
-            self._penalties.observe(recent_tokens)  # counted always, so penalties set mid-answer see it all
+            self.observe(recent_tokens)  # counted always, so penalties set mid-answer see it all
         needs_history = params.repetition_penalty != 1.0
         penalised = bool(params.presence_penalty or params.frequency_penalty)
         if params.temperature == 0 and not params.logit_bias and not needs_history and not penalised:

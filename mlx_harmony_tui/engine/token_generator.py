@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import queue
+import threading
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..config.sampling import SamplingParams
 from ..errors import UserError
+from ..harmony.render import HarmonySettings
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
 from .inference import InferenceThread
 from .requests import Generate, LoadModel
@@ -18,7 +21,7 @@ _ids = itertools.count(1)
 
 
 class TokenGenerator:
-    """A model on its own inference thread, driven from the caller's thread.
+    """A model on its own inference thread, driven from any number of caller threads at once.
 
     ``model`` is a local mlx-lm folder, a ``.gguf`` file, a Hugging Face repo
     id, or None for the embedded default model. Loading happens in the
@@ -27,8 +30,12 @@ class TokenGenerator:
 
     Successive calls are one conversation: a prompt that extends an earlier
     one (the next chat turn, a tool result) only computes its new tokens.
-    ``kv_bits`` stores the KV cache quantized (not for GPT-OSS);
-    ``cache_budget_bytes`` bounds what is kept beyond the live conversation.
+    Streams started from several threads run at the same time, decoding
+    together; give each its own ``conversation``. ``kv_bits`` stores the KV
+    cache quantized (not for GPT-OSS; such streams run one at a time);
+    ``cache_budget_bytes`` bounds what is kept beyond the live conversation;
+    ``disk_cache`` (folder, byte budget) keeps the caches of streams given a
+    ``persist`` key on disk too, for a later process.
     """
 
     def __init__(
@@ -39,13 +46,14 @@ class TokenGenerator:
         kv_bits: int | None = None,
         kv_group_size: int = 64,
         cache_budget_bytes: int | None = None,
+        disk_cache: tuple[Path, int] | None = None,
     ):
-        self._events: queue.Queue[Event] = queue.Queue()
-        self._engine = InferenceThread(self._events.put, cache_budget_bytes=cache_budget_bytes)
+        self._queues: dict[str, queue.Queue[Event]] = {}  # request id -> its events
+        self._queues_lock = threading.Lock()
+        self._engine = InferenceThread(self._deliver, cache_budget_bytes=cache_budget_bytes, disk_cache=disk_cache)
         self.sampling = sampling or SamplingParams()
-        # The running generation's id and parameters, replaced as one tuple so other threads see a consistent pair.
-        self._running: tuple[str, SamplingParams] | None = None
-        self.conversation_id = f"conversation-{next(_ids)}"
+        self._running: dict[str, SamplingParams] = {}  # request id -> its current parameters
+        self.conversation_id = self.new_conversation_id()
         self._started = (self.conversation_id, date.today().isoformat())  # the date GPT-OSS prompts carry, per conversation
         self.model_spec: str | None = None
         try:
@@ -54,6 +62,23 @@ class TokenGenerator:
             self._engine.shutdown()
             raise
 
+    def _deliver(self, event: Event) -> None:
+        """Called on the inference thread: hand ``event`` to the stream waiting for its request."""
+        with self._queues_lock:
+            target = self._queues.get(getattr(event, "request_id", ""))
+        if target is not None:
+            target.put(event)
+
+    def _open(self, request_id: str) -> queue.Queue[Event]:
+        events: queue.Queue[Event] = queue.Queue()
+        with self._queues_lock:
+            self._queues[request_id] = events
+        return events
+
+    def _close(self, request_id: str) -> None:
+        with self._queues_lock:
+            self._queues.pop(request_id, None)
+
     def load(
         self,
         model: str | None,
@@ -61,24 +86,27 @@ class TokenGenerator:
         kv_bits: int | None = None,
         kv_group_size: int = 64,
     ) -> ModelInfo:
-        """Load ``model`` in place of the current one (the conversation's caches are dropped)."""
+        """Load ``model`` in place of the current one, once running streams are done (caches are dropped)."""
         rid = f"load-{next(_ids)}"
-        self._engine.submit(LoadModel(rid, model, kv_bits=kv_bits, kv_group_size=kv_group_size))
-        for event in self._drain(rid):
-            if isinstance(event, ModelLoading) and progress:
-                progress(event.stage, event.fraction)
-            if isinstance(event, ModelLoaded):
-                self.info: ModelInfo = event.info
-                break
+        events = self._open(rid)
+        try:
+            self._engine.submit(LoadModel(rid, model, kv_bits=kv_bits, kv_group_size=kv_group_size))
+            for event in self._drain(events):
+                if isinstance(event, ModelLoading) and progress:
+                    progress(event.stage, event.fraction)
+                if isinstance(event, ModelLoaded):
+                    self.info: ModelInfo = event.info
+                    break
+        finally:
+            self._close(rid)
         self.tokenizer = self._engine.loaded.tokenizer
         self.model_spec = model
         return self.info
 
-    def _drain(self, request_id: str) -> Iterator[Event]:
+    @staticmethod
+    def _drain(events: queue.Queue[Event]) -> Iterator[Event]:
         while True:
-            event = self._events.get()
-            if getattr(event, "request_id", None) != request_id:
-                continue
+            event = events.get()
             if isinstance(event, Error):
                 if event.user_error:
                     raise UserError(event.message, event.field)
@@ -107,6 +135,9 @@ class TokenGenerator:
         keep_messages: int = 0,
         processors: tuple[Callable, ...] = (),
         required_functions: tuple[str, ...] = (),
+        conversation: str | None = None,
+        request_id: str | None = None,
+        persist: str | None = None,
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -120,46 +151,52 @@ class TokenGenerator:
         first ``keep_messages`` messages. ``processors`` are logits processors
         ``(tokens_so_far, logits) -> logits`` applied before sampling.
         ``required_functions`` (GPT-OSS) makes the answer a call to one of them.
-        A GPT-OSS prompt without a ``conversation_start_date`` gets the day
-        this conversation began.
+        ``conversation`` (default: :attr:`conversation_id`) picks the cache to
+        reuse; ``request_id`` names the stream for :meth:`cancel` and
+        :meth:`update_sampling`; ``persist`` keeps the conversation's cache
+        on disk under that key as well (see ``disk_cache``). A GPT-OSS
+        prompt without a ``conversation_start_date`` gets the day this
+        conversation began.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
         params = self._params(max_tokens, sampling)
+        conversation = conversation or self.conversation_id
         if messages is not None and self.info.is_gpt_oss:
-            harmony = self._dated(harmony)
+            harmony = self._dated(harmony, conversation)
         prompt_ids = None
         if prompt is not None:
             prompt_ids = list(self.tokenizer.encode(prompt)) if isinstance(prompt, str) else list(prompt)
-        rid = f"gen-{next(_ids)}"
-        self._running = (rid, params)
+        rid = request_id or f"gen-{next(_ids)}"
+        events = self._open(rid)
+        self._running[rid] = params
         self._engine.submit(Generate(rid, messages=messages, prompt_ids=prompt_ids, params=params,
-                                     conversation_id=self.conversation_id, harmony=harmony, reuse_cache=reuse_cache,
+                                     conversation_id=conversation, harmony=harmony, reuse_cache=reuse_cache,
                                      max_context_tokens=max_context_tokens, keep_messages=keep_messages,
-                                     processors=tuple(processors), required_functions=tuple(required_functions)))
+                                     processors=tuple(processors), required_functions=tuple(required_functions),
+                                     persist_key=persist))
         finished = False
         try:
-            for event in self._drain(rid):
+            for event in self._drain(events):
                 finished = isinstance(event, Done)
                 yield event
         except (UserError, RuntimeError):
             finished = True  # an Error event ends the request; no Done follows
             raise
         finally:
-            self._running = None
+            self._running.pop(rid, None)
             if not finished:
                 self._engine.cancel(rid)
-                for _ in self._drain(rid):
+                for _ in self._drain(events):
                     pass
+            self._close(rid)
 
-    def _dated(self, harmony: Any) -> Any:
-        from ..harmony.render import HarmonySettings
-
+    def _dated(self, harmony: Any, conversation: str) -> Any:
         harmony = harmony or HarmonySettings()
         if harmony.conversation_start_date:
             return harmony
-        if self._started[0] != self.conversation_id:
-            self._started = (self.conversation_id, date.today().isoformat())
+        if self._started[0] != conversation:
+            self._started = (conversation, date.today().isoformat())
         return replace(harmony, conversation_start_date=self._started[1])
 
     def generate(
@@ -174,6 +211,11 @@ class TokenGenerator:
             if isinstance(event, TextDelta):
                 yield from event.token_ids
 
+    @staticmethod
+    def new_conversation_id() -> str:
+        """A fresh conversation id (for :meth:`stream`'s ``conversation``)."""
+        return f"conversation-{next(_ids)}"
+
     def new_conversation(self) -> None:
         """Later calls are a new conversation: nothing is reused from the earlier one's cache."""
         self.use_conversation(None)
@@ -185,8 +227,17 @@ class TokenGenerator:
         budget kept it.
         """
         previous = self.conversation_id
-        self.conversation_id = conversation_id or f"conversation-{next(_ids)}"
+        self.conversation_id = conversation_id or self.new_conversation_id()
         return previous
+
+    @property
+    def running(self) -> int:
+        """Generations running on this model now (this generator's and any other caller's)."""
+        return self._engine.running
+
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(loaded_model)`` on the inference thread (after queued work) and return its result."""
+        return self._engine.call(fn).result()
 
     def render(self, messages: list[dict]) -> list[int]:
         """``messages`` as prompt token ids in the model's chat template (not for Harmony prompts)."""
@@ -194,28 +245,26 @@ class TokenGenerator:
 
         return self.call(lambda loaded: prompt_tokens(loaded, messages))
 
-    def call(self, fn: Callable[[Any], Any]) -> Any:
-        """Run ``fn(loaded_model)`` on the inference thread (after queued work) and return its result."""
-        return self._engine.call(fn).result()
+    def cancel(self, request_id: str | None = None) -> None:
+        """Stop stream ``request_id`` (None: every stream of this generator) before its next token."""
+        for rid in [request_id] if request_id is not None else list(self._running):
+            self._engine.cancel(rid)
 
-    def cancel(self) -> None:
-        """Stop the running generation before its next token."""
-        running = self._running
-        if running is not None:
-            self._engine.cancel(running[0])
-
-    def update_sampling(self, **changes: Any) -> None:
-        """Change sampling from any thread: the defaults for later calls, and the
-        running generation from its next token (only the named fields change)."""
-        self.sampling = self._params(None, changes)
-        running = self._running
-        if running is not None:
-            rid, params = running
+    def update_sampling(self, request_id: str | None = None, **changes: Any) -> None:
+        """Change sampling from any thread: the defaults for later calls (unless ``request_id`` is given), and
+        the running stream ``request_id`` (None: every running stream) from its next token; only the named fields change."""
+        if request_id is None:
+            self.sampling = self._params(None, changes)
+        targets = [request_id] if request_id is not None else list(self._running)
+        for rid in targets:
+            params = self._running.get(rid)
+            if params is None:
+                continue
             try:
                 updated = params.with_changes(**changes)
             except ValueError as exc:
                 raise UserError(f"sampling: {exc}") from None
-            self._running = (rid, updated)
+            self._running[rid] = updated
             self._engine.update_sampling(rid, updated)
 
     def close(self) -> None:

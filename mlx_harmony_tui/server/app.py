@@ -1,7 +1,7 @@
 """The FastAPI app: OpenAI's chat and text completions, models, and health.
 
-A request is checked, given a place in the generation slot's line (429 when
-the line is full), and answered once its first piece exists: an error found
+A request is checked, given a generation slot or a place in the line (429
+when the line is full), and answered once its first piece exists: an error found
 before any text (an unknown role, a prompt too long) is still a proper 4xx,
 and a streamed answer's first chunk leaves as soon as its first token is
 decoded, then one chunk per text delta. A client that leaves, while waiting
@@ -30,7 +30,7 @@ from .messages import harmony_messages
 from .openai_format import SSE_DONE, APIError, sse, validation_error
 from .responses import ChatReply, TextReply
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerationRequest
-from .slot import GenerationSlot, Job
+from .slot import GenerationSlots, Job
 
 log = logging.getLogger("mlx_harmony_tui.server")
 
@@ -91,6 +91,8 @@ def create_app(
     allowed_origins: Sequence[str] = (),
     max_queue: int = 16,
     cache_budget_bytes: int | None = None,
+    max_concurrency: int = 8,
+    disk_cache: tuple | None = None,
     logits_processors: ProcessorFactory | None = None,
 ) -> FastAPI:
     """The server's app, serving the names in ``catalog``.
@@ -99,12 +101,15 @@ def create_app(
     when the app stops); without one the app loads the startup model on
     first use (``app.state.slot.preload`` loads it at once). ``api_key``
     protects ``/v1``; ``allowed_origins`` enables CORS for those origins.
-    ``cache_budget_bytes`` bounds the prompt caches kept between requests.
+    ``cache_budget_bytes`` bounds the prompt caches kept between requests;
+    ``max_concurrency`` generations run at once, ``max_queue`` more may wait;
+    ``disk_cache`` (folder, byte budget) keeps conversations' caches on disk,
+    so a restarted server goes on warm.
     ``logits_processors``, when given, is called for every generation and
     its processors constrain that generation (tests script a model's output
     with it).
     """
-    slot = GenerationSlot(max_queue, generator, cache_budget_bytes)
+    slot = GenerationSlots(max_queue, generator, cache_budget_bytes, max_concurrency, disk_cache)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -179,7 +184,7 @@ def create_app(
     return app
 
 
-async def _answer(request: Request, slot: GenerationSlot, job: Job, reply: ChatReply | TextReply, stream: bool) -> Response:
+async def _answer(request: Request, slot: GenerationSlots, job: Job, reply: ChatReply | TextReply, stream: bool) -> Response:
     """Queue ``job`` and answer with its pieces, whole or as server-sent events."""
     slot.submit(job)
     handed_over = False
@@ -207,7 +212,7 @@ async def _answer(request: Request, slot: GenerationSlot, job: Job, reply: ChatR
             slot.cancel(job)
 
 
-async def _events(slot: GenerationSlot, job: Job, reply: ChatReply | TextReply, item: Any):
+async def _events(slot: GenerationSlots, job: Job, reply: ChatReply | TextReply, item: Any):
     """The stream's body; leaving it early (a disconnect) cancels the generation."""
     try:
         opening = reply.opening()

@@ -75,7 +75,7 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
     for event in events:
         if job.cancelled and not stopping:
             stopping = True
-            generator.cancel()  # the client left; the Done that follows ends the loop
+            generator.cancel(job.id)  # the client left; the Done that follows ends the loop
         if isinstance(event, TextDelta) and event.text and not stop.hit and not job.cancelled:
             if channels and event.channel == "analysis":
                 job.emit(TextPiece("reasoning", event.text))
@@ -85,7 +85,7 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
                     job.emit(TextPiece("content", text))
                 if stop.hit and not stopping:
                     stopping = True
-                    generator.cancel()  # the Done that follows still brings the usage figures
+                    generator.cancel(job.id)  # the Done that follows still brings the usage figures
         elif isinstance(event, ToolCall) and channels and not stop.hit:
             job.emit(ToolCallPiece(new_id("call_"), function_name(event.recipient), event.arguments))
         elif isinstance(event, Done):
@@ -106,7 +106,7 @@ class ChatGeneration:
 
     def __call__(self, generator, job) -> None:
         served = self.options.served
-        events = complete_chat(generator, served.settings, served.id, self.request, self.options.processors())
+        events = complete_chat(generator, served.settings, served.id, self.request, self.options.processors(), job.id)
         _relay(generator, job, self.options.stops, events, channels=True)
 
 
@@ -118,5 +118,5 @@ class TextGeneration:
     prompt: str
 
     def __call__(self, generator, job) -> None:
-        events = complete_text(generator, self.options.served.id, self.prompt, self.options.params, self.options.processors())
+        events = complete_text(generator, self.options.served.id, self.prompt, self.options.params, self.options.processors(), job.id)
         _relay(generator, job, self.options.stops, events, channels=False)

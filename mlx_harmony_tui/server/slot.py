@@ -1,11 +1,12 @@
-"""The generation slot: one generation at a time, the others waiting in a bounded line.
+"""The generation slots: up to ``max_concurrency`` generations at once, the others waiting in a bounded line.
 
-One thread (the slot's) takes jobs in order, loads the model a job's
-served name needs (one model at a time), and runs the job's generation on
-the :class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator`, which
-hands the work to its own inference thread. Pieces go back to the event
-loop through :meth:`Job.emit`. A job leaves the line when its client
-leaves; a running one is cancelled before its next token.
+A thread per slot takes jobs in order and runs each one's generation on the
+shared :class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator`,
+whose inference thread decodes the running ones together. The model a job's
+served name needs is loaded when nothing else runs (one model at a time;
+jobs for another model wait their turn). Pieces go back to the event loop
+through :meth:`Job.emit`. A job leaves the line when its client leaves; a
+running one is cancelled before its next token, the others go on.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .catalog import ServedModel
 from .generation import Failed, Finished
-from .openai_format import APIError
+from .openai_format import APIError, new_id
 
 log = logging.getLogger("mlx_harmony_tui.server")
 _UNKNOWN = object()  # the loaded model after a failed load: the next job loads its own
@@ -31,6 +32,7 @@ class Job:
 
     def __init__(self, served: ServedModel, work: Callable[[Any, "Job"], None]):
         self.served, self.work = served, work
+        self.id = new_id("gen_")  # the engine request it runs as
         self.cancelled = False
         self.over = False  # its last piece (Finished or Failed) has been taken
         self._loop = asyncio.get_running_loop()
@@ -71,49 +73,56 @@ class Job:
             self._getter = None
 
 
-class GenerationSlot:
-    """Runs jobs one at a time; at most ``max_queue`` wait while one runs.
+class GenerationSlots:
+    """Runs up to ``max_concurrency`` jobs at once; at most ``max_queue`` wait beyond them.
 
-    ``generator`` serves an already loaded TokenGenerator (the slot then
-    leaves it open on close); without one, the slot makes its own on first
-    use or :meth:`preload`, keeping prompt caches within ``cache_budget_bytes``.
+    ``generator`` serves an already loaded TokenGenerator (left open on
+    close); without one, the slots make their own on first use or
+    :meth:`preload`, keeping prompt caches within ``cache_budget_bytes``.
     """
 
-    def __init__(self, max_queue: int = 16, generator: Any = None, cache_budget_bytes: int | None = None):
+    def __init__(self, max_queue: int = 16, generator: Any = None, cache_budget_bytes: int | None = None,
+                 max_concurrency: int = 8, disk_cache: tuple | None = None):
         if max_queue < 0:
             raise ValueError("max_queue must be >= 0")
-        self.max_queue = max_queue
-        self._cache_budget = cache_budget_bytes
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self.max_queue, self.max_concurrency = max_queue, max_concurrency
+        self._cache_budget, self._disk_cache = cache_budget_bytes, disk_cache
         self._generator = generator
         self._owns_generator = generator is None
         self._loaded: Any = generator.model_spec if generator is not None else _UNKNOWN
         self._waiting: deque[Job] = deque()
-        self._running: Job | None = None
+        self._running: list[Job] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._switching = False  # a job is loading its model: nothing else starts meanwhile
+        self._threads: list[threading.Thread] = []
         self.served_count = 0
         self.cancelled_count = 0
 
     # Event-loop side -------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve, name="mlx-harmony-server-slot", daemon=True)
-        self._thread.start()
+        for i in range(self.max_concurrency):
+            thread = threading.Thread(target=self._serve, name=f"mlx-harmony-server-slot-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def submit(self, job: Job) -> None:
         """Queue ``job``; APIError 429 when the line is full, 503 once the server is closing."""
         with self._lock:
             if self._closed:
                 raise APIError(503, "The server is shutting down.", type="server_error", code="shutting_down")
-            busy = self._running is not None or bool(self._waiting)
+            busy = len(self._running) >= self.max_concurrency or bool(self._waiting)
             if busy and len(self._waiting) >= self.max_queue:
-                raise APIError(429, f"The server is busy: one generation is running and {len(self._waiting)} are waiting "
-                                    f"(--max-queue {self.max_queue}); retry shortly.",
+                raise APIError(429, f"The server is busy: {len(self._running)} generations are running and {len(self._waiting)} "
+                                    f"are waiting (--max-concurrency {self.max_concurrency}, --max-queue {self.max_queue}); "
+                                    "retry shortly.",
                                type="rate_limit_error", code="queue_full", headers={"Retry-After": "1"})
             self._waiting.append(job)
-            self._wake.notify()
+            self._wake.notify_all()
 
     def cancel(self, job: Job) -> None:
         """The client is gone: drop ``job`` from the line, or stop it before its next token."""
@@ -124,43 +133,44 @@ class GenerationSlot:
             if job in self._waiting:
                 self._waiting.remove(job)
                 self.cancelled_count += 1
-            elif self._running is job and not job.cancelled:
+                self._wake.notify_all()
+            elif job in self._running and not job.cancelled:
                 job.cancelled = True
-                self._generator.cancel()
+                self._generator.cancel(job.id)
 
     def status(self) -> dict:
         with self._lock:
             info = getattr(self._generator, "info", None) if self._loaded is not _UNKNOWN else None
             return {
                 "model": info.name if info is not None else None,
-                "generating": self._running is not None,
+                "generating": bool(self._running),
+                "running": len(self._running),
                 "queued": len(self._waiting),
                 "served": self.served_count,
                 "cancelled": self.cancelled_count,
             }
 
     def close(self, timeout: float = 30.0) -> None:
-        """Refuse new jobs, fail the waiting ones, cancel the running one, and stop the thread."""
+        """Refuse new jobs, fail the waiting ones, cancel the running ones, and stop the threads."""
         with self._lock:
             self._closed = True
             waiting, self._waiting = list(self._waiting), deque()
-            running = self._running
-            if running is not None:
-                running.cancelled = True
-                self._generator.cancel()
-            self._wake.notify()
+            for job in self._running:
+                job.cancelled = True
+                self._generator.cancel(job.id)
+            self._wake.notify_all()
         for job in waiting:
             job.emit(Failed(APIError(503, "The server is shutting down.", type="server_error", code="shutting_down")))
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
         if self._owns_generator and self._generator is not None:
             self._generator.close()
 
-    # Slot thread --------------------------------------------------------------------
+    # Slot threads -------------------------------------------------------------------
 
     def preload(self, spec: str | None, progress: Callable[[str, float], None] | None = None) -> None:
         """Load ``spec`` now (before :meth:`start`); UserError with one clear line if it cannot be loaded."""
-        if self._thread is not None:
+        if self._threads:
             raise RuntimeError("preload before start")
         self._load(spec, progress)
 
@@ -170,35 +180,54 @@ class GenerationSlot:
         log.info("loading model %s", spec or "(the default model)")
         self._loaded = _UNKNOWN
         if self._generator is None:
-            self._generator = TokenGenerator(spec, progress=progress, cache_budget_bytes=self._cache_budget)
+            self._generator = TokenGenerator(spec, progress=progress, cache_budget_bytes=self._cache_budget, disk_cache=self._disk_cache)
         else:
             self._generator.load(spec, progress)
         self._loaded = spec
         return self._generator
 
+    def _next_job(self) -> tuple[Job | None, bool]:
+        """The first waiting job that can start now, and whether it must load its model first (nothing else runs then)."""
+        while True:
+            if self._closed:
+                return None, False
+            if self._waiting and not self._switching:
+                job = self._waiting[0]
+                loaded = job.served.settings.model == self._loaded
+                if loaded or not self._running:
+                    self._waiting.popleft()
+                    self._running.append(job)
+                    self._switching = not loaded
+                    return job, not loaded
+            self._wake.wait()
+
     def _serve(self) -> None:
         while True:
             with self._lock:
-                while not self._waiting and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                job = self._running = self._waiting.popleft()
+                job, needs_load = self._next_job()
+            if job is None:
+                return
             try:
-                self._run(job)
+                self._run(job, needs_load)
             finally:
                 with self._lock:
-                    self._running = None
+                    self._running.remove(job)
                     self.served_count += 1
                     self.cancelled_count += job.cancelled
+                    self._wake.notify_all()
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, needs_load: bool) -> None:
         try:
             try:
-                generator = self._load(job.served.settings.model)
+                generator = self._load(job.served.settings.model) if needs_load else self._generator
             except UserError as exc:
                 raise APIError(503, f"The model {job.served.id!r} could not be loaded: {exc}", type="server_error",
                                param="model", code="model_unavailable") from None
+            finally:
+                if needs_load:
+                    with self._lock:
+                        self._switching = False
+                        self._wake.notify_all()
             job.work(generator, job)
         except APIError as exc:
             job.emit(Failed(exc))

@@ -27,6 +27,9 @@ def test_bench_engine_json_line(default_model_dir):
     assert isinstance(result["prompt_tokens"], int) and result["prompt_tokens"] >= 64
     for key in REQUIRED[2:]:
         assert isinstance(result[key], float) and result[key] > 0, key
+    for key in ("decode_ratio_quartiles", "prefill_ratio_quartiles"):
+        low, high = result[key]
+        assert 0 < low <= high, key
     assert result["cached_tokens_engine"] == 0  # the engine prefills the whole prompt every round, as mlx-lm does
 
 

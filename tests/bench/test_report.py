@@ -24,7 +24,7 @@ from mlx_harmony_tui.bench.svg_plot import Series, line_chart
 SVG = "{http://www.w3.org/2000/svg}"
 TINY = ReportSizes(
     engine_prompt_tokens=48, engine_max_tokens=6, engine_rounds=1, turns=2, turns_user_tokens=16, turns_max_tokens=6,
-    tui_max_tokens=12, tui_rounds=1, tui_keys=1, server_max_tokens=6, server_rounds=1, logs=20, log_messages=40,
+    tui_max_tokens=12, tui_rounds=1, tui_keys=1, server_max_tokens=6, server_rounds=1, server_clients=(1, 2), logs=20, log_messages=40,
     dataset_turns=3, dataset_max_tokens=8, long_tokens=32,
 )
 PLOTS = ("ttft_by_turn.svg", "decode_over_generation.svg", "memory_by_turn.svg", "dataset_speed_by_turn.svg")
@@ -93,8 +93,8 @@ def test_non_finite_points_are_left_out():
 
 
 def test_missing_results_and_keys_give_empty_cells_not_errors():
-    rows = figures({"server": {"ttft_s_http": 0.5}})
-    server = {f.name: f for f in rows if f.bench == "server"}
+    rows = figures({"http": {"ttft_s_http": 0.5}})
+    server = {f.name: f for f in rows if f.bench == "http"}
     assert server["TTFT over HTTP streaming"].value == 0.5
     assert server["TTFT over HTTP streaming"].counterpart is None and server["TTFT over HTTP streaming"].ratio is None
     assert server["decode over HTTP streaming"].value is None
@@ -125,7 +125,7 @@ def test_the_suite_writes_report_json_plots_and_tables(default_model_dir, tmp_pa
     out = tmp_path / "report"
     data = run_report(out, sizes=TINY, preset="tiny", terminal=False)
     progress = capsys.readouterr().err
-    assert "mlx-harmony bench report: [1/7] engine" in progress and "long_generation done in" in progress
+    assert f"mlx-harmony bench report: [1/{len(BENCHES)}] engine" in progress and "long_generation done in" in progress
 
     saved = json.loads((out / "report.json").read_text())
     assert saved == json.loads(json.dumps(data))
@@ -140,7 +140,7 @@ def test_the_suite_writes_report_json_plots_and_tables(default_model_dir, tmp_pa
         assert heading in md
     table = [line.split(" | ") for line in md.splitlines() if line.startswith("| ") and line.count(" | ") == 6]
     benches = {row[0][2:] for row in table}
-    assert {"engine", "turns", "tui", "server", "logs", "dataset", "long generation"} <= benches
+    assert {"engine", "turns", "tui", "server", "http", "logs", "dataset", "long generation"} <= benches
     engine = {row[1]: row for row in table if row[0] == "| engine"}
     assert engine["decode"][5] == "raw mlx-lm generate_step" and float(engine["decode"][6].rstrip(" |")) > 0
     tui = {row[1]: row for row in table if row[0] == "| tui"}

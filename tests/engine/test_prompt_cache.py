@@ -145,7 +145,8 @@ def test_regenerating_the_same_prompt_reuses_all_but_its_last_token(plain):
     messages = [{"role": "user", "content": "Say hello."}]
     first = run_turn(plain, "r1", messages, "regen")
     again = assert_matches_cold(plain, "r2", messages, "regen")
-    assert first.cached == 0 and again.cached == again.prompt_tokens - 1
+    # The first time, at most the chat template's own opening came from a cache (every conversation shares it).
+    assert first.cached < again.cached == again.prompt_tokens - 1
 
 
 def test_budget_drops_other_conversations_not_the_live_one(tiny_gpt_oss_dir):

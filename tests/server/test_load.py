@@ -66,7 +66,7 @@ def test_client_leaving_a_whole_answer_request_cancels_it(server, no_end_bias):
 
 def test_full_queue_is_429_and_leaving_clients_free_their_places(server_generator, default_catalog, no_end_bias,
                                                                   greedy_reference):
-    with running(create_app(default_catalog, generator=server_generator, max_queue=2)) as live, live.http() as http:
+    with running(create_app(default_catalog, generator=server_generator, max_queue=2, max_concurrency=1)) as live, live.http() as http:
         with ThreadPoolExecutor(2) as pool:
             long = http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias))
             response = long.__enter__()

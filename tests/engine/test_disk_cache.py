@@ -1,0 +1,84 @@
+"""Prompt caches on disk: a new process goes on warm, exactly; a damaged or foreign file is never used."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# One turn in a fresh process: prints the Done's figures and tokens as JSON.
+TURN = """
+import json, sys
+from pathlib import Path
+from mlx_harmony_tui import TokenGenerator
+from mlx_harmony_tui.engine.events import Done
+from mlx_harmony_tui.harmony.render import HarmonySettings
+model, folder, messages, reuse = sys.argv[1] or None, Path(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4] == "1"
+harmony = HarmonySettings(conversation_start_date="2026-11-26", builtin_tools=("python",))
+with TokenGenerator(model, disk_cache=(folder, 1 << 30)) as generator:
+    extra = {"harmony": harmony} if generator.info.is_gpt_oss else {}
+    done = [e for e in generator.stream(messages=messages, persist="chat-1", reuse_cache=reuse, temperature=0.0,
+                                        max_tokens=150, **extra) if isinstance(e, Done)][-1]
+print(json.dumps({"cached": done.stats.cached_tokens, "prompt": done.stats.prompt_tokens, "tokens": list(done.token_ids),
+                  "text": generator.tokenizer.decode([t for t in done.token_ids if t < 199998])}))
+"""
+
+
+def turn(model: str | None, folder: Path, messages: list[dict], reuse: bool = True) -> dict:
+    done = subprocess.run([sys.executable, "-c", TURN, model or "", str(folder), json.dumps(messages), "1" if reuse else "0"],
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(params=["default", "tiny-gpt-oss"])
+def model(request, default_model_dir, tiny_gpt_oss_dir) -> str | None:
+    return None if request.param == "default" else str(tiny_gpt_oss_dir)
+
+
+def first_and_next(model, folder: Path) -> tuple[dict, list[dict]]:
+    ask = [{"role": "user", "content": "Tell me about lighthouses and the people who kept them, in detail."}]
+    first = turn(model, folder, ask)
+    follow = ask + [{"role": "assistant", "content": first["text"]}, {"role": "user", "content": "And what about storms?"}]
+    return first, follow
+
+
+def test_a_new_process_continues_a_conversation_from_disk_exactly(model, tmp_path):
+    first, follow = first_and_next(model, tmp_path)
+    files = list(tmp_path.glob("*/*.safetensors"))
+    assert len(files) == 1
+    warm = turn(model, tmp_path, follow)
+    cold = turn(model, tmp_path / "elsewhere", follow, reuse=False)
+    assert warm["cached"] > first["prompt"] // 2  # the earlier turn came from the file
+    assert cold["cached"] == 0
+    assert warm["tokens"] == cold["tokens"]
+
+
+def test_a_damaged_file_is_ignored_then_replaced(model, tmp_path):
+    first, follow = first_and_next(model, tmp_path)
+    (saved,) = tmp_path.glob("*/*.safetensors")
+    good = saved.read_bytes()
+    saved.write_bytes(good[: len(good) // 2] + b"\x00" * 64)  # cut short: not a valid safetensors file any more
+    damaged = turn(model, tmp_path, follow)
+    cold = turn(model, tmp_path / "elsewhere", follow, reuse=False)
+    assert damaged["cached"] < first["prompt"] // 2 and damaged["tokens"] == cold["tokens"]
+    assert saved.read_bytes() != good[: len(good) // 2] + b"\x00" * 64  # the answer wrote a good one
+    assert turn(model, tmp_path, follow + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "More?"}])["cached"] > 0
+
+
+def test_a_file_of_another_model_is_never_used(default_model_dir, tiny_gpt_oss_dir, tmp_path):
+    ask = [{"role": "user", "content": "Tell me about lighthouses and the people who kept them, in detail."}]
+    turn(None, tmp_path, ask)
+    (smol_file,) = tmp_path.glob("*/*.safetensors")
+    first = turn(str(tiny_gpt_oss_dir), tmp_path, ask)
+    (tiny_folder,) = [p for p in tmp_path.iterdir() if p.is_dir() and p != smol_file.parent]
+    (tiny_file,) = tiny_folder.glob("*.safetensors")
+    tiny_file.write_bytes(smol_file.read_bytes())  # the other model's cache, under this model's name
+    follow = ask + [{"role": "assistant", "content": first["text"]}, {"role": "user", "content": "And storms?"}]
+    foreign = turn(str(tiny_gpt_oss_dir), tmp_path, follow)
+    cold = turn(str(tiny_gpt_oss_dir), tmp_path / "elsewhere", follow, reuse=False)
+    assert foreign["cached"] < first["prompt"] // 2 and foreign["tokens"] == cold["tokens"]
