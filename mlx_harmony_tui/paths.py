@@ -36,3 +36,10 @@ def config_dir() -> Path:
     import platformdirs
 
     return _dir("MLX_HARMONY_CONFIG_DIR", platformdirs.user_config_path(APP_NAME))
+
+
+def export_dir() -> Path:
+    """Where exported chats go unless settings.json names a folder: ``mlx-harmony`` in the user's Documents folder."""
+    import platformdirs
+
+    return _dir("MLX_HARMONY_EXPORT_DIR", platformdirs.user_documents_path() / APP_NAME)

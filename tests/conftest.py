@@ -25,6 +25,7 @@ def _user_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
     base = tmp_path_factory.mktemp("user-dirs")
     os.environ["MLX_HARMONY_DATA_DIR"] = str(base / "data")
     os.environ["MLX_HARMONY_CONFIG_DIR"] = str(base / "config")
+    os.environ["MLX_HARMONY_EXPORT_DIR"] = str(base / "exports")  # never the user's Documents
     os.environ["HF_HUB_CACHE"] = str(base / "hf-hub")  # the model catalog lists what is there: keep it the same everywhere
 
 

@@ -61,10 +61,12 @@ def check_plain_request(request: ChatRequest, model_name: str) -> list[dict]:
     return plain
 
 
-def complete_chat(generator: Any, settings: RunSettings, name: str, request: ChatRequest, processors: tuple = ()) -> Iterator[Event]:
+def complete_chat(generator: Any, settings: RunSettings, name: str, request: ChatRequest, processors: tuple = (),
+                  request_id: str | None = None) -> Iterator[Event]:
     """Stream the answer to ``request`` with ``settings`` (the served name's), as engine events.
 
-    ``processors`` are extra logits processors (see ``TokenGenerator.stream``).
+    ``processors`` are extra logits processors (see ``TokenGenerator.stream``);
+    ``request_id`` names the stream, to cancel it.
     """
     info = generator.info
     settings = replace(settings, started=datetime.now().astimezone())
@@ -73,14 +75,14 @@ def complete_chat(generator: Any, settings: RunSettings, name: str, request: Cha
                               function_tools=request.function_tools)
     else:
         prompt = build_prompt(settings, False, check_plain_request(request, info.name))
-    # The caller serves one request at a time on this generator, so its conversation is ours to pick.
-    generator.use_conversation(conversation_key(name, prompt.messages))
+    conversation = conversation_key(name, prompt.messages)
     return generator.stream(messages=prompt.messages, harmony=prompt.harmony, max_context_tokens=settings.max_context_tokens,
-                            keep_messages=prompt.keep, required_functions=request.required_functions,
-                            processors=processors, **request.params.model_dump())
+                            keep_messages=prompt.keep, required_functions=request.required_functions, processors=processors,
+                            conversation=conversation, request_id=request_id, persist=conversation, **request.params.model_dump())
 
 
-def complete_text(generator: Any, name: str, text: str, params: SamplingParams, processors: tuple = ()) -> Iterator[Event]:
+def complete_text(generator: Any, name: str, text: str, params: SamplingParams, processors: tuple = (),
+                  request_id: str | None = None) -> Iterator[Event]:
     """Stream a continuation of raw ``text`` (no chat template)."""
-    generator.use_conversation(f"text-{name}")
-    return generator.stream(prompt=text, processors=processors, **params.model_dump())
+    return generator.stream(prompt=text, processors=processors, conversation=f"text-{name}", request_id=request_id,
+                            **params.model_dump())

@@ -37,22 +37,29 @@ def original_turns(chat, head: str | None = None) -> tuple[list[OriginalTurn], s
     return turns, root_parent
 
 
-def rerun(session, log, head: str | None = None) -> Iterator[tuple[int, Event]]:
-    """Ask each question of ``log``'s branch again through ``session``'s model; yield (turn index, event).
+class Rerun:
+    """Asks each question of ``log``'s branch ending at ``head`` again, beside ``session``'s own conversation.
 
     ``session`` is the app's live session: its model, settings and sampling
-    are used; its own conversation and cache are left as they were.
+    are used; its own conversation and cache are left as they were, and it
+    can answer at the same time (the engine batches both).
     """
-    turns, root_parent = original_turns(log.read(), head)
-    generator = session.generator
-    runner = ChatSession(session.settings, generator=generator, profiles_file=session.profiles_file, system=session.system)
-    runner.reasoning_effort = session.reasoning_effort
-    runner.log = ChatLog(log.path, log.chat_id)
-    runner.log.head = root_parent
-    live_conversation = generator.use_conversation(None)
-    try:
-        for i, turn in enumerate(turns):
-            for event in runner.send(turn.question):
+
+    def __init__(self, session: ChatSession, log: ChatLog, head: str | None = None):
+        self.turns, root_parent = original_turns(log.read(), head)
+        generator = session.generator
+        self.runner = ChatSession(session.settings, generator=generator, profiles_file=session.profiles_file,
+                                  system=session.system, conversation_id=generator.new_conversation_id())
+        self.runner.reasoning_effort = session.reasoning_effort
+        self.runner.log = ChatLog(log.path, log.chat_id)
+        self.runner.log.head = root_parent
+
+    def __iter__(self) -> Iterator[tuple[int, Event]]:
+        """(turn index, event) for every answer, in order; the answers are saved as a new branch."""
+        for i, turn in enumerate(self.turns):
+            for event in self.runner.send(turn.question):
                 yield i, event
-    finally:
-        generator.use_conversation(live_conversation)
+
+    def cancel(self) -> None:
+        """Stop the answer being re-run (from any thread)."""
+        self.runner.cancel()

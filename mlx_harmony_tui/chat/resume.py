@@ -59,6 +59,6 @@ def resume_chat(session: Any, log: ChatLog, progress: Callable[[str, float], Non
     effort = used.get("reasoning_effort")
     session.reasoning_effort = effort if isinstance(effort, str) else None
     session.history = [history_entry(m) for m in path_to(chat, log.head) if m.role in ("user", "assistant", "tool")]
-    session.generator.new_conversation()
+    session.fresh_cache()
     session.log = log
     return notes

@@ -20,6 +20,7 @@ back in :class:`TurnFailed` for the user to edit.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterator
@@ -71,6 +72,8 @@ class ChatSession:
         system: str | None = None,
         tools=None,
         cache_budget_bytes: int | None = None,
+        conversation_id: str | None = None,
+        disk_cache: tuple | None = None,
     ):
         self.settings = settings
         self.tools = tools  # a tools.toolbox.ToolBox: GPT-OSS tool calls run and the turn goes on
@@ -79,11 +82,14 @@ class ChatSession:
         self.profiles_file = profiles_file
         self.system = system
         self.generator = generator or TokenGenerator(
-            settings.model, sampling=settings.sampling, progress=progress, cache_budget_bytes=cache_budget_bytes
+            settings.model, sampling=settings.sampling, progress=progress, cache_budget_bytes=cache_budget_bytes, disk_cache=disk_cache
         )
         if generator is not None and generator.model_spec != settings.model:
             generator.load(settings.model, progress)
         self.generator.sampling = settings.sampling
+        # The engine cache this conversation reuses; a second session on one generator brings its own.
+        self.conversation_id = conversation_id or self.generator.conversation_id
+        self._request: str | None = None  # the running answer's request id, for cancel and live sampling
         self.history: list[dict] = []
         self.last_done: Done | None = None
         self.log: ChatLog | None = None  # once start_log is called
@@ -95,10 +101,10 @@ class ChatSession:
     # --- the log ------------------------------------------------------------------------------------
 
     def start_log(self, store: ChatStore | None = None) -> ChatLog:
-        """Save this conversation from now on, in ``store`` (default: the data folder's chats)."""
+        """Save this conversation from now on, in ``store`` (default: the data folder's chats); nothing is written before its first message."""
         metadata = ChatMetadata(model_path=self.info.path, last_model_path=self.info.path, **_metadata_of(self.settings))
         self._store = store or self._store or ChatStore()
-        self.log = self._store.create(metadata)
+        self.log = self._store.new(metadata)  # its file is written with the first message
         return self.log
 
     def _save(self, role: str, content: str, hyperparameters: dict | None = None, **fields: Any) -> Message | None:
@@ -128,7 +134,12 @@ class ChatSession:
     @property
     def sampling(self) -> SamplingParams:
         """The sampling the next answer uses."""
-        return self.generator.sampling
+        return self.settings.sampling
+
+    @property
+    def generating(self) -> bool:
+        """An answer of this session is running."""
+        return self._request is not None
 
     def prompt(self) -> Prompt:
         """(messages for the engine, Harmony settings or None, how many leading messages are fixed)."""
@@ -158,7 +169,9 @@ class ChatSession:
 
     def cancel(self) -> None:
         """Stop the running answer before its next token (from any thread); it is saved marked cancelled."""
-        self.generator.cancel()
+        request = self._request
+        if request is not None:
+            self.generator.cancel(request)
 
     def _save_user(self) -> None:
         """The engine has taken the turn: its user message is saved (its id lets a later edit branch from it)."""
@@ -190,7 +203,7 @@ class ChatSession:
                 if steps >= self.tools.options.max_steps:
                     return  # the model keeps calling tools: the turn ends and the user decides what next
                 steps += 1
-                self.tools.start_conversation(self.log.chat_id if self.log is not None else self.generator.conversation_id)
+                self.tools.start_conversation(self.log.chat_id if self.log is not None else self.conversation_id)
                 for call in calls:
                     output, status, seconds = self.tools.run(call.recipient, call.arguments)
                     self.add_tool_result(call.recipient, output.text, status=status, duration_s=seconds)
@@ -205,13 +218,27 @@ class ChatSession:
 
     def _answer(self, sampling: dict) -> Iterator[Event]:
         messages, harmony, keep = self.prompt()
+        try:
+            params = self.settings.sampling.with_changes(**sampling)
+        except ValueError as exc:
+            raise UserError(f"sampling: {exc}") from None
         final: list[str] = []
         analysis: list[str] = []
         calls: list[dict] = []
         chunks: list[tuple[float, str, str]] = []
         start = time.perf_counter()
+        self._request = f"turn-{uuid.uuid4().hex[:12]}"
+        try:
+            yield from self._relay(messages, harmony, keep, params, final, analysis, calls, chunks, start)
+        finally:
+            self._request = None
+
+    def _relay(self, messages, harmony, keep, params, final, analysis, calls, chunks, start) -> Iterator[Event]:
+        """The engine's events for one step, recorded as they pass (the answer is saved with its Done)."""
         for event in self.generator.stream(
-            messages=messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens, keep_messages=keep, **sampling
+            messages=messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens, keep_messages=keep,
+            conversation=self.conversation_id, request_id=self._request, persist=self.log.chat_id if self.log is not None else None,
+            **params.model_dump(),
         ):
             self._save_user()
             if isinstance(event, TextDelta):
@@ -232,7 +259,7 @@ class ChatSession:
                 if self.info.is_gpt_oss:
                     answer["token_ids"] = list(event.token_ids)  # the raw history of this step, see harmony.render
                 self.history.append(answer)
-                used = self.generator.sampling.with_changes(**sampling).model_dump()
+                used = params.model_dump()
                 if harmony is not None:
                     used["reasoning_effort"] = harmony.reasoning_effort
                 self._save_answer(answer, event, chunks, used)
@@ -287,17 +314,20 @@ class ChatSession:
         return entry["content"]
 
     def show_branch(self, leaf_id: str) -> None:
-        """Make the saved branch that ends at ``leaf_id`` the conversation (the next message continues it)."""
+        """Make the saved branch that ends at ``leaf_id`` the conversation (the next message continues it).
+
+        The log remembers it, so the chat opens on this branch next time.
+        """
         chat = self.log.read()
         self.history = [history_entry(m) for m in path_to(chat, leaf_id) if m.role in ("user", "assistant", "tool")]
-        self.log.head = leaf_id
+        self.log.show_branch(leaf_id)
 
     def new_conversation(self) -> None:
         """Start over: empty history, a new start time for placeholders, a new cache and a new log if one was kept."""
         keep_log = self.log is not None
         self.history.clear()
         self.settings = replace(self.settings, started=datetime.now().astimezone())
-        self.generator.new_conversation()
+        self.fresh_cache()
         self.log = None
         if keep_log:
             self.start_log()
@@ -327,8 +357,20 @@ class ChatSession:
 
     def update_sampling(self, **changes: Any) -> None:
         """Change sampling for this and later turns (from any thread, mid-generation too)."""
-        self.generator.update_sampling(**changes)
-        self.settings = replace(self.settings, sampling=self.generator.sampling)
+        try:
+            sampling = self.settings.sampling.with_changes(**changes)
+        except ValueError as exc:
+            raise UserError(f"sampling: {exc}") from None
+        self.settings = replace(self.settings, sampling=sampling)
+        self.generator.sampling = sampling
+        request = self._request
+        if request is not None:
+            self.generator.update_sampling(request_id=request, **changes)
+
+    def fresh_cache(self) -> None:
+        """Later turns start from a new engine cache (a new or reopened conversation)."""
+        self.generator.new_conversation()
+        self.conversation_id = self.generator.conversation_id
 
     def set_max_context_tokens(self, limit: int | None) -> None:
         """Keep prompts within ``limit`` tokens from the next turn (None: the model's own context length)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from ..config.profiles import Profile, all_profiles, profiles_files
@@ -16,6 +17,8 @@ from ..config.resolve import RunSettings, resolve_run_settings
 from ..config.settings import AppSettings, load_settings
 from ..errors import UserError
 from ..logs.store import ChatLog, ChatStore
+from ..paths import cache_dir
+from ..runtime import backend_name, blas_info
 from ..tools.toolbox import Approver, ToolBox, ToolOptions
 from .session import ChatSession
 
@@ -70,6 +73,11 @@ def run_settings(options: StartOptions, app: AppSettings) -> RunSettings:
                    max_context_tokens=options.max_context_tokens or settings.max_context_tokens)
 
 
+def disk_cache(app: AppSettings) -> tuple[Path, int]:
+    """Where prompt caches are kept on disk (for reopened chats and a restarted server), and the byte budget."""
+    return cache_dir() / "prompt-caches", app.disk_cache_mb * MB
+
+
 def make_toolbox(options: ToolOptions | None, app: AppSettings, approve: Approver | None = None) -> ToolBox:
     """The conversation's tools: the flags' choice, asking as the settings say unless the flags said auto."""
     return ToolBox((options or ToolOptions()).under_policy(app.tool_approval), approve=approve)
@@ -82,6 +90,18 @@ def list_profiles(explicit: str | None) -> tuple[dict[str, Profile], list[str]]:
     except UserError as exc:
         return {}, [str(exc)]
     return all_profiles(explicit), [f.problem for f in files if f.problem]
+
+
+def slow_blas_notice() -> str | None:
+    """What to tell the user when MLX does its CPU matrix maths with its slow bundled BLAS (None when it does not)."""
+    blas = blas_info()
+    if blas.fast or backend_name() != "cpu":
+        return None
+    why = f" ({blas.note})" if blas.note else ""
+    return (f"Slow CPU maths: MLX runs with {blas.name}{why}. Prompts take about 10x longer than they need to. "
+            "Fix: pip install mkl (the cpu extra brings it: pip install -e '.[cpu]'), or sudo apt-get install "
+            "libopenblas0-pthread (Debian, Ubuntu) or sudo dnf install openblas (Fedora), then start again; "
+            "unset MLX_HARMONY_BLAS if you set it. mlx-harmony doctor says which BLAS runs. (Shown once.)")
 
 
 def open_log(ref: str) -> ChatLog:
@@ -104,7 +124,7 @@ def start_chat(
     log = open_log(options.chat) if options.chat else None  # a wrong id fails before the model loads
     tools = make_toolbox(options.tools, app, approve)
     session = ChatSession(settings, profiles_file=options.profiles_file, progress=progress, system=options.system,
-                          tools=tools, cache_budget_bytes=app.cache_budget_mb * MB)
+                          tools=tools, cache_budget_bytes=app.cache_budget_mb * MB, disk_cache=disk_cache(app))
     notes: list[str] = []
     try:
         if log is not None:

@@ -29,17 +29,43 @@ class AnswerView(Protocol):
     def close(self) -> None: ...
 
 
-class _Tail:
-    """The last lines of a renderable that fit on screen (a Live region taller than the screen cannot repaint)."""
+class _Fit:
+    """A renderable drawn one column short of the screen, without trailing blanks (and, for the tail, only its last lines).
 
-    def __init__(self, renderable):
+    A line that filled the last column leaves the cursor waiting to wrap, and
+    terminals differ on what the next newline then does; where it wraps, the
+    Live region's line count is short and its first line stays on screen, drawn
+    again below. Keeping every line off the last column makes the count exact.
+    """
+
+    def __init__(self, renderable, tail: bool):
         self.renderable = renderable
+        self.tail = tail
 
     def __rich_console__(self, console, options):
-        lines = console.render_lines(self.renderable, options.update(height=None), pad=False)
-        for line in lines[-max(1, console.size.height - 1) :]:
-            yield from line
-            yield Segment.line()
+        width = max(options.max_width - 1, 1)
+        lines = console.render_lines(self.renderable, options.update(width=width, height=None), pad=False)
+        if self.tail:  # a Live region taller than the screen cannot repaint
+            lines = lines[-max(1, console.size.height - 1) :]
+        for i, line in enumerate(lines):
+            yield from _without_trailing_blanks(line)
+            if i < len(lines) - 1:
+                yield Segment.line()
+
+
+def _without_trailing_blanks(line: list[Segment]) -> list[Segment]:
+    """``line`` without the spaces that only pad it to the width (spaces with a background colour stay)."""
+    line = list(line)
+    while line:
+        segment = line[-1]
+        if segment.control or (segment.style and segment.style.bgcolor):
+            break
+        text = segment.text.rstrip(" ")
+        if text:
+            line[-1] = Segment(text, segment.style)
+            break
+        line.pop()
+    return line
 
 
 class LiveAnswer:
@@ -70,7 +96,7 @@ class LiveAnswer:
         now = time.monotonic()
         if force or now - self._shown >= REFRESH_S:
             self._shown = now
-            self._live.update(_Tail(self._view()), refresh=True)
+            self._live.update(_Fit(self._view(), tail=True), refresh=True)
 
     def add(self, channel: str, text: str) -> None:
         (self._final if channel == "final" else self._analysis).append(text)
@@ -81,7 +107,7 @@ class LiveAnswer:
         self._refresh(force=True)
 
     def close(self) -> None:
-        self._live.update(self._view())  # whole, not the tail: stop() prints it in full
+        self._live.update(_Fit(self._view(), tail=False))  # whole, not the tail: stop() prints it in full
         self._live.stop()
 
 

@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..logs.check import repair
 from ..logs.export import to_json, to_markdown
 from ..logs.store import ChatStore, check_log, locked, read_chat_file
+from ..models.catalog import model_label
 from .common import run_main
 
 
@@ -56,7 +57,8 @@ def _list(store, as_json: bool) -> int:
             continue
         when = (s.updated or "")[:16].replace("T", " ")
         title = s.title or s.first_user_line or "(empty)"
-        print(f"{(s.chat_id or '')[:8]}  {when}  {s.turns:>3} turns  {Path(s.model or '?').name[:28]:<28}  {title[:60]}")
+        turns = f"{s.turns:>3} turn" + ("" if s.turns == 1 else "s")
+        print(f"{(s.chat_id or '')[:8]}  {when}  {turns:<9}  {model_label(s.model)[:28]:<28}  {title[:60]}")
     return 0
 
 

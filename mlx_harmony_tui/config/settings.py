@@ -1,4 +1,4 @@
-"""App settings: theme, key map overrides, default profile, tool approval, cache budget.
+"""App settings: theme, key map overrides, default profile, tool approval, cache budget, export folder.
 
 Stored as ``settings.json`` in the user config folder
 (``platformdirs.user_config_path("mlx-harmony")``, or ``MLX_HARMONY_CONFIG_DIR``)
@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError
-from ..paths import config_dir
+from ..paths import config_dir, export_dir
 from .files import key_text, read_json, unknown_keys, validation_message, write_json_atomic
 
 SETTINGS_FILE = "settings.json"
@@ -33,6 +33,9 @@ class AppSettings(BaseModel):
     default_profile: str | None = None
     tool_approval: Literal["ask", "auto", "deny"] = "ask"
     cache_budget_mb: int = Field(512, ge=0)
+    disk_cache_mb: int = Field(2048, ge=0)  # prompt caches kept on disk for reopened chats and a restarted server
+    export_dir: str | None = None  # where exported chats go (default: paths.export_dir(), in Documents)
+    slow_blas_noticed: bool = False  # the app said once that MLX runs on its slow bundled BLAS, and how to fix it
 
     @field_validator("keymap")
     @classmethod
@@ -62,6 +65,11 @@ def load_settings(path: Path | None = None) -> AppSettings:
         return AppSettings.model_validate(data)
     except ValidationError as exc:
         raise UserError(validation_message(path, exc)) from None
+
+
+def export_folder(settings: AppSettings) -> Path:
+    """The folder exported chats are written to: the settings' ``export_dir``, else mlx-harmony in Documents."""
+    return Path(settings.export_dir).expanduser() if settings.export_dir else export_dir()
 
 
 def save_settings(settings: AppSettings, path: Path | None = None) -> Path:

@@ -131,6 +131,7 @@ class ChatMetadata(BaseModel):
     tools: list[str] = Field(default_factory=list)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     last_hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    shown_branch: str | None = None  # the last message of the branch shown when the chat was left (None: the newest)
     created_at: Timestamp = Field(default_factory=now_timestamp)
     updated_at: Timestamp = Field(default_factory=now_timestamp)
 

@@ -64,15 +64,41 @@ def read_chat_file(path: Path) -> tuple[ChatFile, list[str], bool]:
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold the lock of chat file ``path`` (a ``.NAME.lock`` file beside it) until the block ends."""
+    """Hold the lock of chat file ``path`` until the block ends.
+
+    The lock is a ``.NAME.lock`` file beside the log, removed again before it is
+    released, so none pile up. That is safe for several writers: one that waited
+    on a lock file which has since been removed finds the name gone (or naming
+    another file) once it gets the lock, and starts over on the current one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    lock = lock_path(path)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                named, held = os.stat(lock), os.fstat(fd)
+                current = (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if current:
+            break
+        os.close(fd)  # closing releases the lock on the stale file
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        try:
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
 
 
 def save_chat_file(path: Path, chat_file: ChatFile) -> None:
@@ -130,12 +156,15 @@ class ChatStore:
 
     def create(self, metadata: ChatMetadata | None = None) -> "ChatLog":
         """A new, empty chat, saved at once."""
+        log = self.new(metadata)
+        with locked(log.path):
+            save_chat_file(log.path, log.unsaved_file())
+        return ChatLog(log.path, log.chat_id)
+
+    def new(self, metadata: ChatMetadata | None = None) -> "ChatLog":
+        """A new chat whose file is written with its first message (an empty chat leaves no file)."""
         chat_id = new_id()
-        path = self.path_for(chat_id)
-        chat = Chat(chat_id=chat_id, metadata=metadata or ChatMetadata())
-        with locked(path):
-            save_chat_file(path, ChatFile(chat_order=[chat_id], active_chat_id=chat_id, chats={chat_id: chat}))
-        return ChatLog(path, chat_id)
+        return ChatLog(self.path_for(chat_id), chat_id, Chat(chat_id=chat_id, metadata=metadata or ChatMetadata()))
 
     def find(self, ref: str) -> Path:
         """A log by path, file name, chat id or unique id prefix."""
@@ -153,7 +182,7 @@ class ChatStore:
         raise UserError(f"{ref}: no such chat log in {self.root}")
 
     def trash(self, path: Path) -> Path:
-        """Move log ``path`` (and its lock and v1 backup) to the trash folder; return where it went."""
+        """Move log ``path`` (and its v1 backup) to the trash folder; return where it went."""
         trash = self.root.parent / TRASH
         trash.mkdir(parents=True, exist_ok=True)
         target = trash / path.name
@@ -163,9 +192,9 @@ class ChatStore:
             target = trash / f"{path.stem}.{n}{path.suffix}"
         with locked(path):
             os.replace(path, target)
-        for extra in (path.with_name(f".{path.name}.lock"), path.with_name(path.name + ".v1.bak")):
-            if extra.exists():
-                os.replace(extra, trash / (extra.name if extra.name != f".{path.name}.lock" else f".{target.name}.lock"))
+        backup = path.with_name(path.name + ".v1.bak")
+        if backup.exists():
+            os.replace(backup, trash / backup.name)
         return target
 
     def search(self, query: str, files: list[str] | None = None) -> dict[str, str]:
@@ -277,14 +306,52 @@ def _search_chat_text(raw: str, needle: str) -> str | None:
 
 
 class ChatLog:
-    """One chat in one file. Each append is a locked read-modify-atomic-write."""
+    """One chat in one file. Each append is a locked read-modify-atomic-write.
 
-    def __init__(self, path: Path, chat_id: str):
+    A chat made with :meth:`ChatStore.new` has no file until its first
+    message is saved, so a chat nobody wrote in leaves nothing behind.
+    """
+
+    def __init__(self, path: Path, chat_id: str, unsaved: Chat | None = None):
         self.path = path
         self.chat_id = chat_id
+        self._unsaved = unsaved  # the chat while it has no file yet
         self.head: str | None = None  # the message this handle's next message answers
         chat = self.read()
-        self.head = chat.messages[-1].id if chat.messages else None
+        ids = {m.id for m in chat.messages}
+        shown = chat.metadata.shown_branch
+        self.head = shown if shown in ids else (chat.messages[-1].id if chat.messages else None)
+
+    def handle(self) -> "ChatLog":
+        """Another handle on this chat with its own head (starting at this one's), for a second writer: its
+        messages go where it points, and both may write at once (each append is locked)."""
+        other = ChatLog(self.path, self.chat_id, None if self.saved else self._unsaved)
+        other.head = self.head
+        return other
+
+    @property
+    def saved(self) -> bool:
+        """The chat has a file (it has had a message saved, or was opened from one)."""
+        return self._unsaved is None or self.path.exists()
+
+    def unsaved_file(self) -> ChatFile:
+        chat = self._unsaved.model_copy(deep=True)
+        return ChatFile(chat_order=[self.chat_id], active_chat_id=self.chat_id, chats={self.chat_id: chat})
+
+    def _load(self) -> tuple[ChatFile, Chat, bool]:
+        """The file (a fresh one for a chat not written yet), this chat in it, and whether it is v1 on disk."""
+        if self._unsaved is not None and not self.path.exists():
+            chat_file, was_v1 = self.unsaved_file(), False
+        else:
+            chat_file, _, was_v1 = read_chat_file(self.path)
+        chat = chat_file.chats.get(self.chat_id)
+        if chat is None:
+            raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
+        return chat_file, chat, was_v1
+
+    def _save(self, chat_file: ChatFile) -> None:
+        save_chat_file(self.path, chat_file)
+        self._unsaved = None
 
     def rename(self, title: str) -> None:
         """Give the chat a new title (saved at once)."""
@@ -292,18 +359,22 @@ class ChatLog:
         if not title:
             raise UserError("title: must not be empty")
         with locked(self.path):
-            chat_file, _, _ = read_chat_file(self.path)
-            chat = chat_file.chats.get(self.chat_id)
-            if chat is None:
-                raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
+            chat_file, chat, _ = self._load()
             chat.metadata.title = title
-            save_chat_file(self.path, chat_file)
+            self._save(chat_file)
+
+    def show_branch(self, leaf_id: str) -> None:
+        """Continue from the branch that ends at ``leaf_id``, and remember it for the next time the chat opens."""
+        self.head = leaf_id
+        if not self.saved:
+            return
+        with locked(self.path):
+            chat_file, chat, _ = self._load()
+            chat.metadata.shown_branch = leaf_id
+            self._save(chat_file)
 
     def read(self) -> Chat:
-        chat_file, _, _ = read_chat_file(self.path)
-        if self.chat_id not in chat_file.chats:
-            raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
-        return chat_file.chats[self.chat_id]
+        return self._load()[1]
 
     def append(
         self,
@@ -314,10 +385,7 @@ class ChatLog:
     ) -> Message:
         """Save ``message`` after this handle's last one (or its own ``parent_id``); return it as saved."""
         with locked(self.path):
-            chat_file, _, was_v1 = read_chat_file(self.path)
-            chat = chat_file.chats.get(self.chat_id)
-            if chat is None:
-                raise UserError(f"{self.path}: chat {self.chat_id} is no longer in this file")
+            chat_file, chat, was_v1 = self._load()
             if message.parent_id is None and "parent_id" not in message.model_fields_set:
                 message.parent_id = self.head
             meta = chat.metadata
@@ -333,6 +401,8 @@ class ChatLog:
                 setattr(meta, key, value)
             if meta.title is None and message.role == "user" and message.content.strip():
                 meta.title = message.content.strip().splitlines()[0][:80]
+            if meta.shown_branch is not None:
+                meta.shown_branch = message.id  # the shown branch goes on with this message
             chat.messages.append(message)
             if message.timestamp.unix > meta.updated_at.unix:
                 meta.updated_at = message.timestamp.model_copy()
@@ -341,6 +411,6 @@ class ChatLog:
                 backup = self.path.with_name(self.path.name + ".v1.bak")
                 if not backup.exists():
                     shutil.copy2(self.path, backup)
-            save_chat_file(self.path, chat_file)
+            self._save(chat_file)
         self.head = message.id
         return message

@@ -15,24 +15,30 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 
 from ..chat.branches import branch_choices, message_versions, other_version
+from ..chat.compare import Comparison
 from ..chat.export import export_chat
 from ..chat.session import TurnFailed
 from ..config.sampling import SamplingParams
+from ..config.settings import export_folder
 from ..engine.events import Done, StatsUpdate, TextDelta, ToolCall, ToolResult
 from ..errors import UserError
 from .batching import TextBatcher
+from .chat_compare import Comparing
 from .clipboard import copy_text, last_code_block
 from .messages import EngineEvent, SessionReady, TurnEnded, VersionsFound, WorkFailed
 from .screens.pickers import BranchPicker
 from .screens.value_entry import ValueEntry
 from .widgets import AssistantTurn, ChatInput, Conversation, SamplingPanel, Slider, StatusBar, ToolCallsPane, UserTurn
 from .widgets.assistant_turn import done_footer
+from .widgets.compare_turn import CompareTurn
 
+RUNNING_POLL_S = 0.5  # how often the status bar asks the engine how many generations run
 NARROW = 100  # below this many columns the sidebar starts hidden (F4/F5 bring it back)
 BUSY = "Esc first: an answer is still coming."
+PLACEHOLDER = "Ask something… (Enter sends, ctrl+j starts a new line)"
 
 
-class ChatView(Widget):
+class ChatView(Comparing, Widget):
     DEFAULT_CSS = "ChatView { height: 1fr; }"
 
     def __init__(self, id: str | None = None) -> None:
@@ -45,7 +51,7 @@ class ChatView(Widget):
         with Horizontal(id="main"):
             with Vertical(id="chat-column"):
                 yield Conversation(id="conversation")
-                yield ChatInput(id="chat-input", soft_wrap=True, show_line_numbers=False)
+                yield ChatInput(id="chat-input", soft_wrap=True, show_line_numbers=False, placeholder=PLACEHOLDER)
             with Vertical(id="sidebar"):
                 yield SamplingPanel(SamplingParams().model_dump(), id="sampling")
                 yield ToolCallsPane(id="tools")
@@ -55,7 +61,13 @@ class ChatView(Widget):
         self.conversation.anchor()
         self.query_one(ChatInput).focus()
         self.status.state = "loading…"
+        self.set_interval(RUNNING_POLL_S, self._show_running)
         self.app.start_session()  # the first frame is up; the model loads in the background
+
+    def _show_running(self) -> None:
+        session = self.session
+        running = session.generator.running if session is not None else 0
+        self.status.running = f"{running} generating" if running else ""
 
     @property
     def session(self):
@@ -78,13 +90,14 @@ class ChatView(Widget):
             await self._show(message.history)
         info = session.info
         self.status.model = info.name
+        self.status.device = info.device
         self.status.profile = session.settings.profile or "—"
         panel = self.query_one(SamplingPanel)
         panel.set_values(session.sampling.model_dump())
         panel.show_effort(session.prompt().harmony.reasoning_effort if info.is_gpt_oss else None)
         self.status.state = "ready"
         greeting = session.settings.greeting()
-        if greeting and not session.history and not self.conversation.children:
+        if greeting and not session.history and not self.conversation.turns:
             turn = AssistantTurn()  # shown only: the model never saw it, so it is not part of the history
             await self.conversation.add(turn)
             await turn.add_answer(greeting)
@@ -111,15 +124,29 @@ class ChatView(Widget):
         await self._ask(message.text)
 
     async def _ask(self, text: str) -> None:
-        user_turn, turn = UserTurn(text), AssistantTurn()
+        settle = self._take_unsettled()
+        contender, self.compare_next = self.compare_next, None
+        user_turn = UserTurn(text)
+        turn = AssistantTurn() if contender is None else CompareTurn(self._label_a(), contender.label)
         await self.conversation.add(user_turn, turn)
         self.busy = True
-        self.status.state = "generating"
+        self.status.state = "generating" if contender is None else f"comparing with {contender.label}"
         self.status.ttft = self.status.speed = ""
-        self._generate(text, turn, user_turn)
+        self.app.chat_idle.clear()
+        if contender is None:
+            self._generate(text, turn, user_turn, settle)
+        else:
+            self._compare(text, contender, turn, user_turn, settle)
 
     @work(thread=True, group="generate")
-    def _generate(self, text: str, turn: AssistantTurn, user_turn: UserTurn) -> None:
+    def _generate(self, text: str, turn: AssistantTurn, user_turn: UserTurn, settle: Comparison | None = None) -> None:
+        try:
+            self._settle(settle)
+            self._run_turn(text, turn, user_turn)
+        finally:
+            self.app.chat_idle.set()  # the answer, cancelled or not, is saved: the app may close
+
+    def _run_turn(self, text: str, turn: AssistantTurn, user_turn: UserTurn) -> None:
         shown = [turn]  # the answer being drawn; each tool step gets a new one
         batch = TextBatcher(lambda delta: self.post_message(EngineEvent(delta, shown[0])))
         try:
@@ -186,9 +213,21 @@ class ChatView(Widget):
     # --- actions ---------------------------------------------------------------------------------
 
     def action_cancel(self) -> None:
+        """Esc: stop the answer being written (both answers of a comparison), and go back to the message box."""
         if self.busy and self.session is not None:
             self.session.cancel()
+            self.cancel_comparison()
             self.status.state = "cancelling"
+        self.query_one(ChatInput).focus()
+
+    def on_key(self, event) -> None:
+        """A character typed while a slider has focus is meant for the message box: it goes there."""
+        if isinstance(self.app.focused, Slider) and event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            box = self.query_one(ChatInput)
+            box.focus()
+            box.insert(event.character)
 
     async def action_new_chat(self) -> None:
         if self.busy:
@@ -196,6 +235,7 @@ class ChatView(Widget):
             return
         await self.conversation.clear()
         await self.query_one(ToolCallsPane).clear()
+        self.status.clear_stats()  # the figures were the old chat's
         if self.session is None:
             self.app.start_session()
             return
@@ -289,8 +329,11 @@ class ChatView(Widget):
     def action_export(self, fmt: str = "md") -> None:
         if self.session is None or self.session.log is None:
             return
+        if not self.session.log.saved:
+            self.notify("Nothing to export yet: this chat has no messages.", severity="warning")
+            return
         try:
-            path = export_chat(self.session.log, fmt, head=self.session.log.head)
+            path = export_chat(self.session.log, fmt, export_folder(self.app.app_settings), head=self.session.log.head)
         except UserError as exc:
             self.notify(f"not exported: {exc}", severity="error")
             return

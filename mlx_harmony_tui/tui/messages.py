@@ -67,3 +67,41 @@ class VersionsFound(Message):
     def __init__(self, found: dict[str, tuple[int, int]]):
         super().__init__()
         self.found = found
+
+
+class CompareEvent(Message):
+    """An engine event of side B of a comparison, whose answer ``turn`` shows."""
+
+    def __init__(self, event: Any, turn: AssistantTurn):
+        super().__init__()
+        self.event = event
+        self.turn = turn
+
+
+class CompareEnded(Message):
+    """Both answers of a comparison are in (or failed: ``failures`` maps a side to why)."""
+
+    def __init__(self, comparison: Any, view: Any, user_turn: UserTurn, failures: dict[str, Exception], text: str):
+        super().__init__()
+        self.comparison = comparison
+        self.view = view
+        self.user_turn = user_turn
+        self.failures = failures
+        self.text = text
+
+
+class CompareKept(Message):
+    """The chat goes on from ``side``'s answer of a comparison (the session has it)."""
+
+    def __init__(self, view: Any, side: str):
+        super().__init__()
+        self.view = view
+        self.side = side
+
+
+class SlowBlas(Message):
+    """MLX runs on its slow bundled BLAS: ``text`` says so and how to fix it."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text

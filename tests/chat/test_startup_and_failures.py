@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -63,7 +62,7 @@ def test_start_chat_applies_settings_profile_and_flags(default_model_dir, tmp_pa
         s = session.sampling
         assert (s.temperature, s.max_tokens, s.presence_penalty) == (0.2, 7, 0.4)  # the flag wins over the profile
         assert session.tools.options.approval == "deny"  # the settings' policy
-        assert session.log is not None and session.log.path.exists()
+        assert session.log is not None and not session.log.path.exists()  # written with the first message
     finally:
         session.close()
     # A non-interactive run (generate) takes no default profile, and a profiles file needs --profile there.
@@ -74,7 +73,8 @@ def test_start_chat_applies_settings_profile_and_flags(default_model_dir, tmp_pa
 
 def test_cache_budget_from_settings_bounds_what_other_conversations_keep(default_model_dir):
     def returning_turn_cached(budget_mb: int) -> int:
-        session, _ = start_chat(StartOptions(sampling={"temperature": 0.0, "max_tokens": 4}), AppSettings(cache_budget_mb=budget_mb))
+        session, _ = start_chat(StartOptions(sampling={"temperature": 0.0, "max_tokens": 4}),
+                                AppSettings(cache_budget_mb=budget_mb, disk_cache_mb=0))  # memory only: the disk would serve it
         try:
             finish(session.send("Name a fruit."))
             first = session.generator.use_conversation(None)  # another conversation meanwhile
@@ -118,7 +118,9 @@ def test_export_writes_the_shown_branch_or_the_whole_chat(default_model_dir, tmp
         whole = json.loads(export_chat(log, "json", folder=tmp_path).read_text(encoding="utf-8"))
         contents = [m["content"] for chat in whole["chats"].values() for m in chat["messages"]]
         assert "First question." in contents and "Second question." in contents
+        blocked = tmp_path / "a-file"
+        blocked.write_text("not a folder")
         with pytest.raises(UserError, match="not written"):
-            export_chat(log, "md", folder=Path(tmp_path / "no-such-folder"))
+            export_chat(log, "md", folder=blocked)
     finally:
         session.close()

@@ -230,6 +230,19 @@ def test_chat_option_resumes_a_saved_conversation(default_model_dir, tmp_path):
     assert used["top_k"] == 17 and used["max_tokens"] == 12  # the chat's sampling came back; the flag wins over it
 
 
+def test_a_reopened_chat_goes_on_from_the_cache_on_disk(default_model_dir, tmp_path):
+    first = chat(tmp_path, "--temperature", "0", "--max-tokens", "16", stdin="Tell me about lighthouses in detail.\n")
+    assert first.returncode == 0, first.stderr
+    messages = saved_chat(tmp_path)["messages"]
+    chat_id = saved_chat(tmp_path)["chat_id"]
+    # A new process: its memory holds no cache; the one written to disk after the first answer serves the next turn.
+    second = chat(tmp_path, "--chat", chat_id, "--temperature", "0", "--max-tokens", "8", stdin="And storms?\n")
+    assert second.returncode == 0, second.stderr
+    answer = saved_chat(tmp_path)["messages"][-1]
+    assert answer["role"] == "assistant" and len(saved_chat(tmp_path)["messages"]) == len(messages) + 2
+    assert answer["cached_tokens"] >= messages[1]["prompt_tokens"] - 1  # the whole first prompt came from the file
+
+
 # --- Ctrl-C in a real terminal ---------------------------------------------------------------------
 
 
@@ -298,6 +311,30 @@ def test_ctrl_c_stops_only_the_streaming_answer(default_model_dir, tmp_path):
     assert story["role"] == "assistant" and story["cancelled"] is True and story["finish_reason"] == "cancelled"
     assert 0 < story["completion_tokens"] < 400 and story["content"].strip()
     assert "Paris" in france["content"] and not france.get("cancelled")
+
+
+def test_a_narrow_terminal_shows_each_line_of_the_answer_once(default_model_dir, tmp_path):
+    from tests.support.terminal import ScreenTerminal
+
+    question = "Explain in two paragraphs why the sky is blue."
+    term = ScreenTerminal([_script("mlx-harmony-chat"), "--temperature", "0", "--max-tokens", "120"], chat_env(tmp_path), tmp_path,
+                          columns=30, rows=10)  # the answer outgrows the screen: its Live region scrolls
+    try:
+        term.wait_for(lambda text: text.rstrip().endswith(">>>"))
+        term.type(question.encode() + b"\r")
+        term.wait_for(lambda text: sum(row.startswith(">>>") for row in term.scrollback()) == 2 and text.rstrip().endswith(">>>"))
+        term.type(b"\x04")
+        assert term.wait_for_exit() == 0
+    finally:
+        term.close()
+    rows = term.scrollback()
+    start = max(i for i, row in enumerate(rows) if row.endswith("sky is blue."))  # the question, as readline wrapped it
+    end = max(i for i, row in enumerate(rows) if row.startswith(">>>"))  # the next prompt
+    answer = [row for row in rows[start + 1 : end] if row.strip() and not row.startswith("[stopped")]
+    assert all(len(row) < 30 for row in answer), answer  # no line reaches the last column, where terminals wrap differently
+    saved = saved_chat(tmp_path)["messages"][1]["content"]
+    assert " ".join(answer).split() == saved.split()  # every word once, in order: no line drawn twice, none lost
+    assert rows.count(answer[0]) == 1
 
 
 # --- bad input ---------------------------------------------------------------------------------------

@@ -189,9 +189,18 @@ def test_logs_cli_list_export_and_bench(tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "mlx_harmony_tui.cli.main", *args], capture_output=True, text=True, env=env, timeout=120)
 
+    from mlx_harmony_tui.models.default_model import NAME
+
+    stored = store.create(ChatMetadata(model_path=f"/cache/models/{NAME}/float32"))  # the embedded model, in its stored form
+    for i in range(2):
+        stored.append(Message(role="user", content=f"question {i}"))
+
     listed = cli("logs", "list", "--json")
-    assert listed.returncode == 0 and json.loads(listed.stdout)["title"] == "Tell me about owls"
-    assert "Tell me about owls" in cli("logs", "list").stdout
+    assert listed.returncode == 0 and "Tell me about owls" in [json.loads(line)["title"] for line in listed.stdout.splitlines()]
+    lines = {line.split()[0]: line for line in cli("logs", "list").stdout.splitlines()}
+    owls, embedded = lines[log.chat_id[:8]], lines[stored.chat_id[:8]]
+    assert "Tell me about owls" in owls and "  1 turn " in owls and " smol " in owls
+    assert "  2 turns " in embedded and NAME in embedded and "float32" not in embedded  # the model's name, not its storage folder
     exported = cli("logs", "export", log.chat_id[:10], "--format", "md")
     assert exported.returncode == 0 and exported.stdout.startswith("# Tell me about owls")
     missing = cli("logs", "export", "nope")
@@ -223,3 +232,39 @@ def test_versions_number_each_edit_of_a_message_once():
     follow = Message(role="user", content="next", parent_id=answer.id)
     chat = Chat(chat_id="c", messages=[first, answer, edited, follow])
     assert versions(chat) == {first.id: (1, 2), edited.id: (2, 2)}
+
+
+def test_a_new_chat_has_no_file_until_its_first_message(tmp_path):
+    store = ChatStore(tmp_path)
+    log = store.new(ChatMetadata(profile="default"))
+    assert not log.saved and not log.path.exists() and log.read().messages == [] and store.list() == []
+    log.append(Message(role="user", content="hello"))
+    assert log.saved and read_chat_file(log.path)[0].active().metadata.profile == "default"
+
+
+def test_lock_files_do_not_pile_up_beside_the_logs(writer):
+    log, start = writer
+    procs = [start(label, 20) for label in ("A", "B")]
+    for proc in procs:
+        proc.communicate(timeout=120)
+        assert proc.returncode == 0
+    log.rename("Renamed")
+    ChatStore(log.path.parent).trash(log.path)
+    hidden = sorted(p.name for p in log.path.parent.rglob(".*") if p.name != ".index.json")
+    assert hidden == [], hidden  # every save removed its lock file when it was done
+
+
+def test_the_branch_shown_is_remembered_and_followed(tmp_path):
+    store = ChatStore(tmp_path)
+    log = store.create()
+    first = log.append(Message(role="user", content="v1"))
+    log.append(Message(role="assistant", content="a1"))
+    log.append(Message(role="user", content="v2", parent_id=None))
+    newest = log.append(Message(role="assistant", content="a2"))
+    assert ChatLog(log.path, log.chat_id).head == newest.id  # nothing chosen: the newest branch
+    first_answer = read_chat_file(log.path)[0].active().messages[1]
+    log.show_branch(first_answer.id)
+    assert ChatLog(log.path, log.chat_id).head == first_answer.id  # reopened where the user left it
+    follow = log.append(Message(role="user", content="more on v1"))
+    assert follow.parent_id == first_answer.id and ChatLog(log.path, log.chat_id).head == follow.id
+    assert first.id in {m.id for m in read_chat_file(log.path)[0].active().messages}

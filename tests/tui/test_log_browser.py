@@ -52,7 +52,7 @@ async def type_filter(pilot, browser: LogBrowser, text: str) -> None:
 async def test_browser_lists_filters_searches_previews_and_marks_damaged(default_model_dir, tmp_path, monkeypatch):
     store = fill_store(ChatStore().root)
     monkeypatch.chdir(tmp_path)
-    app = HarmonyApp(StartOptions(), AppSettings())
+    app = HarmonyApp(StartOptions(), AppSettings(export_dir=str(tmp_path / "exports")))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
         browser = await open_browser(pilot, app)
@@ -97,9 +97,10 @@ async def test_browser_lists_filters_searches_previews_and_marks_damaged(default
 
         browser.query_one("DataTable").move_cursor(row=[s.title for s in browser.rows].index("Zebra facts"))
         zebra_file = browser.current.file
-        await pilot.press("f3")  # export as Markdown into the current folder
-        exported = list(tmp_path.glob("chat-*.md"))
+        await pilot.press("f3")  # export as Markdown into the export folder of the settings
+        exported = list((tmp_path / "exports").glob("chat-*.md"))
         assert len(exported) == 1 and "Zebras are striped" in exported[0].read_text()
+        await wait_for(pilot, lambda: f"Exported to {exported[0]}" in [n.message for n in app._notifications], 10)
         await pilot.press("f8")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "Confirm")
         await pilot.press("y")
@@ -172,7 +173,7 @@ async def test_rerun_shows_both_answers_and_saves_a_new_branch(default_model_dir
         assert rerun.done == 2
         new = [t.answer_text for t in rerun.new_answers]
         assert "Paris" in new[0] and all(new)
-        diff = str(rerun.query_one("#diff-0").render())
+        diff = _rendered(rerun.query_one("#diff-0").content)[0]
         assert "Lyon" in diff and "alike" in diff
         await pilot.press("escape")
         assert not app.busy and app.session.generator.conversation_id == live_conversation
@@ -185,10 +186,32 @@ async def test_rerun_shows_both_answers_and_saves_a_new_branch(default_model_dir
     assert new_branch[0].parent_id == before.messages[0].parent_id  # beside the original, from the same root
 
 
+def _rendered(renderable) -> tuple[str, dict[str, str]]:
+    """The diff as a person reads it (text, rows as drawn) and each word's style."""
+    from rich.console import Console
+
+    console = Console(width=80, record=True)
+    segments = list(console.render(renderable))
+    styles = {seg.text.strip(): " ".join(sorted(str(seg.style).split())) for seg in segments if seg.text.strip()}
+    console.print(renderable)
+    return console.export_text(), styles
+
+
 def test_answer_diff_marks_removed_and_added_words():
-    text = answer_diff("the capital is Lyon", "the capital is Paris")
-    spans = {text.plain[s.start : s.end].strip(): str(s.style) for s in text.spans}
-    assert spans["Lyon"] == "red strike" and spans["Paris"] == "green" and "75% alike" in text.plain
+    text, styles = _rendered(answer_diff("the capital is Lyon", "the capital is Paris"))
+    assert styles["Lyon"] == "red strike" and styles["Paris"] == "green" and "75% alike" in text
+
+
+def test_answer_diff_keeps_code_blocks_as_blocks():
+    old = "Use this:\n\n```python\ndef area(r):\n    return 3 * r * r\n```\n\nIt is rough."
+    new = "Use this:\n\n```python\ndef area(r):\n    return 3.14 * r * r\n```\n\nIt is close."
+    text, styles = _rendered(answer_diff(old, new))
+    rows = [row.rstrip() for row in text.splitlines()]
+    assert "```" not in text and "Use this:" in rows  # the prose is a paragraph of its own, the fences are gone
+    assert "    def area(r):" in rows  # the code keeps its lines and indentation, set off as a block
+    assert "  -     return 3 * r * r" in rows and "  +     return 3.14 * r * r" in rows  # changed lines, one per row
+    assert styles["-     return 3 * r * r"] == "red strike" and styles["+     return 3.14 * r * r"] == "green"
+    assert styles["rough."] == "red strike" and styles["close."] == "green"
 
 
 @run_async

@@ -24,6 +24,7 @@ class StillApp(HarmonyApp):
         status = self.query_one(StatusBar)
         status.model, status.profile, status.state = "tiny-gpt-oss", "default", "ready"
         status.ttft, status.speed, status.context, status.memory = "0.21 s", "31.0 tok/s", "412/131072", "0.42 GB"
+        status.device = "cpu, Intel MKL"
 
 
 def still_app() -> StillApp:
@@ -33,9 +34,8 @@ def still_app() -> StillApp:
 async def harmony_turn(pilot) -> None:
     app = pilot.app
     conversation = app.query_one("#conversation")
-    await conversation.mount(UserTurn("What is the capital of France?"))
     turn = AssistantTurn()
-    await conversation.mount(turn)
+    await conversation.add(UserTurn("What is the capital of France?"), turn)
     await turn.add_reasoning(ANALYSIS)
     await turn.add_answer(ANSWER)
     await turn.finish("stop · 42 tokens · TTFT 0.21 s · 31.0 tok/s")
@@ -87,6 +87,20 @@ def test_command_palette_lists_profiles(snap_compare):
 
 def test_help_lists_every_binding(snap_compare):
     assert snap_compare(still_app(), terminal_size=(120, 40), press=["f1"])
+
+
+def test_help_ends_with_the_folders_the_app_uses(snap_compare, monkeypatch):
+    for name, folder in [("CONFIG", "/home/you/.config/mlx-harmony"), ("DATA", "/home/you/.local/share/mlx-harmony"),
+                         ("CACHE", "/home/you/.cache/mlx-harmony"), ("EXPORT", "/home/you/Documents/mlx-harmony")]:
+        monkeypatch.setenv(f"MLX_HARMONY_{name}_DIR", folder)  # the same on every machine
+
+    async def scroll_to_the_end(pilot):
+        await pilot.press("f1")
+        await pilot.pause()
+        pilot.app.screen.query_one("#help VerticalScroll").scroll_end(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(still_app(), terminal_size=(120, 40), run_before=scroll_to_the_end)
 
 
 def test_error_notification(snap_compare):

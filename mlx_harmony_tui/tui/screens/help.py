@@ -1,4 +1,4 @@
-"""Help: every key binding with the id to remap it in settings.json."""
+"""Help: every key binding with the id to remap it in settings.json, and the folders the app uses."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ class HelpScreen(ModalScreen):
     #help { width: 80%; max-width: 100; height: auto; max-height: 80%; background: $panel; border: round $primary; padding: 1 2; }
     """
 
-    def __init__(self, rows: list[tuple[str, str, str]]):
+    def __init__(self, rows: list[tuple[str, str, str]], folders: list[tuple[str, str]] | None = None):
         super().__init__()
         self.rows = rows  # (keys, what it does, binding id)
+        self.folders = folders or []  # (what, where)
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, expand=True, pad_edge=False)
@@ -32,6 +33,9 @@ class HelpScreen(ModalScreen):
             table.add_row(keys, description, binding_id)
         table.add_row("enter", "send the message", "")
         table.add_row("ctrl+j / alt+enter", "new line in the message", "")
+        table.add_row("f2, then 1..9", "switch to profile 1..9 (in every terminal; alt+1..9 where the terminal sends it)", "")
+        table.add_row("escape", "back to the message box (and stop the answer being written)", "")
+        table.add_row("tab / shift+tab", "next / previous part; the sliders are one stop: ↑/↓ pick a slider", "")
         table.add_row("ctrl+p", "command palette: profiles, themes, panes, export", "")
         table.add_row("←/→, shift+←/→, enter", "move a focused slider finely, coarsely, or type its value", "")
         table.add_row("e, ←/→ on a message", "edit a focused message of yours (a new branch); switch its versions", "")
@@ -39,5 +43,12 @@ class HelpScreen(ModalScreen):
         with Vertical(id="help"):
             yield Label("mlx-harmony: keys", classes="pane-title")
             with VerticalScroll():
-                yield Static(table)
+                yield Static(table, id="help-keys")
+                if self.folders:
+                    places = Table(box=None, expand=True, pad_edge=False, title="Folders", title_justify="left", title_style="bold")
+                    places.add_column("what", style="bold", no_wrap=True)
+                    places.add_column("where", overflow="fold")
+                    for what, where in self.folders:
+                        places.add_row(what, where)
+                    yield Static(places, id="help-folders")
             yield Label("Remap a key in <config dir>/settings.json, e.g. {\"keymap\": {\"cancel\": \"ctrl+x\"}}", classes="muted")

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ...chat.export import export_chat
+from ...config.settings import export_folder
 from ...errors import UserError
 from ...logs.branches import path_to
 from ...logs.store import ChatLog, ChatStore, check_log, read_chat_file, repair_log
@@ -350,7 +351,7 @@ class LogBrowser(Screen[BrowserChoice | None]):
         if summary is None or summary.damaged:
             return
         try:
-            path = export_chat(self._log(summary), fmt)
+            path = export_chat(self._log(summary), fmt, export_folder(self.app.app_settings))
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return

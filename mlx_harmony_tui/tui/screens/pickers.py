@@ -1,4 +1,4 @@
-"""Pickers: a profile to switch to, a branch of this chat to show."""
+"""Pickers: a profile to switch to, a branch of this chat to show, what to compare the next answer with."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from textual.widgets.option_list import Option
 class ProfilePicker(ModalScreen[str]):
     """Choose a profile; returns its name."""
 
-    BINDINGS = [Binding("escape", "dismiss", "close", id="picker_close")]
+    BINDINGS = [Binding("escape", "dismiss", "close", id="picker_close")] + [
+        Binding(str(i), f"pick({i})", f"profile {i}", show=False, id=f"picker_profile_{i}") for i in range(1, 10)
+    ]
     DEFAULT_CSS = """
     ProfilePicker { align: center middle; }
     #profile-picker { width: 80%; max-width: 100; height: auto; max-height: 80%; background: $panel; border: round $primary; padding: 1 2; }
@@ -27,11 +29,15 @@ class ProfilePicker(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         options = [Option(f"{i + 1}. {name}" + ("  (current)" if name == self.current else ""), id=name) for i, name in enumerate(self.names)]
         with Vertical(id="profile-picker"):
-            yield Label("Profiles (alt+1..9 picks directly)", classes="pane-title")
+            yield Label("Profiles: press a number or Enter (alt+1..9 from the chat)", classes="pane-title")
             yield OptionList(*options)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_pick(self, number: int) -> None:
+        if number <= len(self.names):
+            self.dismiss(self.names[number - 1])
 
 
 class BranchPicker(ModalScreen[str]):
@@ -55,3 +61,25 @@ class BranchPicker(ModalScreen[str]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+
+class ComparePicker(ModalScreen[int]):
+    """Choose what the next answer is compared with; returns its index in ``labels``."""
+
+    BINDINGS = [Binding("escape", "dismiss", "close", id="compare_picker_close")]
+    DEFAULT_CSS = """
+    ComparePicker { align: center middle; }
+    #compare-picker { width: 80%; max-width: 100; height: auto; max-height: 80%; background: $panel; border: round $primary; padding: 1 2; }
+    """
+
+    def __init__(self, labels: list[str]):
+        super().__init__()
+        self.labels = labels
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="compare-picker"):
+            yield Label("Answer the next question twice at once: A with this chat's settings, B with…", classes="pane-title")
+            yield OptionList(*[Option(label, id=str(i)) for i, label in enumerate(self.labels)])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id))

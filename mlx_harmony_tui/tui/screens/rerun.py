@@ -1,8 +1,10 @@
-"""Re-run view: each question of a saved chat, the original answer beside the new one, and their difference."""
+"""Re-run view: each question of a saved chat, the original answer beside the new one, and their difference.
+
+The re-run runs beside the chat: Esc goes back to the chat while it goes on
+(the engine decodes both), ctrl+g comes back to it, x stops it.
+"""
 
 from __future__ import annotations
-
-import difflib
 
 from rich.text import Text
 from textual import work
@@ -13,28 +15,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Markdown, Static
 
-from ...chat.rerun import original_turns, rerun
+from ...chat.rerun import Rerun
 from ...engine.events import Done, TextDelta
 from ...errors import UserError
+from ..answer_diff import answer_diff
 from ..commands import ScreenActions
 from ..widgets import AssistantTurn
-
-
-def answer_diff(old: str, new: str) -> Text:
-    """Word by word: removed words struck through in red, added words in green, and how alike the two are."""
-    a, b = old.split(), new.split()
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    text = Text()
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            text.append(" ".join(a[i1:i2]) + " ", style="dim")
-            continue
-        if op in ("delete", "replace"):
-            text.append(" ".join(a[i1:i2]) + " ", style="red strike")
-        if op in ("insert", "replace"):
-            text.append(" ".join(b[j1:j2]) + " ", style="green")
-    text.append(f"\n{matcher.ratio():.0%} alike", style="bold")
-    return text
 
 
 class RerunEvent(Message):
@@ -51,11 +37,12 @@ class RerunFinished(Message):
 
 
 class RerunScreen(Screen[None]):
-    """Runs :func:`chat.rerun.rerun` in a worker thread and shows the answers side by side as they stream."""
+    """Runs a :class:`chat.rerun.Rerun` in a worker thread and shows the answers side by side as they stream."""
 
     COMMANDS = {ScreenActions}
     BINDINGS = [
-        Binding("escape", "close", "Stop / close", id="rerun_close"),
+        Binding("escape", "close", "Back to chat", id="rerun_close"),
+        Binding("x", "stop", "Stop re-run", id="rerun_stop"),
     ]
     DEFAULT_CSS = """
     #rerun-list { height: 1fr; padding: 0 1; }
@@ -70,10 +57,9 @@ class RerunScreen(Screen[None]):
     def __init__(self, session, log):
         super().__init__()
         self.session = session
-        self.chat_log = log
-        chat = log.read()
-        self.title_text = chat.metadata.title or log.chat_id
-        self.turns, _ = original_turns(chat)
+        self.rerun = Rerun(session, log)
+        self.title_text = log.read().metadata.title or log.chat_id
+        self.turns = self.rerun.turns
         self.new_answers: list[AssistantTurn] = []
         self.running = True
         self.done = 0
@@ -109,7 +95,7 @@ class RerunScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="rerun")
     def _run(self) -> None:
         try:
-            for index, event in rerun(self.session, self.chat_log):
+            for index, event in self.rerun:
                 self.post_message(RerunEvent(index, event))
                 if not self.running:
                     break
@@ -138,12 +124,18 @@ class RerunScreen(Screen[None]):
         self.running = False
         if message.error:
             self.notify(message.error, severity="error")
+        elif not self.is_current:
+            self.notify(f"Re-run finished: {self.done}/{len(self.turns)} answers, saved as a new branch of "
+                        f"{self.title_text} (ctrl+g shows them).")
         self._status(message.error or "")
 
-    def action_close(self) -> None:
+    def action_stop(self) -> None:
+        """Stop the re-run; the answers so far stay saved."""
         if self.running:
             self.running = False
-            self.session.cancel()
+            self.rerun.cancel()
             self._status("stopping")
-            return
+
+    def action_close(self) -> None:
+        """Back to the chat: a running re-run goes on (ctrl+g returns here); a finished one closes."""
         self.dismiss(None)

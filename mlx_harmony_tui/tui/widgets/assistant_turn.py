@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -16,12 +17,24 @@ def settled_length(text: str) -> int:
     return end + 2 if end > 0 else 0
 
 
+def open_fence(text: str) -> bool:
+    """Whether ``text`` ends inside a fenced code block (one opened and not yet closed)."""
+    return text.count("```") % 2 == 1
+
+
+def tail_view(tail: str, dark: bool = True):
+    """The block being written: plain text, or, inside an open code fence, the code drawn as code (fence closed for it)."""
+    if not open_fence(tail):
+        return Text(tail)
+    return RichMarkdown(tail.rstrip("`") + ("" if tail.endswith("\n") else "\n") + "```", code_theme="ansi_dark" if dark else "ansi_light")
+
+
 class AssistantTurn(Vertical):
     """One answer: a collapsible reasoning section (GPT-OSS only) above the streamed Markdown answer.
 
     Whole Markdown blocks go through Textual's MarkdownStream as soon as they
     are complete; the block still being written shows as plain text below
-    them. Re-rendering an unfinished block (a long list is one block) on every
+    them, or as code when it is an unfinished code block. Re-rendering an unfinished block (a long list is one block) on every
     update would rebuild its widgets each time and take the CPU from the model.
     """
 
@@ -85,7 +98,7 @@ class AssistantTurn(Vertical):
                 self._stream = Markdown.get_stream(self.answer)
             await self._stream.write(self.answer_text[self._settled : settled])
             self._settled = settled
-        self.tail.update(Text(self.answer_text[self._settled :]))
+        self.tail.update(tail_view(self.answer_text[self._settled :], self.app.current_theme.dark))
 
     async def finish(self, footer: str) -> None:
         """End the stream with one full render of the answer, and show the turn's figures."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import TextArea
 
 
@@ -16,6 +17,11 @@ class ChatInput(TextArea):
         def __init__(self, text: str):
             super().__init__()
             self.text = text
+
+    def render_line(self, y: int) -> Strip:
+        if self.content_size.width < 1 and not self.text:
+            return Strip.blank(0)  # Textual 8.2 cannot wrap the placeholder into no width (a terminal squeezed to nothing)
+        return super().render_line(y)
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

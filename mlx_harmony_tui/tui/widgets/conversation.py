@@ -22,6 +22,13 @@ KEEP_TURNS = 60  # older turns leave the screen (they stay in the log) so long c
 SHOW_ON_OPEN = 20  # messages shown when a saved chat opens (opening a 2,000-message chat stays well under 1 s)
 
 
+HINT = "Type a question in the box below and press Enter  ·  F1: keys and folders  ·  ctrl+p: commands"
+
+
+class EmptyHint(Static):
+    """What an empty chat shows: how to ask, and where to find the rest."""
+
+
 class EarlierTurns(Static):
     """The note above the conversation about messages off screen; a click brings some back."""
 
@@ -41,9 +48,21 @@ class Conversation(VerticalScroll):
     def turns(self) -> list[Widget]:
         return [w for w in self.children if isinstance(w, (UserTurn, AssistantTurn))]
 
+    async def on_mount(self) -> None:
+        await self._show_hint()
+
+    async def _show_hint(self) -> None:
+        """The hint while there is nothing to read; gone with the first message."""
+        hints = self.query(EmptyHint)
+        if self.turns:
+            await hints.remove()
+        elif not hints:
+            await self.mount(EmptyHint(HINT, id="empty-hint", classes="muted"))
+
     async def clear(self) -> None:
         await self.remove_children()
         self.hidden = []
+        await self._show_hint()
 
     async def show_history(self, history: list[dict]) -> None:
         """Show a saved conversation: its last messages, the rest noted as off screen."""
@@ -51,17 +70,20 @@ class Conversation(VerticalScroll):
         cut = max(len(shown) - SHOW_ON_OPEN, 0)
         await self._note_hidden(shown[:cut])
         await self.mount_all(turn_widgets(shown[cut:]))
+        await self._show_hint()
 
     async def add(self, *widgets: Widget) -> None:
         """Add new turns at the bottom, follow them, and let the oldest leave the screen."""
         await self.mount_all(widgets)
         self.anchor()
         await self._prune()
+        await self._show_hint()
 
     async def remove_from(self, widget: Widget) -> None:
         """Remove ``widget`` and every turn after it."""
         children = list(self.children)
         await self.remove_children(children[children.index(widget):])
+        await self._show_hint()
 
     async def _prune(self) -> None:
         turns = self.turns

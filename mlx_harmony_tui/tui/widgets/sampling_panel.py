@@ -15,16 +15,16 @@ SLIDERS = (
     SliderSpec("top_p", "top-p", 0.0, 1.0, 0.01, 0.1),
     SliderSpec("top_k", "top-k", 0, 200, 1, 10, integer=True),
     SliderSpec("min_p", "min-p", 0.0, 1.0, 0.01, 0.1),
-    SliderSpec("repetition_penalty", "rep. penalty", 0.5, 2.0, 0.01, 0.1),
-    SliderSpec("presence_penalty", "presence pen", -2.0, 2.0, 0.05, 0.25),
-    SliderSpec("frequency_penalty", "freq penalty", -2.0, 2.0, 0.05, 0.25),
+    SliderSpec("repetition_penalty", "rep penalty", 0.5, 2.0, 0.01, 0.1),
+    SliderSpec("presence_penalty", "presence", -2.0, 2.0, 0.05, 0.25),
+    SliderSpec("frequency_penalty", "frequency", -2.0, 2.0, 0.05, 0.25),
     SliderSpec("xtc_probability", "XTC prob.", 0.0, 1.0, 0.05, 0.25),
     SliderSpec("xtc_threshold", "XTC thresh.", 0.0, 0.5, 0.01, 0.05),
     SliderSpec("max_tokens", "max tokens", 16, 8192, 16, 256, integer=True),
 )
 
 
-class SamplingPanel(VerticalScroll):
+class SamplingPanel(VerticalScroll, can_focus=False):  # its sliders are the stop, not the pane
     """Sliders for the sampling parameters, the seed, and (GPT-OSS) the reasoning effort."""
 
     class SeedChanged(Message):

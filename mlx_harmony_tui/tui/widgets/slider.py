@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -23,9 +24,22 @@ class SliderSpec:
     integer: bool = False
 
 
+LABEL = 12  # columns for the name, its last one always blank
+VALUE = 8  # columns for the value, its first one always blank
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in at most ``width`` columns, cut with an ellipsis."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
 class Slider(Widget, can_focus=True):
     """A value between ``low`` and ``high``: arrows move by ``step``, shift+arrows or page keys by
-    ``coarse``, home/end jump, a click sets it, Enter lets you type it."""
+    ``coarse``, home/end jump, a click sets it, Enter lets you type it.
+
+    The sliders of a panel are one stop of the Tab cycle: up/down move between
+    them, Tab and shift+Tab leave them all.
+    """
 
     BINDINGS = [
         ("left", "nudge(-1)", "less"),
@@ -35,6 +49,10 @@ class Slider(Widget, can_focus=True):
         ("home", "jump(0)", "lowest"),
         ("end", "jump(1)", "highest"),
         ("enter", "edit", "type a value"),
+        Binding("up", "neighbour(-1)", "slider above", show=False),
+        Binding("down", "neighbour(1)", "slider below", show=False),
+        Binding("tab", "leave(1)", "past the sliders", show=False),
+        Binding("shift+tab", "leave(-1)", "before the sliders", show=False),
     ]
     DEFAULT_CSS = """
     Slider { height: 1; width: 1fr; }
@@ -74,14 +92,20 @@ class Slider(Widget, can_focus=True):
     def text_value(self) -> str:
         return str(int(self.value)) if self.spec.integer else f"{self.value:.2f}"
 
+    def _label_width(self) -> int:
+        return min(LABEL, max(self.size.width - VALUE - 4, 3))
+
+    def _bar_width(self) -> int:
+        return max(self.size.width - self._label_width() - VALUE, 4)
+
     def render(self) -> Text:
-        width = max(self.size.width - 24, 4)
+        label_width, width = self._label_width(), self._bar_width()
         fraction = (self.value - self.spec.low) / (self.spec.high - self.spec.low)
         filled = int(round(fraction * width))
-        bar = Text(f"{self.spec.label:<12}")
+        bar = Text(fit(self.spec.label, label_width - 1).ljust(label_width - 1) + " ")
         bar.append("━" * filled, style="bold")
         bar.append("─" * (width - filled), style="dim")
-        bar.append(f" {self.text_value():>8}")
+        bar.append(" " + fit(self.text_value(), VALUE - 1).rjust(VALUE - 1))
         return bar
 
     def show(self, value: float) -> None:
@@ -105,8 +129,24 @@ class Slider(Widget, can_focus=True):
     def action_edit(self) -> None:
         self.post_message(self.EditRequested(self))
 
+    def _sliders(self) -> list["Slider"]:
+        return list(self.parent.query_children(Slider)) if self.parent is not None else [self]
+
+    def action_neighbour(self, step: int) -> None:
+        sliders = self._sliders()
+        index = sliders.index(self) + step
+        if 0 <= index < len(sliders):
+            sliders[index].focus()
+
+    def action_leave(self, direction: int) -> None:
+        """Focus what comes after the last slider (or before the first) in the Tab cycle."""
+        sliders, chain = self._sliders(), self.screen.focus_chain
+        edge = sliders[-1] if direction > 0 else sliders[0]
+        if edge in chain:
+            chain[(chain.index(edge) + direction) % len(chain)].focus()
+
     def on_click(self, event: events.Click) -> None:
-        width = max(self.size.width - 24, 4)
-        position = event.x - 12
+        width = self._bar_width()
+        position = event.x - self._label_width()
         if 0 <= position <= width:
             self.set_value(self.spec.low + (self.spec.high - self.spec.low) * position / width)

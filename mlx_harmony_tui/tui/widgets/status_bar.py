@@ -1,4 +1,4 @@
-"""The status bar: model, profile, state, TTFT, tok/s, context used and peak memory."""
+"""The status bar: model, profile, state, generations running, TTFT, tok/s, context used, peak memory, device and BLAS."""
 
 from __future__ import annotations
 
@@ -13,16 +13,19 @@ class StatusBar(Static):
     model = reactive("—")
     profile = reactive("—")
     state = reactive("starting")
+    running = reactive("")  # how many generations run on the model now (this chat's, a comparison's, a re-run's)
     ttft = reactive("")
     speed = reactive("")
     context = reactive("")
     memory = reactive("")
+    device = reactive("")  # where the model runs: metal, cuda, or the CPU and its BLAS
 
     def render(self) -> Text:
         parts = [
             ("model ", self.model),
             ("profile ", self.profile),
             ("", self.state),
+            ("", self.running),
             ("TTFT ", self.ttft),
             ("", self.speed),
             ("context ", self.context),
@@ -33,10 +36,16 @@ class StatusBar(Static):
             if not value:
                 continue
             if text:
-                text.append("  │  ", style="dim")
+                text.append(" │ ", style="dim")
             text.append(label, style="dim")
             text.append(value, style="bold" if label == "" else "")
+            if label == "model " and self.device:
+                text.append(f" ({self.device})", style="dim")  # the device and BLAS, beside the model: never cut off
         return text
+
+    def clear_stats(self) -> None:
+        """Forget the last generation's figures (a new chat has none yet)."""
+        self.ttft = self.speed = self.context = self.memory = ""
 
     def show_stats(self, stats, context_limit: int | None) -> None:
         """Show a generation's figures (engine ``GenerationStats``), live or final."""
