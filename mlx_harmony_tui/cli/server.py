@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from ..chat.startup import MB, disk_cache, load_app_settings
@@ -74,8 +75,28 @@ def serve(args: argparse.Namespace) -> int:
     print(f"mlx-harmony-server: serving {', '.join(catalog.ids())} at http://{shown}:{port}/v1", file=sys.stderr, flush=True)
     sys.setswitchinterval(0.001)  # the event loop gets each token from the slot threads without waiting 5 ms for the GIL
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    if _serve_until_stopped(uvicorn, config, sock):
+        raise KeyboardInterrupt  # exit 130, as every command stopped with Ctrl-C
     return 0
+
+
+def _serve_until_stopped(uvicorn, config, sock) -> bool:
+    """Run uvicorn until a signal stops it; True when that was Ctrl-C.
+
+    uvicorn re-raises the SIGINT it caught once it has shut down, but whether
+    that reaches us as KeyboardInterrupt depends on the Python (asyncio's own
+    SIGINT handling differs between 3.11 patch releases): remember it here.
+    """
+    interrupted: list[int] = []
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            if sig == signal.SIGINT:
+                interrupted.append(sig)
+            super().handle_exit(sig, frame)
+
+    Server(config).run(sockets=[sock])
+    return bool(interrupted)
 
 
 def main(argv: list[str] | None = None) -> int:
