@@ -83,9 +83,9 @@ def serve(args: argparse.Namespace) -> int:
 def _serve_until_stopped(uvicorn, config, sock) -> bool:
     """Run uvicorn until a signal stops it; True when that was Ctrl-C.
 
-    uvicorn re-raises the SIGINT it caught once it has shut down, but whether
-    that reaches us as KeyboardInterrupt depends on the Python (asyncio's own
-    SIGINT handling differs between 3.11 patch releases): remember it here.
+    uvicorn re-raises the SIGINT it caught once it has shut down, but that did
+    not always come back here as KeyboardInterrupt (once in a fresh clone's
+    suite the server exited 0): remember it here instead.
     """
     interrupted: list[int] = []
 
