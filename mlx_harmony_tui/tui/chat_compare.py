@@ -112,6 +112,7 @@ class Comparing:
     async def on_compare_ended(self, message: CompareEnded) -> None:
         self.busy = False
         self.status.state = "ready"
+        self._show_running()
         self._pending_calls.clear()
         view, failures = message.view, message.failures
         for side, failure in failures.items():

@@ -199,6 +199,7 @@ class ChatView(Comparing, Widget):
     async def on_turn_ended(self, message: TurnEnded) -> None:
         self.busy = False
         self.status.state = "ready"
+        self._show_running()  # now, not at the next poll: the engine has let the answer go before its Done
         self._pending_calls.clear()
         failure = message.failure
         if failure is not None:
