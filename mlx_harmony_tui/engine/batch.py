@@ -17,7 +17,7 @@ cancels take effect from the very next token.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..runtime import mlx_core
 from . import lm
@@ -37,8 +37,9 @@ class _EarlyDraw:
 class DecodeBatch:
     """Rows (sequences) decoding in step; ``inputs`` are the tokens each feeds at the next step."""
 
-    def __init__(self, loaded: lm.LoadedModel):
+    def __init__(self, loaded: lm.LoadedModel, share: Callable[[Any], Any] | None = None):
         self._loaded = loaded
+        self._share = share  # in a group: every rank feeds rank 0's tokens
         self.rows: list[Sequence] = []
         self._cache: list | None = None  # the one row's own cache, or the batch caches of several
         self._inputs: list[Any] = []  # per row: a lazy (1,) token array to feed next
@@ -90,6 +91,8 @@ class DecodeBatch:
         Returns the rows that ended at this step (already out of the batch).
         """
         inputs = self._inputs[0] if len(self.rows) == 1 else mx.concatenate(self._inputs)
+        if self._share is not None:
+            inputs = self._share(inputs)
         logits = lm.forward_rows(self._loaded, inputs, self._cache)
         early = self._draw_early(logits)
         mx.async_eval(logits, [d.token for d in early.values()])

@@ -20,6 +20,8 @@ class ModelInfo:
     model_type: str
     context_length: int | None
     device: str = ""  # where it runs: "metal", "cuda", or "cpu, " and the BLAS in use
+    ranks: int = 1  # processes the model is split across (mlx.launch), each holding its part
+    rank_memory_gb: tuple[float, ...] = ()  # with several ranks: the memory each holds after loading, in rank order
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ before its next token.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -28,6 +29,8 @@ from ..models.default_model import best_form
 from ..models.resolve import resolve_model
 from ..runtime import backend_name, blas_info
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
+from .group import Group, GroupLost, is_link_error, launched
+from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, agree, in_turn
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 
 # The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
@@ -36,7 +39,10 @@ from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, Upda
 Sink = Callable[[Event], None]
 KV_BITS = (2, 3, 4, 6, 8)
 KV_GROUP_SIZES = (32, 64, 128)
+SHARD_MODES = ("tensor", "pipeline")
+SHARD_ENV = "MLX_HARMONY_SHARD"  # --shard on the command lines
 THREAD_NAME = "mlx-harmony-inference"
+_group_taken = False  # in rank 0's process, only the first engine leads the group; later ones run alone
 
 _idle_workers: queue.Queue[Callable[[], None]] = queue.Queue()
 _idle_count = 0
@@ -74,10 +80,23 @@ def _start_on_worker(job: Callable[[], None]) -> None:
     _idle_workers.put(job)
 
 
-class InferenceThread:
-    """Owns the model; admits generations as they come and runs them together."""
+def _take_group() -> bool:
+    global _group_taken
+    with _idle_lock:
+        taken, _group_taken = _group_taken, True
+    return not taken
 
-    def __init__(self, sink: Sink, cache_budget_bytes: int | None = None, disk_cache: tuple[Path, int] | None = None):
+
+class InferenceThread:
+    """Owns the model; admits generations as they come and runs them together.
+
+    Under ``mlx.launch`` with several ranks, rank 0's first engine leads the
+    group and loads models sharded; ``follow=True`` (on the other ranks) makes
+    an engine that takes no requests of its own and repeats rank 0's rounds.
+    """
+
+    def __init__(self, sink: Sink, cache_budget_bytes: int | None = None, disk_cache: tuple[Path, int] | None = None,
+                 follow: bool = False):
         self._sink = sink
         self._budget = cache_budget_bytes  # None: the store's default
         self._disk_cache = disk_cache  # (folder, byte budget) for prompt caches kept on disk
@@ -93,6 +112,13 @@ class InferenceThread:
         self._protected: list[int] = []
         self.loaded = None
         self.info: ModelInfo | None = None
+        self._launch = launched()
+        self._follows = follow
+        self._lockstep: Lockstep | None = None
+        self._round_cancelled: frozenset[str] = frozenset()  # in a group: what this round treats as cancelled
+        self._updates: dict[str, SamplingParams] = {}  # rank 0: sampling changes for the next round
+        self._group_note = ""  # why the group is not (or no longer) used, told at the next load or request
+        self.failure: str | None = None  # a following engine: why it stopped early
         self._finished = threading.Event()
         _start_on_worker(self._run)
 
@@ -116,6 +142,9 @@ class InferenceThread:
         """Apply ``params`` from the next token of the running ``request_id``; False if it is not running."""
         with self._lock:
             sampler = self._samplers.get(request_id)
+            if sampler is not None and self._lockstep is not None:
+                self._updates[request_id] = params  # every rank applies it in the same round
+                return True
         if sampler is None:
             return False
         sampler.update(params)
@@ -140,6 +169,10 @@ class InferenceThread:
         self.submit(Shutdown())
         self._finished.wait(timeout)
 
+    def wait(self) -> None:
+        """Block until the engine has stopped (a following engine stops with rank 0's)."""
+        self._finished.wait()
+
     # Inference thread ----------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
@@ -149,12 +182,19 @@ class InferenceThread:
         self._sink(event)
 
     def _cancelled_now(self) -> set[str]:
+        if self._lockstep is not None:
+            return set(self._round_cancelled)
         with self._lock:
             return set(self._cancelled)
 
     def _run(self) -> None:
         try:
+            self._join_group()
             self._serve_until_shutdown()
+        except Exception as exc:  # a following engine whose group broke: it stops, the others will too
+            if not self._follows:
+                raise
+            self.failure = f"{type(exc).__name__}: {exc}"
         finally:
             if self._scheduler is not None:
                 self._scheduler.close()
@@ -165,16 +205,88 @@ class InferenceThread:
     def _busy(self) -> bool:
         return self._scheduler is not None and self._scheduler.busy
 
+    def _join_group(self) -> None:
+        """Join the launcher's group when this engine leads it (rank 0's first) or follows it."""
+        launch = self._launch
+        if self._follows and (launch is None or launch.rank == 0):
+            raise GroupLost("only a rank other than 0 of an mlx.launch group can follow rank 0")
+        if launch is None or not self._follows and (launch.rank != 0 or not _take_group()):
+            return
+        try:
+            self._lockstep = Lockstep(Group.join(self._mx(), launch))
+        except GroupLost as exc:
+            if self._follows:
+                raise
+            self._group_note = str(exc)
+
+    @staticmethod
+    def _mx():
+        from ..runtime import mlx_core
+
+        return mlx_core()
+
+    def _arrivals(self, block: bool) -> list[Request]:
+        """The requests this round serves: from the queue alone, or shared by rank 0 in a group."""
+        lockstep = self._lockstep
+        if lockstep is not None and not lockstep.leads:
+            round_ = lockstep.follow()
+            if round_ is not None:
+                self._apply(round_)
+                return list(round_.requests)
+            return []
+        arrivals: list[Request] = []
+        try:
+            first = self._queue.get(block=block, timeout=HEARTBEAT_S if block and lockstep is not None else None)
+            arrivals.append(first)
+            while True:
+                arrivals.append(self._queue.get(block=False))
+        except queue.Empty:
+            pass
+        if lockstep is None:
+            return arrivals
+        with self._lock:
+            cancelled, updates, self._updates = frozenset(self._cancelled), self._updates, {}
+        rate = self._scheduler.prefill_rate if self._scheduler is not None else 0.0
+        try:
+            round_ = lockstep.lead(arrivals, cancelled, updates, rate, self._budget)
+        except Exception as exc:
+            if not is_link_error(exc):
+                raise
+            self._lose_group(exc)
+            return arrivals
+        self._apply(round_, leads=True)
+        return arrivals
+
+    def _apply(self, round_: Round, leads: bool = False) -> None:
+        self._round_cancelled = round_.cancelled
+        for rid, params in round_.updates.items():
+            sampler = self._samplers.get(rid)
+            if sampler is not None:
+                sampler.update(params)
+        if not leads:
+            self._budget = round_.budget
+            if self._scheduler is not None:
+                self._scheduler.prefill_rate = round_.prefill_rate
+
+    def _lose_group(self, exc: BaseException) -> None:
+        """A rank is gone: fail what runs with one clear line and go on alone (the sharded model is unusable)."""
+        if self._follows:
+            raise exc
+        size = self._lockstep.group.size if self._lockstep is not None else 0
+        self._group_note = (f"the group of {size} ranks broke ({exc}); the model was split across them and is gone: "
+                            "load it again to run it on this machine alone")
+        if self._scheduler is not None:
+            self._scheduler.abandon(self._group_note)
+        self._lockstep = None
+        self._scheduler = self.loaded = self.info = None
+        if self._caches is not None:
+            self._caches.clear()
+
     def _serve_until_shutdown(self) -> None:
         stopping = False
         while True:
             block = not self._busy() and not self._waiting
-            try:
-                while True:
-                    self._waiting.append(self._queue.get(block=block))
-                    block = False
-            except queue.Empty:
-                pass
+            self._waiting.extend(self._arrivals(block))
             while self._waiting:
                 request = self._waiting[0]
                 if isinstance(request, Shutdown):
@@ -192,7 +304,10 @@ class InferenceThread:
                 try:
                     self._scheduler.step()
                 except Exception as exc:  # the scheduler guards each request; this would be its own bug
-                    self._scheduler.fail_all(exc)
+                    if self._lockstep is not None and is_link_error(exc):
+                        self._lose_group(exc)
+                    else:
+                        self._scheduler.fail_all(exc)
             elif stopping:
                 return
 
@@ -211,8 +326,10 @@ class InferenceThread:
                 self._load(request)
             elif isinstance(request, Generate):
                 if self._scheduler is None:
-                    raise UserError("no model is loaded")
+                    raise UserError(f"no model is loaded{' (' + self._group_note + ')' if self._group_note else ''}")
                 self._scheduler.admit(request)
+            elif isinstance(request, RankZeroCall):
+                pass  # rank 0 ran it
             elif isinstance(request, Call):
                 if request.future.set_running_or_notify_cancel():
                     try:
@@ -222,6 +339,10 @@ class InferenceThread:
         except UserError as exc:
             self._emit(Error(rid, str(exc), field=exc.field))
         except Exception as exc:  # a bug: report it with its traceback, keep serving
+            if self._lockstep is not None and is_link_error(exc):
+                self._lose_group(exc)
+                self._emit(Error(rid, self._group_note))
+                return
             self._emit(Error(rid, f"internal error: {type(exc).__name__}: {exc}", False, traceback.format_exc()))
 
     def _load(self, request: LoadModel) -> None:
@@ -239,18 +360,35 @@ class InferenceThread:
         def progress(stage: str, fraction: float) -> None:
             self._sink(ModelLoading(request.request_id, stage, fraction))
 
+        shard = request.shard or os.environ.get(SHARD_ENV) or None
+        if shard not in (None, *SHARD_MODES):
+            raise UserError(f"shard: {shard!r} is not one of {', '.join(SHARD_MODES)}", "shard")
         form = best_form(backend_name(), blas_info().fast)
-        resolved = resolve_model(request.spec, form, progress)
-        progress(f"loading {resolved.name}", 0.95)
+        group = self._lockstep.group if self._lockstep is not None else None
+        if group is None:
+            resolved = resolve_model(request.spec, form, progress)
+        else:
+            resolved = in_turn(group, lambda: resolve_model(request.spec, form, progress if group.rank == 0 else None))
+        progress(f"loading {resolved.name}" + (f" on {group.size} ranks" if group else ""), 0.95)
         if self._scheduler is not None:
             self._scheduler.close()
-        self.loaded = self._scheduler = None
+        self.loaded = self._scheduler = self.info = None
         if self._caches is not None:
             self._caches.clear()
+        problem = ""
         try:
-            self.loaded = lm.load(resolved.path)
+            self.loaded = lm.load(resolved.path, group.mlx_group if group else None, shard)
+        except lm.CannotShard as exc:
+            problem = f"{resolved.name} cannot run on {group.size} ranks: {exc}"
         except Exception as exc:  # mlx-lm raises ValueError/KeyError/FileNotFoundError on unusable folders
-            raise UserError(f"{resolved.path}: could not load the model: {type(exc).__name__}: {exc}") from None
+            problem = f"{resolved.path}: could not load the model: {type(exc).__name__}: {exc}"
+        if group is not None:
+            problem = agree(group, problem)
+        if problem:
+            self.loaded = None
+            raise UserError(problem)
+        ranks = group.size if group else 1
+        memory = tuple(group.peak_memory(self._mx().get_active_memory() / 1e9)) if group else ()
         self.info = ModelInfo(
             name=resolved.name,
             path=str(resolved.path),
@@ -259,6 +397,8 @@ class InferenceThread:
             model_type=resolved.model_type,
             context_length=resolved.context_length,
             device=self._device(),
+            ranks=ranks,
+            rank_memory_gb=memory,
         )
         try:
             self._kv = self._kv_settings(request, resolved)
@@ -268,9 +408,10 @@ class InferenceThread:
         self._protected = self._protected_ids(self.loaded)
         if self._caches is None:
             self._caches = PromptCacheStore(DEFAULT_BUDGET_BYTES if self._budget is None else self._budget)
-        disk = DiskCaches(self._disk_cache[0], self.loaded, self._disk_cache[1]) if self._disk_cache else None
+        # Under a group each rank holds only its part of a cache: a file of one rank's part is of no use alone.
+        disk = DiskCaches(self._disk_cache[0], self.loaded, self._disk_cache[1]) if self._disk_cache and not group else None
         self._scheduler = Scheduler(self.loaded, self.info, self._caches, self._kv, self._protected, self._harmony, self._emit,
-                                    self._cancelled_now, self._samplers, disk)
+                                    self._cancelled_now, self._samplers, disk, group)
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
 
     def _kv_settings(self, request: LoadModel, resolved) -> tuple[int | None, int]:

@@ -38,10 +38,48 @@ class LoadedModel:
         return int(self.config.get("vocab_size") or len(self.tokenizer.vocab))
 
 
-def load(path: Path) -> LoadedModel:
-    """Load an mlx-lm model folder (weights, config and tokenizer)."""
-    model, tokenizer, config = mlx_lm.load(str(path), return_config=True)
+class CannotShard(ValueError):
+    """The model cannot be split across the group's ranks (the message says why)."""
+
+
+def load(path: Path, group: Any = None, shard: str | None = None) -> LoadedModel:
+    """Load an mlx-lm model folder (weights, config and tokenizer).
+
+    With a distributed ``group`` of several ranks, each rank keeps only its
+    part: split across ranks by the model's own ``shard()`` (``shard`` is
+    "tensor") or by layers where it has only a pipeline split ("pipeline");
+    None picks tensor where the model has it. A model with neither, or whose
+    head counts do not divide by the rank count, raises CannotShard naming why.
+    """
+    if group is None or group.size() == 1:
+        model, tokenizer, config = mlx_lm.load(str(path), return_config=True)
+        return LoadedModel(model=model, tokenizer=tokenizer, config=config, path=Path(path))
+    model, tokenizer, config = mlx_lm.load(str(path), lazy=True, return_config=True)
+    mode = shard or ("tensor" if hasattr(model, "shard") else "pipeline")
+    inner = getattr(model, "model", None)
+    if mode == "tensor" and not hasattr(model, "shard") or mode == "pipeline" and not hasattr(inner, "pipeline"):
+        kinds = [name for name, ok in (("tensor", hasattr(model, "shard")), ("pipeline", hasattr(inner, "pipeline"))) if ok]
+        other = f"; it has only {kinds[0]} (--shard {kinds[0]})" if kinds else ""
+        raise CannotShard(f"model_type {config.get('model_type')!r} cannot be split across ranks by {mode}{other}")
+    if mode == "tensor":
+        _check_divisible(config, group.size())
+        model.shard(group)
+    else:
+        inner.pipeline(group)
+    mx.eval(model.parameters())
     return LoadedModel(model=model, tokenizer=tokenizer, config=config, path=Path(path))
+
+
+def _check_divisible(config: dict, ranks: int) -> None:
+    """Tensor parallelism splits attention heads: their counts must divide by the rank count."""
+    text = config.get("text_config") or config
+    for key in ("num_attention_heads", "num_key_value_heads"):
+        count = text.get(key)
+        if isinstance(count, int) and count % ranks:
+            raise CannotShard(
+                f"{key} is {count}, which does not divide by {ranks} ranks: run it on a number of ranks that divides "
+                f"{text.get('num_attention_heads')} and {text.get('num_key_value_heads')}"
+            )
 
 
 def new_cache(loaded: LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64) -> list:

@@ -15,12 +15,14 @@ class LoadModel:
 
     ``kv_bits`` (2, 3, 4, 6 or 8) stores the KV cache quantized, in groups of
     ``kv_group_size``; models with sliding-window layers (GPT-OSS) refuse it.
+    ``shard`` picks how a group of ranks splits the model.
     """
 
     request_id: str
     spec: str | None = None
     kv_bits: int | None = None
     kv_group_size: int = 64
+    shard: str | None = None  # under mlx.launch: "tensor" or "pipeline" (None: tensor where the model has it)
 
 
 @dataclass(frozen=True)

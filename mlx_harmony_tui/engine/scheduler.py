@@ -27,6 +27,7 @@ from .batch import DecodeBatch
 from .context import fit_context
 from .disk_cache import DiskCaches
 from .events import Error, Event, ModelInfo
+from .group import Group, is_link_error
 from .prompt import prompt_tokens
 from .prompt_cache import ConversationCache, PromptCacheStore, shared_prefix
 from .requests import Generate
@@ -51,14 +52,15 @@ class Scheduler:
 
     def __init__(self, loaded: Any, info: ModelInfo, caches: PromptCacheStore, kv: tuple[int | None, int],
                  protected: list[int], encoding: Callable[[], Any], sink: Sink, cancelled: Callable[[], set[str]],
-                 samplers: dict[str, LiveSampler], disk: DiskCaches | None = None):
+                 samplers: dict[str, LiveSampler], disk: DiskCaches | None = None, group: Group | None = None):
         self._loaded, self._info, self._caches, self._kv = loaded, info, caches, kv
         self._protected, self._encoding, self._sink, self._cancelled = protected, encoding, sink, cancelled
         self._waiting: deque[Sequence] = deque()
-        self._batch = DecodeBatch(loaded)
-        self._prefill_rate = 0.0  # tokens a second, measured on the last chunk
+        self._batch = DecodeBatch(loaded, group.share_tokens if group is not None else None)
+        self.prefill_rate = 0.0  # tokens a second, measured on the last chunk (rank 0's, in a group)
         self._steps = 0
-        self._stream = mx.new_thread_local_stream(mx.default_device())
+        # In a group, the model's collectives and the rounds' share one stream, so they stay in order.
+        self._stream = group.stream if group is not None else mx.new_thread_local_stream(mx.default_device())
         self._samplers = samplers  # shared with the inference thread's callers, for live updates
         self._disk = disk
 
@@ -172,11 +174,15 @@ class Scheduler:
             try:
                 self._prefill()
             except Exception as exc:  # a bug: the sequence being prefilled fails, the batch goes on
+                if is_link_error(exc):
+                    raise
                 self._fail([self._waiting.popleft()], exc)
             if self._batch:
                 try:
                     ended = self._batch.step(self._cancelled(), self._sink)
                 except Exception as exc:  # a bug in a forward pass: every row's cache may hold part of it
+                    if is_link_error(exc):
+                        raise
                     rows = list(self._batch.rows)
                     self._batch.remove(rows)
                     self._fail(rows, exc)
@@ -212,7 +218,7 @@ class Scheduler:
             lm.prefill(self._loaded, mx.array(prompt[held : held + n]), cache.layers)
             cache.tokens.extend(prompt[held : held + n])
             mx.clear_cache()
-            self._prefill_rate = n / max(time.perf_counter() - began, 1e-6)
+            self.prefill_rate = n / max(time.perf_counter() - began, 1e-6)
             if len(cache.tokens) == seq.opening:
                 self._caches.add_prefix(cache.capture_prefix())
         if seq.prefilled:
@@ -225,9 +231,9 @@ class Scheduler:
         return lm.batchable(self._waiting[0].cache.layers) and lm.batchable(self._batch.rows[0].cache.layers)
 
     def _chunk_size(self) -> int:
-        if self._prefill_rate <= 0:
+        if self.prefill_rate <= 0:
             return 64
-        return max(MIN_CHUNK, min(PREFILL_STEP, int(self._prefill_rate * CHUNK_TARGET_S)))
+        return max(MIN_CHUNK, min(PREFILL_STEP, int(self.prefill_rate * CHUNK_TARGET_S)))
 
     def _finish(self, seq: Sequence) -> None:
         self._samplers.pop(seq.rid, None)
@@ -253,6 +259,15 @@ class Scheduler:
         self._waiting.clear()
         self._batch.remove(list(self._batch.rows))
         self._fail(rows, exc)
+
+    def abandon(self, message: str) -> None:
+        """Fail every request with ``message``, a user's error (a rank of the group is gone); nothing is kept."""
+        rows = self._all()
+        self._waiting.clear()
+        self._batch = DecodeBatch(self._loaded)
+        for seq in rows:
+            self._samplers.pop(seq.rid, None)
+            self._sink(Error(seq.rid, message))
 
     def _all(self) -> list[Sequence]:
         return list(self._waiting) + list(self._batch.rows)

@@ -14,10 +14,36 @@ from ..config.sampling import SamplingParams
 from ..errors import UserError
 from ..harmony.render import HarmonySettings
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
+from .group import follower
 from .inference import InferenceThread
+from .lockstep import rank_log
 from .requests import Generate, LoadModel
 
 _ids = itertools.count(1)
+
+
+def is_follower() -> bool:
+    """Whether this process is a rank other than 0 under ``mlx.launch``: it runs only the engine (no front end)."""
+    return follower()
+
+
+def serve_rank_zero() -> int:
+    """On a rank other than 0: run the engine as rank 0 directs until rank 0's engine stops; the exit status.
+
+    It prints nothing (only rank 0 shows, logs and serves) except one line on
+    stderr when the group breaks.
+    """
+    import sys
+
+    from .group import launched
+
+    launch = launched()
+    engine = InferenceThread(rank_log(launch.rank if launch else 0), follow=True)
+    engine.wait()
+    if engine.failure:
+        print(f"mlx-harmony rank {launch.rank if launch else '?'}: stopped: {engine.failure}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 class TokenGenerator:
@@ -36,6 +62,11 @@ class TokenGenerator:
     ``cache_budget_bytes`` bounds what is kept beyond the live conversation;
     ``disk_cache`` (folder, byte budget) keeps the caches of streams given a
     ``persist`` key on disk too, for a later process.
+
+    Under ``mlx.launch`` with several ranks, rank 0's generator loads the
+    model split across the ranks (``shard``: "tensor" or "pipeline"); on
+    every other rank the constructor serves rank 0 until it closes its
+    generator, then ends the process (``SystemExit``).
     """
 
     def __init__(
@@ -47,7 +78,11 @@ class TokenGenerator:
         kv_group_size: int = 64,
         cache_budget_bytes: int | None = None,
         disk_cache: tuple[Path, int] | None = None,
+        shard: str | None = None,
     ):
+        if is_follower():
+            raise SystemExit(serve_rank_zero())
+        self._shard = shard
         self._queues: dict[str, queue.Queue[Event]] = {}  # request id -> its events
         self._queues_lock = threading.Lock()
         self._engine = InferenceThread(self._deliver, cache_budget_bytes=cache_budget_bytes, disk_cache=disk_cache)
@@ -90,7 +125,7 @@ class TokenGenerator:
         rid = f"load-{next(_ids)}"
         events = self._open(rid)
         try:
-            self._engine.submit(LoadModel(rid, model, kv_bits=kv_bits, kv_group_size=kv_group_size))
+            self._engine.submit(LoadModel(rid, model, kv_bits=kv_bits, kv_group_size=kv_group_size, shard=self._shard))
             for event in self._drain(events):
                 if isinstance(event, ModelLoading) and progress:
                     progress(event.stage, event.fraction)

@@ -1,0 +1,164 @@
+"""The distributed group a process runs in under ``mlx.launch`` (MLX's own ring, JACCL, MPI or NCCL backends).
+
+Rank 0 runs the front end and leads; every other rank runs only the engine
+and repeats rank 0's work in lockstep (:mod:`.lockstep`). :func:`launched`
+reads the launcher's environment without importing MLX, so a command can
+tell at start-up whether it is a follower; :class:`Group` wraps the joined
+group with the few collectives the engine needs, all run on one stream so
+they stay in order with the model's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+JOIN_TIMEOUT_S = float(os.environ.get("MLX_HARMONY_JOIN_TIMEOUT", "60"))
+TEXT_BYTES = 512  # room for one rank's error line in gather_text
+LINK_WORDS = ("[ring]", "[jaccl]", "[nccl]", "[mpi]", "connection to a peer", "peer was lost")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the launcher told this process: its rank, the group's size, the backend and hosts (when known)."""
+
+    rank: int
+    size: int
+    backend: str
+    hosts: tuple[str, ...] = ()
+
+
+def _hostfile_hosts(path: str | None) -> list[str]:
+    if not path:
+        return []
+    try:
+        entries = json.loads(Path(path).read_text(encoding="utf-8") or "[]")
+    except (OSError, ValueError):
+        return []
+    return [",".join(node) if isinstance(node, list) else str(node) for node in entries]
+
+
+def launched(env: dict[str, str] | None = None) -> Launch | None:
+    """The group the launcher started this process in, from its environment; None when it runs alone."""
+    env = os.environ if env is None else env
+    if "OMPI_COMM_WORLD_SIZE" in env:
+        size, rank, backend = int(env["OMPI_COMM_WORLD_SIZE"]), int(env.get("OMPI_COMM_WORLD_RANK", 0)), "mpi"
+        return Launch(rank, size, backend) if size > 1 else None
+    if "MLX_RANK" not in env:
+        return None
+    rank = int(env["MLX_RANK"])
+    hosts: list[str] = []
+    if "MLX_WORLD_SIZE" in env:
+        size, backend = int(env["MLX_WORLD_SIZE"]), "nccl"
+        hosts = [env.get("NCCL_HOST_IP", "")] if env.get("NCCL_HOST_IP") else []
+    elif env.get("MLX_IBV_DEVICES") or env.get("MLX_JACCL_COORDINATOR"):
+        devices = _hostfile_hosts(env.get("MLX_IBV_DEVICES"))
+        size, backend = len(devices), "jaccl"
+    else:
+        hosts = _hostfile_hosts(env.get("MLX_HOSTFILE"))
+        size, backend = len(hosts), "ring"
+    return Launch(rank, size, backend, tuple(hosts)) if size > 1 else None
+
+
+def follower() -> bool:
+    """Whether this process is a rank other than 0 of a group: it must run only the engine."""
+    launch = launched()
+    return launch is not None and launch.rank > 0
+
+
+class GroupLost(RuntimeError):
+    """A rank died, left, or never joined: the sharded model is gone."""
+
+
+def is_link_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the group's link failing (a rank died or stopped answering), not a bug of ours."""
+    if isinstance(exc, GroupLost):
+        return True
+    return isinstance(exc, RuntimeError) and any(word in str(exc) for word in LINK_WORDS)
+
+
+class Group:
+    """The joined group: rank, size, and the collectives the engine uses (call them on the inference thread)."""
+
+    def __init__(self, mx: Any, group: Any, launch: Launch, stream: Any):
+        self._mx, self.mlx_group, self.launch, self.stream = mx, group, launch, stream
+        self.rank, self.size = group.rank(), group.size()
+
+    @classmethod
+    def join(cls, mx: Any, launch: Launch) -> "Group":
+        """Join the group the launcher started (GroupLost when a rank has not joined within JOIN_TIMEOUT_S)."""
+        joined: list[Any] = []
+        failed: list[BaseException] = []
+
+        def init() -> None:
+            try:
+                joined.append(mx.distributed.init(strict=True))
+            except BaseException as exc:  # reported below, on the caller's thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=init, name="mlx-harmony-join", daemon=True)
+        worker.start()
+        worker.join(JOIN_TIMEOUT_S)
+        if failed:
+            raise GroupLost(f"could not join the {launch.backend} group of {launch.size} ranks: {failed[0]}")
+        if not joined:
+            raise GroupLost(f"the {launch.backend} group of {launch.size} ranks did not form within {JOIN_TIMEOUT_S:.0f} s "
+                            "(a rank never started or cannot reach the others)")
+        group = joined[0]
+        if group.size() != launch.size:
+            raise GroupLost(f"the launcher said {launch.size} ranks but MLX joined {group.size()}")
+        return cls(mx, group, launch, mx.new_thread_local_stream(mx.default_device()))
+
+    def _all_sum(self, array: Any) -> Any:
+        return self._mx.distributed.all_sum(array, group=self.mlx_group, stream=self.stream)
+
+    def share(self, obj: Any = None) -> Any:
+        """Rank 0's ``obj`` on every rank (None when rank 0 had nothing to say); blocks until rank 0 speaks."""
+        mx = self._mx
+        data = pickle.dumps(obj) if self.rank == 0 and obj is not None else b""
+        size = int(self._all_sum(mx.array([len(data)], dtype=mx.int32)).item())
+        if size == 0:
+            return None
+        if self.rank == 0:
+            buffer = mx.array(memoryview(data), dtype=mx.uint8)
+        else:
+            buffer = mx.zeros((size,), dtype=mx.uint8)
+        summed = self._all_sum(buffer)
+        mx.eval(summed)
+        return obj if self.rank == 0 else pickle.loads(bytes(memoryview(summed)))
+
+    def gather_text(self, text: str) -> list[str]:
+        """Every rank's ``text`` (cut to TEXT_BYTES), in rank order: how each rank says what went wrong."""
+        mx = self._mx
+        rows = [[0] * TEXT_BYTES for _ in range(self.size)]
+        encoded = text.encode("utf-8")[:TEXT_BYTES]
+        rows[self.rank][: len(encoded)] = list(encoded)
+        summed = self._all_sum(mx.array(rows, dtype=mx.uint8))
+        return [bytes(row).rstrip(b"\0").decode("utf-8", "replace") for row in summed.tolist()]
+
+    def share_tokens(self, tokens: Any) -> Any:
+        """Rank 0's tokens on every rank (lazy): every rank then decodes exactly what rank 0 sampled."""
+        mx = self._mx
+        mine = tokens if self.rank == 0 else mx.zeros_like(tokens)
+        return self._all_sum(mine)
+
+    def peak_memory(self, local_gb: float) -> list[float]:
+        """Every rank's peak memory in GB, in rank order."""
+        mx = self._mx
+        row = [0.0] * self.size
+        row[self.rank] = local_gb
+        return self._all_sum(mx.array(row, dtype=mx.float32)).tolist()
+
+
+def describe(launch: Launch | None) -> str:
+    """One line about the group for ``doctor``: backend, ranks and hosts."""
+    if launch is None:
+        return "not under mlx.launch (one process)"
+    hosts = f", hosts {' / '.join(launch.hosts)}" if launch.hosts else ""
+    return f"{launch.backend}, {launch.size} ranks, this is rank {launch.rank}{hosts}"
+

@@ -1,0 +1,113 @@
+"""Rank 0 and the other ranks of a group run the same scheduler, round by round.
+
+Every round of the inference thread's loop begins with a :class:`Round` that
+rank 0 shares: the requests it took from its queue, the requests cancelled so
+far, live sampling changes, its prefill rate (which sizes prefill chunks),
+and its cache budget. Every rank then takes exactly the same decisions, so
+their forward passes (and the collectives inside them) line up; the tokens
+themselves are rank 0's, shared at each decode step (``Group.share_tokens``).
+Nothing a rank's clock or threads decide on its own reaches the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..config.sampling import SamplingParams
+from ..errors import UserError
+from .events import Done, Event
+from .group import Group
+from .requests import Call, Generate, Request
+
+HEARTBEAT_S = 1.0  # an idle rank 0 still speaks this often, so a lost rank is noticed before the next request
+RANK_LOG_ENV = "MLX_HARMONY_RANK_LOG"  # a file where ranks other than 0 note the tokens of each finished request
+
+
+@dataclass(frozen=True)
+class RankZeroCall:
+    """Stands, on the other ranks, for a ``Call`` that runs on rank 0 alone (it must not run the model)."""
+
+
+@dataclass
+class Round:
+    """What rank 0 decided for this round; every rank applies it before doing anything else."""
+
+    requests: list[Any]
+    cancelled: frozenset[str]
+    updates: dict[str, SamplingParams] = field(default_factory=dict)
+    prefill_rate: float = 0.0
+    budget: int | None = None
+
+
+def shareable(request: Request) -> Any:
+    """``request`` as the other ranks get it: logits processors and callables stay on rank 0, which samples."""
+    if isinstance(request, Call):
+        return RankZeroCall()
+    if isinstance(request, Generate) and request.processors:
+        return replace(request, processors=())
+    return request
+
+
+class Lockstep:
+    """Shares each round from rank 0 and receives it elsewhere."""
+
+    def __init__(self, group: Group):
+        self.group = group
+        self.leads = group.rank == 0
+        self._said: tuple[frozenset[str], float] | None = None  # the last round's cancels and rate
+
+    def lead(self, requests: list[Request], cancelled: frozenset[str], updates: dict[str, SamplingParams],
+             prefill_rate: float, budget: int | None) -> Round:
+        """Rank 0: share this round (only a tiny "nothing new" when nothing changed)."""
+        news = bool(requests or updates) or self._said != (cancelled, prefill_rate)
+        round_ = Round([shareable(r) for r in requests], cancelled, updates, prefill_rate, budget)
+        self.group.share(round_ if news else None)
+        self._said = (cancelled, prefill_rate)
+        return round_
+
+    def follow(self) -> Round | None:
+        """Another rank: wait for rank 0's next round (None: nothing new)."""
+        return self.group.share()
+
+
+def rank_log(rank: int):
+    """A sink for a rank other than 0: it shows nothing, and notes finished requests' tokens where RANK_LOG_ENV says."""
+    path = os.environ.get(RANK_LOG_ENV)
+
+    def sink(event: Event) -> None:
+        if path and isinstance(event, Done):
+            line = {"rank": rank, "request": event.request_id, "finish": event.finish_reason, "tokens": list(event.token_ids), "prompt_tokens": len(event.prompt_ids), "cached": event.stats.cached_tokens}
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(line) + "\n")
+
+    return sink
+
+
+def in_turn(group: Group, work) -> Any:
+    """Run ``work()`` on rank 0 first, then on the others (ranks that share a disk never download or convert at once).
+
+    ``work`` raises UserError for a problem a user can fix; any rank's problem
+    is raised on every rank, rank 0's own as it was, another's with its rank.
+    """
+    result, problem = None, ""
+    for turn in (0, 1):
+        if (group.rank == 0) == (turn == 0):
+            try:
+                result = work()
+            except UserError as exc:
+                problem = str(exc)
+        agreed = agree(group, problem)
+        if agreed:
+            raise UserError(agreed)
+    return result
+
+
+def agree(group: Group, problem: str) -> str:
+    """Wait for every rank; the first problem any of them had ("" when none), naming the rank unless it is 0."""
+    for rank, text in enumerate(group.gather_text(problem)):
+        if text:
+            return text if rank == 0 else f"rank {rank} of {group.size}: {text}"
+    return ""
