@@ -1,0 +1,106 @@
+"""The engine split across two ranks on 127.0.0.1 (MLX's ring backend), driven through the Python API and the chat
+layer exactly as one process would be (tests/support/group_driver.py), compared with one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.support import group_driver
+from tests.support.ranks import DRIVER, finish, rank_log_lines, start_ranks
+
+RANK_LOG = "MLX_HARMONY_RANK_LOG"
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tiny_gpt_oss_dir, tmp_path_factory):
+    """Every engine scenario once, on two ranks: rank 0's results and rank 1's finished requests."""
+    folder = tmp_path_factory.mktemp("two-ranks")
+    procs = start_ranks([str(DRIVER), "engine", str(tiny_gpt_oss_dir), str(folder / "out.json")], 2, folder,
+                        {RANK_LOG: str(folder / "rank-1.jsonl")})
+    codes = finish(procs)
+    logs = [(folder / f"rank-{rank}.log").read_text() for rank in range(2)]
+    assert codes == [0, 0], logs
+    assert logs[1] == "", "only rank 0 prints"
+    return json.loads((folder / "out.json").read_text()), rank_log_lines(folder / "rank-1.jsonl")
+
+
+@pytest.fixture(scope="module")
+def one_process(tiny_gpt_oss_dir, tmp_path_factory):
+    """The same scenarios in this process, alone."""
+    out = tmp_path_factory.mktemp("one-process") / "out.json"
+    group_driver.engine_scenarios(str(tiny_gpt_oss_dir), out)
+    return json.loads(out.read_text())
+
+
+def test_sharded_greedy_and_seeded_sampling_match_one_process(two_ranks, one_process):
+    group, _ = two_ranks
+    assert group["ranks"] == 2 and one_process["ranks"] == 1
+    assert len(group["rank_memory_gb"]) == 2 and all(m > 0 for m in group["rank_memory_gb"])
+    assert group["greedy"]["tokens"] == one_process["greedy"]["tokens"] and len(group["greedy"]["tokens"]) == 12
+    assert group["seeded"]["tokens"] == one_process["seeded"]["tokens"]  # temperature 1, seed 7
+    assert group["seeded"]["tokens"] != group["greedy"]["tokens"]
+
+
+def test_every_rank_decodes_the_same_tokens_and_ends_each_request_alike(two_ranks):
+    group, followed = two_ranks
+    mine = {r["request"]: r for r in [group["greedy"], group["seeded"], group["cancel"], group["update"],
+                                       *group["chat"]["turns"], *group["chat"]["tool_steps"]]}
+    assert {f["request"] for f in followed} == set(mine)
+    for seen in followed:
+        ours = mine[seen["request"]]
+        assert (seen["tokens"], seen["finish"], seen["cached"]) == (ours["tokens"], ours["finish"], ours["cached"])
+
+
+def test_a_second_turn_reuses_the_cache_as_one_process_does(two_ranks, one_process):
+    turns, alone = two_ranks[0]["chat"]["turns"], one_process["chat"]["turns"]
+    assert [(t["prompt"], t["cached"]) for t in turns] == [(t["prompt"], t["cached"]) for t in alone]
+    assert turns[1]["cached"] > turns[0]["prompt"]  # the whole first turn came from the cache
+
+
+def test_cancel_and_a_live_sampling_update_act_on_both_ranks(two_ranks):
+    group, followed = two_ranks
+    cancel = group["cancel"]
+    assert cancel["finish"] == "cancelled" and 3 <= len(cancel["tokens"]) < 300
+    update = group["update"]["tokens"]
+    switched = update.index(group_driver.BIASED)
+    assert switched >= 3 and update[switched:] == [group_driver.BIASED] * (16 - switched)
+    assert update[:switched] == group["greedy"]["tokens"][:switched]
+    assert [f for f in followed if f["request"] == "update"][0]["tokens"] == update
+
+
+def test_a_python_tool_call_runs_once_on_rank_0(two_ranks):
+    chat = two_ranks[0]["chat"]
+    assert chat["tool_results"] == [["done", "42"]]
+    assert [s["finish"] for s in chat["tool_steps"]] == ["tool_calls", "stop"]
+    assert len(chat["ran"]) == 1  # one run: its file written once, by rank 0's sandbox
+
+
+def test_killing_rank_1_mid_answer_gives_rank_0_a_clear_error_and_the_chat_goes_on(tiny_gpt_oss_dir, tmp_path):
+    procs = start_ranks([str(DRIVER), "kill", str(tiny_gpt_oss_dir), str(tmp_path)], 2, tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "generating").exists():
+            assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "rank-0.log").read_text()
+            time.sleep(0.2)
+        os.kill(procs[1].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30  # the issue's bound: no hang
+        while not (tmp_path / "failed.json").exists():
+            assert time.monotonic() < deadline, "rank 0 did not notice within 30 s"
+            time.sleep(0.2)
+        codes = finish(procs, timeout=120)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    note = json.loads((tmp_path / "after.json").read_text())
+    assert codes[0] == 0, (tmp_path / "rank-0.log").read_text()
+    assert note["ranks"] == 2
+    assert "the group of 2 ranks broke" in note["error"] and "load it again" in note["error"]
+    assert note["saved_before"] == 2 and note["saved_after"] >= 2  # the finished turn is still in the log
+    assert note["ranks_after"] == 1 and note["answered"] == "length"  # loaded again, on rank 0 alone
+    assert note["saved_end"] == note["saved_after"] + 2
