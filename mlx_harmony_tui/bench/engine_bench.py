@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from ..engine.reference import RawRun, raw_mlx_lm
-from ..engine.token_generator import TokenGenerator
+from ..engine.token_generator import TokenGenerator, launched_ranks
 from .where import run_place
 
 SOURCE_TEXT = (
@@ -58,6 +58,13 @@ class EngineBenchResult:
     peak_memory_gb: float
     peak_memory_gb_mlx_lm: float
     cached_tokens_engine: int  # prompt tokens the engine took from a cache: 0, or the comparison is unfair
+    ranks: int = 1  # under mlx.launch: the engine on this many ranks, against the same engine in one process
+    decode_tps_ranks: float = 0.0
+    prefill_tps_ranks: float = 0.0
+    ttft_s_ranks: float = 0.0
+    decode_ratio_ranks: float = 0.0  # ranks / one process (above 1: the split model is faster)
+    prefill_ratio_ranks: float = 0.0
+    memory_gb_per_rank: tuple[float, ...] = ()  # what each rank holds after loading; one process: peak_memory_gb
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,8 +117,14 @@ def run_engine_bench(
     rounds: int = 8,
     progress: Callable[[str, float], None] | None = None,
 ) -> EngineBenchResult:
-    """Measure both paths on one model load over ``rounds`` paired rounds."""
+    """Measure both paths on one model load over ``rounds`` paired rounds.
+
+    Under ``mlx.launch`` with several ranks, the engine first runs ``rounds``
+    on the model split across them; then rank 0 alone loads it again and the
+    usual comparison runs there, giving the ratio of ranks to one process.
+    """
     report = progress or (lambda _m, _f: None)
+    ranked = _on_ranks(model, prompt_tokens, max_tokens, rounds, report) if launched_ranks() > 1 else {}
     raw_runs: list[RunFigures] = []
     engine_runs: list[RunFigures] = []
     cached = 0
@@ -163,7 +176,32 @@ def run_engine_bench(
         peak_memory_gb=max(r.peak_memory_gb for r in engine_runs),
         peak_memory_gb_mlx_lm=max(r.peak_memory_gb for r in raw_runs),
         cached_tokens_engine=cached,
+        **_against_one(ranked, decode_engine, prefill_engine),
     )
+
+
+def _on_ranks(model: str | None, prompt_tokens: int, max_tokens: int, rounds: int, report) -> dict:
+    """The engine's figures on the model split across the launcher's ranks (rank 0 samples; the others follow)."""
+    with TokenGenerator(model, progress=report) as generator:
+        info = generator.info
+        prompt = _bench_prompt(generator, prompt_tokens)
+        runs = []
+        for i in range(rounds + 1):
+            report(f"{info.ranks} ranks: " + (f"round {i}/{rounds}" if i else "warm-up"), i / (rounds + 1))
+            figures, _ = _engine_figures(generator, prompt, max_tokens)
+            if i:
+                runs.append(figures)
+    return {"ranks": info.ranks, "memory_gb_per_rank": info.rank_memory_gb,
+            "decode_tps_ranks": statistics.median(r.decode_tps for r in runs),
+            "prefill_tps_ranks": statistics.median(r.prefill_tps for r in runs),
+            "ttft_s_ranks": statistics.median(r.ttft_s for r in runs)}
+
+
+def _against_one(ranked: dict, decode_one: float, prefill_one: float) -> dict:
+    if not ranked:
+        return {}
+    return {**ranked, "decode_ratio_ranks": ranked["decode_tps_ranks"] / decode_one if decode_one else 0.0,
+            "prefill_ratio_ranks": ranked["prefill_tps_ranks"] / prefill_one if prefill_one else 0.0}
 
 
 def format_table(result: EngineBenchResult) -> str:
@@ -186,4 +224,9 @@ def format_table(result: EngineBenchResult) -> str:
             line += f"  (rounds {low:.3f} to {high:.3f})"
         lines.append(line)
     lines.append("ratios: median of the per-round ratios; in brackets their lower and upper quartiles")
+    if result.ranks > 1:
+        memory = ", ".join(f"{gb:.2f}" for gb in result.memory_gb_per_rank)
+        lines += [f"on {result.ranks} ranks (engine): prefill {result.prefill_tps_ranks:.3f} tok/s "
+                  f"(x{result.prefill_ratio_ranks:.3f} of one process), decode {result.decode_tps_ranks:.3f} tok/s "
+                  f"(x{result.decode_ratio_ranks:.3f}), TTFT {result.ttft_s_ranks:.3f} s; memory per rank GB: {memory}"]
     return "\n".join(lines)

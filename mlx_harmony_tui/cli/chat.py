@@ -26,6 +26,7 @@ from .chat_debug import TurnDebug
 from .chat_input import read_message, stream_reader, terminal_reader
 from .chat_view import ChatOutput
 from .common import add_model_flags, add_sampling_flags, add_tool_flags, checked_sampling, progress_display, run_main, tool_options
+from .launch import add_group_flags, grouped
 
 RESUME_PREVIEW = 4  # messages shown when a chat is resumed
 PREVIEW_CHARS = 160
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chat with a local MLX model in the terminal, one message at a time (type \\help once it starts). "
         "Piped input is read one message per line and the answers are printed plainly.",
     )
+    add_group_flags(parser)
     add_model_flags(parser)
     parser.add_argument("--profile", help="a profile name (model + prompt config + sampling)")
     parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile (and \\profile) from")
@@ -235,7 +237,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_main(lambda: _chat(args))
+    return run_main(grouped(args, __spec__.name, argv, lambda: _chat(args)))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ from .common import (
     stats_line,
     tool_options,
 )
+from .launch import add_group_flags, grouped
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlx-harmony-generate", description="Answer one prompt with a local MLX model, streaming the answer to stdout.")
+    add_group_flags(parser)
     add_model_flags(parser, kv_cache=True)
     parser.add_argument("--prompt", "-p", help="the question; '-' or omitted reads standard input")
     parser.add_argument("--system", help="a system message to send before the prompt")
@@ -108,7 +110,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_main(lambda: _generate(args))
+    return run_main(grouped(args, __spec__.name, argv, lambda: _generate(args)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 from ..errors import UserError
 from ..version import __version__
 from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
+from .launch import add_group_flags, grouped
 from .logs import add_logs_parser, run_logs
 
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-config", help="a prompt config JSON file")
     parser.add_argument("--chat", help="resume a saved chat (its id, a unique start of it, or a path)")
     add_tool_flags(parser)
+    add_group_flags(parser)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="show platform, MLX backend, BLAS, Harmony vocabulary, default model and folders")
     prepare = sub.add_parser("prepare", help="fetch and convert a model now (the default model when none is named)")
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     engine = bench_sub.add_parser("engine", help="prefill/decode tok/s, TTFT and memory: this engine vs mlx-lm generate_step")
     add_model_flags(engine)
+    add_group_flags(engine)
     engine.add_argument("--json", action="store_true", help="print one JSON line")
     engine.add_argument("--prompt-tokens", type=int, default=512)
     engine.add_argument("--max-tokens", type=int, default=128)
@@ -226,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
         bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
-                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http}.get(args.bench_command, _bench_engine)
+                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http}.get(args.bench_command)
+        if bench is None:
+            return run_main(grouped(args, __spec__.name, argv, lambda: _bench_engine(args)))
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))
@@ -236,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat, tool_options(args))
         return run_app(options)
 
-    return run_main(start)
+    return run_main(grouped(args, __spec__.name, argv, start))
 
 
 if __name__ == "__main__":

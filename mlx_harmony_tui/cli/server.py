@@ -13,6 +13,7 @@ from ..server.app import create_app
 from ..server.background import listen
 from ..server.catalog import ModelCatalog
 from .common import add_model_flags, progress_display, run_main
+from .launch import add_group_flags, grouped
 
 API_KEY_ENV = "MLX_HARMONY_API_KEY"
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a local MLX model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, "
         "/v1/models, /health), streaming token by token.",
     )
+    add_group_flags(parser)
     add_model_flags(parser)
     parser.add_argument("--profile", help="start with this profile (model + prompt config + sampling)")
     parser.add_argument("--profiles-file", help="the profiles JSON file; every profile in it is served under its name")
@@ -101,7 +103,7 @@ def _serve_until_stopped(uvicorn, config, sock) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_main(lambda: serve(args))
+    return run_main(grouped(args, __spec__.name, argv, lambda: serve(args)))
 
 
 if __name__ == "__main__":

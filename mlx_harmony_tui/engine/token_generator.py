@@ -14,12 +14,21 @@ from ..config.sampling import SamplingParams
 from ..errors import UserError
 from ..harmony.render import HarmonySettings
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
-from .group import follower
+from .group import SHARD_ENV, follower
 from .inference import InferenceThread
 from .lockstep import rank_log
 from .requests import Generate, LoadModel
 
 _ids = itertools.count(1)
+__all__ = ["SHARD_ENV", "TokenGenerator", "is_follower", "launched_ranks", "serve_rank_zero"]
+
+
+def launched_ranks() -> int:
+    """How many ranks ``mlx.launch`` started this command on (1 when it runs alone); read without importing MLX."""
+    from .group import launched
+
+    launch = launched()
+    return launch.size if launch is not None else 1
 
 
 def is_follower() -> bool:
