@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..engine.token_generator import SHARD_ENV, is_follower, serve_rank_zero
+from ..engine.token_generator import SHARD_ENV, is_follower, launched_ranks, serve_rank_zero
 from ..errors import UserError
 
 BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")
@@ -30,24 +30,29 @@ def add_group_flags(parser: argparse.ArgumentParser) -> None:
                        help="how several ranks split the model (default: tensor where the model has it, else pipeline)")
 
 
-def start_or_follow(args: argparse.Namespace, module: str, argv: list[str] | None) -> int | None:
+def start_or_follow(args: argparse.Namespace, module: str, argv: list[str] | None, full_screen: bool = False) -> int | None:
     """Handle the group flags: the exit status when this process is done (relaunched, or it followed rank 0),
     None when it goes on as the front end (alone, or as rank 0)."""
     if args.shard:
         os.environ[SHARD_ENV] = args.shard
     if args.hosts or args.hostfile:
-        return relaunch(args, module, sys.argv[1:] if argv is None else argv)
+        return relaunch(args, module, sys.argv[1:] if argv is None else argv, full_screen)
     if is_follower():
         return serve_rank_zero()
     return None
 
 
-def grouped(args: argparse.Namespace, module: str, argv: list[str] | None, body: Callable[[], int]) -> Callable[[], int]:
+def grouped(args: argparse.Namespace, module: str, argv: list[str] | None, body: Callable[[], int],
+            full_screen: bool = False) -> Callable[[], int]:
     """``body`` for ``run_main``, run only where this process is the front end (see :func:`start_or_follow`)."""
 
     def run() -> int:
-        started = start_or_follow(args, module, argv)
-        return body() if started is None else started
+        started = start_or_follow(args, module, argv, full_screen)
+        if started is not None:
+            return started
+        if full_screen and launched_ranks() > 1:
+            take_terminal()
+        return body()
 
     return run
 
@@ -96,9 +101,39 @@ def _without_group_flags(argv: list[str]) -> list[str]:
     return kept
 
 
-def relaunch(args: argparse.Namespace, module: str, argv: list[str]) -> int:
+def relaunch(args: argparse.Namespace, module: str, argv: list[str], full_screen: bool = False) -> int:
     """Run the same command on every host through mlx.launch; its exit status (it says 0 even when a rank failed:
-    read the ``[WARN] Node with rank N`` lines it prints)."""
+    read the ``[WARN] Node with rank N`` lines it prints).
+
+    The launcher hands its input to every rank; for the full-screen app it
+    gets a silent pipe instead, so that rank 0 alone reads the terminal.
+    """
     command = launch_command(args, module, argv)
     print(f"starting: {' '.join(command)}", file=sys.stderr, flush=True)
-    return subprocess.call(command)
+    if not full_screen:
+        return subprocess.call(command)
+    quiet, keep_open = os.pipe()
+    try:
+        return subprocess.call(command, stdin=quiet)
+    finally:
+        os.close(quiet)
+        os.close(keep_open)
+
+
+def take_terminal() -> None:
+    """Rank 0 of a group runs the full-screen app on the terminal the launcher was started from.
+
+    ``mlx.launch`` gives each rank pipes, not the terminal; a rank it started
+    on this machine can still open it. Over ssh there is none: say so.
+    """
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        raise UserError("the full-screen app needs a terminal, and mlx.launch started rank 0 without one (over ssh): "
+                        "run rank 0 on this machine (127.0.0.1 first, or --hosts), or use mlx-harmony-chat or "
+                        "mlx-harmony-server with the same flags") from None
+    os.dup2(fd, 0)
+    os.dup2(fd, 1)
+    os.close(fd)

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat, tool_options(args))
         return run_app(options)
 
-    return run_main(grouped(args, __spec__.name, argv, start))
+    return run_main(grouped(args, __spec__.name, argv, start, full_screen=True))
 
 
 if __name__ == "__main__":

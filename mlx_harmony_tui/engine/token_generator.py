@@ -40,12 +40,17 @@ def serve_rank_zero() -> int:
     """On a rank other than 0: run the engine as rank 0 directs until rank 0's engine stops; the exit status.
 
     It prints nothing (only rank 0 shows, logs and serves) except one line on
-    stderr when the group breaks.
+    stderr when the group breaks. Ctrl-C, which a terminal sends to every
+    local rank at once, is left to rank 0: its engine's stop ends this one.
     """
+    import signal
     import sys
+    import threading
 
     from .group import launched
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     launch = launched()
     engine = InferenceThread(rank_log(launch.rank if launch else 0), follow=True)
     engine.wait()
@@ -273,6 +278,11 @@ class TokenGenerator:
         previous = self.conversation_id
         self.conversation_id = conversation_id or self.new_conversation_id()
         return previous
+
+    @property
+    def ready(self) -> bool:
+        """Whether a model is loaded (False once the group a split model ran on broke: load it again)."""
+        return self._engine.loaded is not None
 
     @property
     def running(self) -> int:

@@ -175,8 +175,8 @@ class GenerationSlots:
         self._load(spec, progress)
 
     def _load(self, spec: str | None, progress: Callable[[str, float], None] | None = None) -> Any:
-        if self._generator is not None and self._loaded == spec:
-            return self._generator
+        if self._generator is not None and self._loaded == spec and self._generator.ready:
+            return self._generator  # (not ready: the ranks it was split across broke up; it loads here alone)
         log.info("loading model %s", spec or "(the default model)")
         self._loaded = _UNKNOWN
         if self._generator is None:

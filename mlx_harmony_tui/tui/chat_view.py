@@ -91,6 +91,7 @@ class ChatView(Comparing, Widget):
         info = session.info
         self.status.model = info.name
         self.status.device = info.device
+        self.status.show_ranks(info.ranks, info.rank_memory_gb)
         self.status.profile = session.settings.profile or "—"
         panel = self.query_one(SamplingPanel)
         panel.set_values(session.sampling.model_dump())

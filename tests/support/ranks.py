@@ -68,3 +68,36 @@ def rank_log_lines(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1 (mlx.launch's ring gives rank N port P+N)."""
+    for _ in range(50):
+        first = free_ports(1)[0]
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+def mlx_launch(ranks: int, args: list[str], log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The real ``mlx.launch`` (ring backend, 127.0.0.1) running ``python ARGS...`` on ``ranks`` ranks, in its own
+    process group (stop it with os.killpg); everything it prints goes to ``log``."""
+    launcher = Path(sys.executable).with_name("mlx.launch")
+    command = [str(launcher), "-n", str(ranks), "--backend", "ring", "--starting-port", str(consecutive_free_ports(ranks)),
+               "--python", sys.executable, "--", *args]
+    out = open(log, "w")
+    try:
+        return subprocess.Popen(command, env=dict(os.environ, PYTHONPATH=str(ROOT), **(extra_env or {})), cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        out.close()

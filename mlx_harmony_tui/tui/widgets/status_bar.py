@@ -19,10 +19,12 @@ class StatusBar(Static):
     context = reactive("")
     memory = reactive("")
     device = reactive("")  # where the model runs: metal, cuda, or the CPU and its BLAS
+    ranks = reactive("")  # a model split across mlx.launch ranks: how many, and the memory each holds
 
     def render(self) -> Text:
         parts = [
             ("model ", self.model),
+            ("", self.ranks),
             ("profile ", self.profile),
             ("", self.state),
             ("", self.running),
@@ -42,6 +44,11 @@ class StatusBar(Static):
             if label == "model " and self.device:
                 text.append(f" ({self.device})", style="dim")  # the device and BLAS, beside the model: never cut off
         return text
+
+    def show_ranks(self, ranks: int, memory_gb: tuple[float, ...]) -> None:
+        """"2 ranks" and each rank's memory, for a model split across ranks; nothing for one process."""
+        memory = "/".join(f"{gb:.1f}" for gb in memory_gb)
+        self.ranks = f"{ranks} ranks" + (f" {memory} GB" if memory else "") if ranks > 1 else ""
 
     def clear_stats(self) -> None:
         """Forget the last generation's figures (a new chat has none yet)."""
