@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chat with a local MLX model in the terminal, one message at a time (type \\help once it starts). "
         "Piped input is read one message per line and the answers are printed plainly.",
     )
-    add_group_flags(parser)
     add_model_flags(parser)
+    add_group_flags(parser)
     parser.add_argument("--profile", help="a profile name (model + prompt config + sampling)")
     parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile (and \\profile) from")
     parser.add_argument("--prompt-config", help="a prompt config JSON file (system text, examples, sampling defaults)")

@@ -26,8 +26,8 @@ from .launch import add_group_flags, grouped
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlx-harmony-generate", description="Answer one prompt with a local MLX model, streaming the answer to stdout.")
-    add_group_flags(parser)
     add_model_flags(parser, kv_cache=True)
+    add_group_flags(parser)
     parser.add_argument("--prompt", "-p", help="the question; '-' or omitted reads standard input")
     parser.add_argument("--system", help="a system message to send before the prompt")
     parser.add_argument("--raw", action="store_true", help="send the prompt as raw text, without the chat template")

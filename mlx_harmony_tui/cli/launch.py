@@ -16,6 +16,7 @@ from ..engine.token_generator import SHARD_ENV, is_follower, launched_ranks, ser
 from ..errors import UserError
 
 BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")
+PORT_ENV = "MLX_HARMONY_LAUNCH_PORT"
 _TAKES_VALUE = ("--hosts", "--hostfile", "--launch-backend")
 
 
@@ -86,6 +87,8 @@ def launch_command(args: argparse.Namespace, module: str, argv: list[str]) -> li
         command += ["--hosts", ",".join(hosts)]
     if args.launch_backend:
         command += ["--backend", args.launch_backend]
+    if os.environ.get(PORT_ENV):
+        command += ["--starting-port", os.environ[PORT_ENV]]  # the ring's first port (mlx.launch's default: 32323)
     return [*command, "--", "-m", module, *_without_group_flags(argv)]
 
 

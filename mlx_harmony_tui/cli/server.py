@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a local MLX model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, "
         "/v1/models, /health), streaming token by token.",
     )
-    add_group_flags(parser)
     add_model_flags(parser)
+    add_group_flags(parser)
     parser.add_argument("--profile", help="start with this profile (model + prompt config + sampling)")
     parser.add_argument("--profiles-file", help="the profiles JSON file; every profile in it is served under its name")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

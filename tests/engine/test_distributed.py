@@ -104,3 +104,22 @@ def test_killing_rank_1_mid_answer_gives_rank_0_a_clear_error_and_the_chat_goes_
     assert note["saved_before"] == 2 and note["saved_after"] >= 2  # the finished turn is still in the log
     assert note["ranks_after"] == 1 and note["answered"] == "length"  # loaded again, on rank 0 alone
     assert note["saved_end"] == note["saved_after"] + 2
+
+
+def test_the_default_model_splits_across_three_ranks_like_one_process(generator, tmp_path):
+    """Its 9 attention heads and 3 KV heads divide by 3 (not by 2)."""
+    procs = start_ranks([str(DRIVER), "greedy", "default", str(tmp_path / "out.json")], 3, tmp_path)
+    assert finish(procs) == [0, 0, 0], (tmp_path / "rank-0.log").read_text()
+    split = json.loads((tmp_path / "out.json").read_text())
+    alone = list(generator.generate(messages=group_driver.FRANCE, max_tokens=8, temperature=0))
+    assert split["ranks"] == 3 and split["tokens"] == alone
+    assert generator.tokenizer.decode(alone).startswith("The capital of France is Paris")
+
+
+def test_a_model_that_cannot_split_across_two_ranks_is_one_clear_error(default_model_dir, tmp_path):
+    procs = start_ranks(["-m", "mlx_harmony_tui.cli.generate", "--prompt", "Hello"], 2, tmp_path)
+    assert finish(procs) == [2, 0]
+    rank0, rank1 = ((tmp_path / f"rank-{rank}.log").read_text() for rank in range(2))
+    assert rank0.strip() == ("error: SmolLM2-135M-Instruct cannot run on 2 ranks: num_attention_heads is 9, which does "
+                             "not divide by 2 ranks: run it on a number of ranks that divides 9 and 3")
+    assert rank1 == ""

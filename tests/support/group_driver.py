@@ -3,6 +3,7 @@ what it saw to a JSON file; on the other ranks the first ``TokenGenerator`` serv
 
     python group_driver.py engine MODEL OUT.json    greedy, seeded, multi-turn, cancel, live update, a python tool call
     python group_driver.py kill MODEL OUT_FOLDER    a long generation; rank 1 is killed by the test; then a local load
+    python group_driver.py greedy MODEL OUT.json    one greedy answer (MODEL "default": the embedded default model)
 """
 
 from __future__ import annotations
@@ -117,5 +118,9 @@ if __name__ == "__main__":
     scenario, model, target = sys.argv[1:4]
     if scenario == "engine":
         engine_scenarios(model, Path(target))
+    elif scenario == "greedy":
+        with TokenGenerator(None if model == "default" else model) as gen:
+            done = finished(list(gen.stream(messages=FRANCE, max_tokens=8, temperature=0)))
+            Path(target).write_text(json.dumps({"ranks": gen.info.ranks, **done}))
     else:
         kill_scenario(model, Path(target))
