@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..engine.token_generator import SHARD_ENV, is_follower, launched_ranks, serve_rank_zero
+from ..engine.token_generator import SHARD_ENV, is_follower, join_group, launched_ranks, serve_rank_zero
 from ..errors import UserError
 
 BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")
@@ -38,6 +38,8 @@ def start_or_follow(args: argparse.Namespace, module: str, argv: list[str] | Non
         os.environ[SHARD_ENV] = args.shard
     if args.hosts or args.hostfile:
         return relaunch(args, module, sys.argv[1:] if argv is None else argv, full_screen)
+    if launched_ranks() > 1:
+        join_group()
     if is_follower():
         return serve_rank_zero()
     return None

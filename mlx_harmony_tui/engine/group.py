@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import threading
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,24 @@ def follower() -> bool:
     return launch is not None and launch.rank > 0
 
 
+_WATCHDOG = """
+import os, select, signal, sys
+pid, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ready, _, _ = select.select([sys.stdin], [], [], timeout)
+if not ready:
+    print(message, file=sys.stderr, flush=True)
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+def _start_watchdog(launch: Launch) -> subprocess.Popen:
+    message = (f"mlx-harmony rank {launch.rank}: the {launch.backend} group of {launch.size} ranks did not form within "
+               f"{JOIN_TIMEOUT_S:.0f} s (a rank never started or cannot reach the others; MLX_HARMONY_JOIN_TIMEOUT "
+               "sets the wait): stopped. Without mlx.launch the model runs on this machine alone.")
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(JOIN_TIMEOUT_S), message],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+
+
 class GroupLost(RuntimeError):
     """A rank died, left, or never joined: the sharded model is gone."""
 
@@ -92,25 +111,21 @@ class Group:
 
     @classmethod
     def join(cls, mx: Any, launch: Launch) -> "Group":
-        """Join the group the launcher started (GroupLost when a rank has not joined within JOIN_TIMEOUT_S)."""
-        joined: list[Any] = []
-        failed: list[BaseException] = []
+        """Join the group the launcher started (the first call waits for every rank; later ones return at once).
 
-        def init() -> None:
-            try:
-                joined.append(mx.distributed.init(strict=True))
-            except BaseException as exc:  # reported below, on the caller's thread
-                failed.append(exc)
-
-        worker = threading.Thread(target=init, name="mlx-harmony-join", daemon=True)
-        worker.start()
-        worker.join(JOIN_TIMEOUT_S)
-        if failed:
-            raise GroupLost(f"could not join the {launch.backend} group of {launch.size} ranks: {failed[0]}")
-        if not joined:
-            raise GroupLost(f"the {launch.backend} group of {launch.size} ranks did not form within {JOIN_TIMEOUT_S:.0f} s "
-                            "(a rank never started or cannot reach the others)")
-        group = joined[0]
+        MLX holds the interpreter while it waits for the other ranks, so no
+        thread of this process can time it out: a small watchdog process ends
+        this one with one clear line when the group has not formed within
+        JOIN_TIMEOUT_S (front ends join before they take the terminal).
+        """
+        watchdog = _start_watchdog(launch)
+        try:
+            group = mx.distributed.init(strict=True)
+        except Exception as exc:  # a backend that cannot start (bad hostfile, missing library)
+            raise GroupLost(f"could not join the {launch.backend} group of {launch.size} ranks: {exc}") from None
+        finally:
+            watchdog.stdin.close()
+            watchdog.wait()
         if group.size() != launch.size:
             raise GroupLost(f"the launcher said {launch.size} ranks but MLX joined {group.size()}")
         return cls(mx, group, launch, mx.new_thread_local_stream(mx.default_device()))

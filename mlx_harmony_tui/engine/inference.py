@@ -19,6 +19,7 @@ import time
 import traceback
 from collections import deque
 from concurrent.futures import Future
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +31,7 @@ from ..models.resolve import resolve_model
 from ..runtime import backend_name, blas_info
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
 from .group import SHARD_ENV, Group, GroupLost, is_link_error, launched
-from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, agree, in_turn
+from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, StallWatch, agree, in_turn
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 
 # The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
@@ -117,7 +118,10 @@ class InferenceThread:
         self._round_cancelled: frozenset[str] = frozenset()  # in a group: what this round treats as cancelled
         self._updates: dict[str, SamplingParams] = {}  # rank 0: sampling changes for the next round
         self._group_note = ""  # why the group is not (or no longer) used, told at the next load or request
+        self._join_failure = ""  # the group never formed: the first load says so (the next one runs here alone)
         self.failure: str | None = None  # a following engine: why it stopped early
+        self._watch: StallWatch | None = None  # rank 0 in a group: notices ranks that stop answering
+        self._epoch = 0  # which thread serves: a stall starts a new one and the stuck one must stand down
         self._finished = threading.Event()
         _start_on_worker(self._run)
 
@@ -186,20 +190,24 @@ class InferenceThread:
         with self._lock:
             return set(self._cancelled)
 
-    def _run(self) -> None:
+    def _run(self, epoch: int = 0) -> None:
         try:
-            self._join_group()
-            self._serve_until_shutdown()
+            if epoch == 0:
+                self._join_group()
+            self._serve_until_shutdown(epoch)
         except Exception as exc:  # a following engine whose group broke: it stops, the others will too
+            if self._epoch != epoch:
+                return  # a thread a stall left behind: its successor serves now
             if not self._follows:
                 raise
             self.failure = f"{type(exc).__name__}: {exc}"
         finally:
-            if self._scheduler is not None:
-                self._scheduler.close()
-            self._scheduler = None
-            self.loaded = None
-            self._finished.set()
+            if self._epoch == epoch:
+                if self._scheduler is not None:
+                    self._scheduler.close()
+                self._scheduler = None
+                self.loaded = None
+                self._finished.set()
 
     def _busy(self) -> bool:
         return self._scheduler is not None and self._scheduler.busy
@@ -213,10 +221,12 @@ class InferenceThread:
             return
         try:
             self._lockstep = Lockstep(Group.join(self._mx(), launch))
+            if not self._follows:
+                self._watch = StallWatch(self._on_stall)
         except GroupLost as exc:
             if self._follows:
                 raise
-            self._group_note = str(exc)
+            self._group_note = self._join_failure = f"{exc}; load the model again to run it on this machine alone"
 
     @staticmethod
     def _mx():
@@ -224,15 +234,16 @@ class InferenceThread:
 
         return mlx_core()
 
-    def _arrivals(self, block: bool) -> list[Request]:
-        """The requests this round serves: from the queue alone, or shared by rank 0 in a group."""
+    def _take_round(self, block: bool, epoch: int) -> bool:
+        """Add the requests this round serves to those waiting (from the queue alone, or shared by rank 0 in a
+        group); False when a stall handed this engine to a new thread meanwhile."""
         lockstep = self._lockstep
         if lockstep is not None and not lockstep.leads:
             round_ = lockstep.follow()
             if round_ is not None:
                 self._apply(round_)
-                return list(round_.requests)
-            return []
+                self._waiting.extend(round_.requests)
+            return True
         arrivals: list[Request] = []
         try:
             first = self._queue.get(block=block, timeout=HEARTBEAT_S if block and lockstep is not None else None)
@@ -241,20 +252,24 @@ class InferenceThread:
                 arrivals.append(self._queue.get(block=False))
         except queue.Empty:
             pass
+        self._waiting.extend(arrivals)  # before the round is shared: a stall hands them to the next thread
         if lockstep is None:
-            return arrivals
+            return True
         with self._lock:
             cancelled, updates, self._updates = frozenset(self._cancelled), self._updates, {}
         rate = self._scheduler.prefill_rate if self._scheduler is not None else 0.0
         try:
-            round_ = lockstep.lead(arrivals, cancelled, updates, rate, self._budget)
+            with self._watch.waiting():
+                round_ = lockstep.lead(arrivals, cancelled, updates, rate, self._budget)
         except Exception as exc:
-            if not is_link_error(exc):
+            if self._epoch != epoch or not is_link_error(exc):
                 raise
             self._lose_group(exc)
-            return arrivals
+            return True
+        if self._epoch != epoch:
+            return False
         self._apply(round_, leads=True)
-        return arrivals
+        return True
 
     def _apply(self, round_: Round, leads: bool = False) -> None:
         self._round_cancelled = round_.cancelled
@@ -276,16 +291,40 @@ class InferenceThread:
                             "load it again to run it on this machine alone")
         if self._scheduler is not None:
             self._scheduler.abandon(self._group_note)
-        self._lockstep = None
-        self._scheduler = self.loaded = self.info = None
+        self._alone()
         if self._caches is not None:
             self._caches.clear()
 
-    def _serve_until_shutdown(self) -> None:
+    def _alone(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+        self._lockstep = self._watch = None
+        self._scheduler = self.loaded = self.info = None
+
+    def _on_stall(self, waited: float) -> None:
+        """(The watch's thread.) The other ranks stopped answering: fail what runs, go on alone on a new thread."""
+        size = self._lockstep.group.size if self._lockstep is not None else 0
+        with self._lock:
+            self._epoch += 1
+            running, self._samplers = list(self._samplers), {}
+        self._group_note = (f"the group of {size} ranks stopped answering (no reply for {waited:.0f} s); the model "
+                            "was split across them and is gone: load it again to run it on this machine alone")
+        self._alone()
+        self._caches = None  # the stuck thread may still hold the old store
+        self._waiting = deque(self._waiting)
+        for rid in running:
+            self._emit(Error(rid, self._group_note))
+        epoch = self._epoch
+        _start_on_worker(lambda: self._run(epoch))
+
+    def _serve_until_shutdown(self, epoch: int) -> None:
         stopping = False
         while True:
+            if self._epoch != epoch:
+                return  # a stall handed the engine to a new thread while this one waited
             block = not self._busy() and not self._waiting
-            self._waiting.extend(self._arrivals(block))
+            if not self._take_round(block, epoch):
+                return
             while self._waiting:
                 request = self._waiting[0]
                 if isinstance(request, Shutdown):
@@ -301,8 +340,11 @@ class InferenceThread:
                 self._serve(request)
             if self._busy():
                 try:
-                    self._scheduler.step()
+                    with self._watch.waiting() if self._watch is not None else nullcontext():
+                        self._scheduler.step()
                 except Exception as exc:  # the scheduler guards each request; this would be its own bug
+                    if self._epoch != epoch:
+                        return
                     if self._lockstep is not None and is_link_error(exc):
                         self._lose_group(exc)
                     else:
@@ -359,6 +401,9 @@ class InferenceThread:
         def progress(stage: str, fraction: float) -> None:
             self._sink(ModelLoading(request.request_id, stage, fraction))
 
+        if self._join_failure:
+            failure, self._join_failure = self._join_failure, ""
+            raise UserError(failure)
         shard = request.shard or os.environ.get(SHARD_ENV) or None
         if shard not in (None, *SHARD_MODES):
             raise UserError(f"shard: {shard!r} is not one of {', '.join(SHARD_MODES)}", "shard")

@@ -61,11 +61,14 @@ def load(path: Path, group: Any = None, shard: str | None = None) -> LoadedModel
         kinds = [name for name, ok in (("tensor", hasattr(model, "shard")), ("pipeline", hasattr(inner, "pipeline"))) if ok]
         other = f"; it has only {kinds[0]} (--shard {kinds[0]})" if kinds else ""
         raise CannotShard(f"model_type {config.get('model_type')!r} cannot be split across ranks by {mode}{other}")
-    if mode == "tensor":
-        _check_divisible(config, group.size())
-        model.shard(group)
-    else:
-        inner.pipeline(group)
+    try:
+        if mode == "tensor":
+            _check_divisible(config, group.size())
+            model.shard(group)
+        else:
+            inner.pipeline(group)
+    except ValueError as exc:  # e.g. quantized weights whose groups do not split evenly (gpt-oss MXFP4 on 4 ranks)
+        raise CannotShard(str(exc) if isinstance(exc, CannotShard) else f"mlx-lm could not split it {mode}-wise: {exc}") from None
     mx.eval(model.parameters())
     return LoadedModel(model=model, tokenizer=tokenizer, config=config, path=Path(path))
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ..config.sampling import SamplingParams
 from ..errors import UserError
@@ -23,6 +26,7 @@ from .group import Group
 from .requests import Call, Generate, Request
 
 HEARTBEAT_S = 1.0  # an idle rank 0 still speaks this often, so a lost rank is noticed before the next request
+STALL_S = float(os.environ.get("MLX_HARMONY_STALL_TIMEOUT", "20"))  # see StallWatch
 RANK_LOG_ENV = "MLX_HARMONY_RANK_LOG"  # a file where ranks other than 0 note the tokens of each finished request
 
 
@@ -111,3 +115,38 @@ def agree(group: Group, problem: str) -> str:
         if text:
             return text if rank == 0 else f"rank {rank} of {group.size}: {text}"
     return ""
+
+
+class StallWatch:
+    """Rank 0's guard against a rank that stops answering while its link stays open (or whose failure MLX leaves
+    a wait hanging on): when one round or step has waited longer than the limit, ``on_stall(seconds)`` runs on
+    the watch's own thread. The limit is STALL_S, or five times the slowest round seen, whichever is longer."""
+
+    def __init__(self, on_stall: Callable[[float], None]):
+        self._on_stall = on_stall
+        self._since: float | None = None
+        self._slowest = 0.0
+        self._stopped = False
+        threading.Thread(target=self._watch, name="mlx-harmony-stall-watch", daemon=True).start()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        start = time.monotonic()
+        self._since = start
+        try:
+            yield
+        finally:
+            self._since = None
+            self._slowest = max(self._slowest, time.monotonic() - start)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def _watch(self) -> None:
+        while not self._stopped:
+            time.sleep(0.5)
+            since = self._since
+            waited = time.monotonic() - since if since is not None else 0.0
+            if waited > max(STALL_S, 5 * self._slowest) and not self._stopped:
+                self._stopped = True
+                self._on_stall(waited)

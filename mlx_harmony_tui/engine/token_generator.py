@@ -20,7 +20,7 @@ from .lockstep import rank_log
 from .requests import Generate, LoadModel
 
 _ids = itertools.count(1)
-__all__ = ["SHARD_ENV", "TokenGenerator", "is_follower", "launched_ranks", "serve_rank_zero"]
+__all__ = ["SHARD_ENV", "TokenGenerator", "is_follower", "join_group", "launched_ranks", "serve_rank_zero"]
 
 
 def launched_ranks() -> int:
@@ -29,6 +29,20 @@ def launched_ranks() -> int:
 
     launch = launched()
     return launch.size if launch is not None else 1
+
+
+def join_group() -> None:
+    """Under ``mlx.launch``, join the group now (every rank must): a front end does it before it takes the terminal,
+    since a rank that never joins ends the process (see ``engine.group``). Alone, it does nothing."""
+    from ..runtime import mlx_core
+    from .group import Group, GroupLost, launched
+
+    launch = launched()
+    if launch is not None:
+        try:
+            Group.join(mlx_core(), launch)
+        except GroupLost as exc:
+            raise UserError(str(exc)) from None
 
 
 def is_follower() -> bool:

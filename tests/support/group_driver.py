@@ -115,12 +115,16 @@ def kill_scenario(model: str, folder: Path) -> None:
 
 
 if __name__ == "__main__":
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # a stuck rank shows where it waits
     scenario, model, target = sys.argv[1:4]
     if scenario == "engine":
         engine_scenarios(model, Path(target))
     elif scenario == "greedy":
         with TokenGenerator(None if model == "default" else model) as gen:
-            done = finished(list(gen.stream(messages=FRANCE, max_tokens=8, temperature=0)))
+            done = finished(list(gen.stream(messages=FRANCE, max_tokens=4, temperature=0)))
             Path(target).write_text(json.dumps({"ranks": gen.info.ranks, **done}))
     else:
         kill_scenario(model, Path(target))
