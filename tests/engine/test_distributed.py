@@ -140,3 +140,12 @@ def test_a_rank_that_never_joins_stops_rank_0_with_one_clear_line(tiny_gpt_oss_d
     assert done.stderr.strip() == ("mlx-harmony rank 0: the ring group of 2 ranks did not form within 3 s (a rank never "
                                    "started or cannot reach the others; MLX_HARMONY_JOIN_TIMEOUT sets the wait): stopped. "
                                    "Without mlx.launch the model runs on this machine alone.")
+
+
+def test_doctor_under_the_launcher_shows_the_group_from_rank_0(tmp_path):
+    procs = start_ranks(["-m", "mlx_harmony_tui.cli.main", "doctor"], 2, tmp_path)
+    assert finish(procs) == [0, 0]
+    rank0, rank1 = ((tmp_path / f"rank-{rank}.log").read_text() for rank in range(2))
+    line = next(line for line in rank0.splitlines() if line.startswith("distributed"))
+    assert "ring, 2 ranks, this is rank 0, hosts 127.0.0.1:" in line and "all 2 ranks answered (0: " in line
+    assert rank1 == ""
