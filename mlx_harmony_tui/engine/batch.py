@@ -93,6 +93,10 @@ class DecodeBatch:
         inputs = self._inputs[0] if len(self.rows) == 1 else mx.concatenate(self._inputs)
         if self._share is not None:
             inputs = self._share(inputs)
+            if self._loaded.pipelined:
+                # Its forward pass receives from another rank first, a step that needs no token: share them before,
+                # or ranks may wait on each other in different orders.
+                mx.eval(inputs)
         logits = lm.forward_rows(self._loaded, inputs, self._cache)
         early = self._draw_early(logits)
         mx.async_eval(logits, [d.token for d in early.values()])

@@ -28,6 +28,7 @@ class LoadedModel:
     tokenizer: Any
     config: dict
     path: Path
+    pipelined: bool = False  # split by layers across ranks: each forward pass must be evaluated to its logits
 
     @property
     def eos_token_ids(self) -> set[int]:
@@ -70,7 +71,7 @@ def load(path: Path, group: Any = None, shard: str | None = None) -> LoadedModel
     except ValueError as exc:  # e.g. quantized weights whose groups do not split evenly (gpt-oss MXFP4 on 4 ranks)
         raise CannotShard(str(exc) if isinstance(exc, CannotShard) else f"mlx-lm could not split it {mode}-wise: {exc}") from None
     mx.eval(model.parameters())
-    return LoadedModel(model=model, tokenizer=tokenizer, config=config, path=Path(path))
+    return LoadedModel(model=model, tokenizer=tokenizer, config=config, path=Path(path), pipelined=mode == "pipeline")
 
 
 def _check_divisible(config: dict, ranks: int) -> None:
@@ -215,9 +216,13 @@ def row_cache(batch: list, index: int) -> list:
 
 
 def prefill(loaded: LoadedModel, tokens, cache: list) -> None:
-    """Feed ``tokens`` into ``cache`` without keeping logits (evaluated before returning)."""
-    loaded.model(tokens[None], cache=cache)
-    mx.eval([c.state for c in cache])
+    """Feed ``tokens`` into ``cache`` without keeping logits (evaluated before returning).
+
+    A pipelined model passes activations between ranks inside the forward
+    pass: only its output depends on the hand-over, so it is evaluated too.
+    """
+    out = loaded.model(tokens[None], cache=cache)
+    mx.eval([c.state for c in cache], out if loaded.pipelined else [])
 
 
 def chat_template_tokens(loaded: LoadedModel, messages: list[dict], **template_args) -> list[int] | None:

@@ -149,3 +149,19 @@ def test_doctor_under_the_launcher_shows_the_group_from_rank_0(tmp_path):
     line = next(line for line in rank0.splitlines() if line.startswith("distributed"))
     assert "ring, 2 ranks, this is rank 0, hosts 127.0.0.1:" in line and "all 2 ranks answered (0: " in line
     assert rank1 == ""
+
+
+def test_a_model_split_by_layers_decodes_like_one_process(default_model_dir, tmp_path):
+    """--shard pipeline: each rank runs half the layers and hands the activations on."""
+    from tests.support.tiny_pipeline import build_tiny_pipeline_model
+
+    model = build_tiny_pipeline_model(tmp_path / "tiny-ministral3", default_model_dir)
+    procs = start_ranks([str(DRIVER), "greedy", str(model), str(tmp_path / "split.json")], 2, tmp_path,
+                        {"MLX_HARMONY_SHARD": "pipeline"})
+    assert finish(procs) == [0, 0], (tmp_path / "rank-0.log").read_text()
+    alone = subprocess.run([sys.executable, str(DRIVER), "greedy", str(model), str(tmp_path / "alone.json")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0, alone.stderr
+    split, one = (json.loads((tmp_path / name).read_text()) for name in ("split.json", "alone.json"))
+    assert (split["ranks"], one["ranks"]) == (2, 1)
+    assert split["tokens"] == one["tokens"] and len(set(one["tokens"])) > 1
