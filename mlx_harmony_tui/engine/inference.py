@@ -122,6 +122,7 @@ class InferenceThread:
         self.failure: str | None = None  # a following engine: why it stopped early
         self._watch: StallWatch | None = None  # rank 0 in a group: notices ranks that stop answering
         self._epoch = 0  # which thread serves: a stall starts a new one and the stuck one must stand down
+        self._stalled = False
         self._finished = threading.Event()
         _start_on_worker(self._run)
 
@@ -307,8 +308,12 @@ class InferenceThread:
         with self._lock:
             self._epoch += 1
             running, self._samplers = list(self._samplers), {}
+        # MLX still counts the stuck work as running and makes every later evaluation wait for it: no model can
+        # load in this process any more (after a lost link MLX fails that work, and a local load works).
+        self._stalled = True
         self._group_note = (f"the group of {size} ranks stopped answering (no reply for {waited:.0f} s); the model "
-                            "was split across them and is gone: load it again to run it on this machine alone")
+                            "was split across them and is gone, and MLX in this process still waits for it: "
+                            "restart without mlx.launch to run the model on this machine alone")
         self._alone()
         self._caches = None  # the stuck thread may still hold the old store
         self._waiting = deque(self._waiting)
@@ -404,6 +409,8 @@ class InferenceThread:
         if self._join_failure:
             failure, self._join_failure = self._join_failure, ""
             raise UserError(failure)
+        if self._stalled:
+            raise UserError(self._group_note)
         shard = request.shard or os.environ.get(SHARD_ENV) or None
         if shard not in (None, *SHARD_MODES):
             raise UserError(f"shard: {shard!r} is not one of {', '.join(SHARD_MODES)}", "shard")
