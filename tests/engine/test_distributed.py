@@ -50,12 +50,17 @@ def test_sharded_greedy_and_seeded_sampling_match_one_process(two_ranks, one_pro
 
 def test_every_rank_decodes_the_same_tokens_and_ends_each_request_alike(two_ranks):
     group, followed = two_ranks
-    mine = {r["request"]: r for r in [group["greedy"], group["seeded"], group["cancel"], group["update"],
+    mine = {r["request"]: r for r in [group["greedy"], group["seeded"], group["cancel"], group["update"], *group["batched"],
                                        *group["chat"]["turns"], *group["chat"]["tool_steps"]]}
     assert {f["request"] for f in followed} == set(mine)
     for seen in followed:
         ours = mine[seen["request"]]
         assert (seen["tokens"], seen["finish"], seen["cached"]) == (ours["tokens"], ours["finish"], ours["cached"])
+
+
+def test_two_answers_decoding_together_match_one_process(two_ranks, one_process):
+    split, alone = two_ranks[0]["batched"], one_process["batched"]
+    assert [b["tokens"] for b in split] == [b["tokens"] for b in alone] and [len(b["tokens"]) for b in split] == [12, 16]
 
 
 def test_a_second_turn_reuses_the_cache_as_one_process_does(two_ranks, one_process):

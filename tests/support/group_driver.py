@@ -49,9 +49,29 @@ def engine_scenarios(model: str, out: Path) -> None:
         if sum(len(e.token_ids) for e in events if isinstance(e, TextDelta)) == 3:
             gen.update_sampling("update", logit_bias={BIASED: 100.0})
     result["update"] = finished(events)
+    result["batched"] = batched(gen)
     result["chat"] = chat_scenarios(gen, model, out.parent)
     gen.close()
     out.write_text(json.dumps(result))
+
+
+def batched(gen: TokenGenerator) -> list[dict]:
+    """Two answers at once (they decode together in one batch), each from its own thread."""
+    import threading
+
+    questions = ["Name a colour.", "Name a river, then a mountain."]
+    found: dict[int, dict] = {}
+
+    def ask(i: int) -> None:
+        found[i] = finished(list(gen.stream(messages=[{"role": "user", "content": questions[i]}], max_tokens=12 + 4 * i,
+                                            temperature=0, conversation=f"batch-{i}", request_id=f"batch-{i}")))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [found[0], found[1]]
 
 
 def chat_scenarios(gen: TokenGenerator, model: str, folder: Path) -> dict:
