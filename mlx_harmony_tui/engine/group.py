@@ -163,11 +163,11 @@ class Group:
         mine = tokens if self.rank == 0 else mx.zeros_like(tokens)
         return self._all_sum(mine)
 
-    def peak_memory(self, local_gb: float) -> list[float]:
-        """Every rank's peak memory in GB, in rank order."""
+    def gather_value(self, local: float) -> list[float]:
+        """Every rank's ``local`` value (say, the memory it holds), in rank order."""
         mx = self._mx
         row = [0.0] * self.size
-        row[self.rank] = local_gb
+        row[self.rank] = local
         return self._all_sum(mx.array(row, dtype=mx.float32)).tolist()
 
 

@@ -204,6 +204,8 @@ class InferenceThread:
             self.failure = f"{type(exc).__name__}: {exc}"
         finally:
             if self._epoch == epoch:
+                if self._watch is not None:
+                    self._watch.stop()
                 if self._scheduler is not None:
                     self._scheduler.close()
                 self._scheduler = None
@@ -439,7 +441,7 @@ class InferenceThread:
             self.loaded = None
             raise UserError(problem)
         ranks = group.size if group else 1
-        memory = tuple(group.peak_memory(self._mx().get_active_memory() / 1e9)) if group else ()
+        memory = tuple(group.gather_value(self._mx().get_active_memory() / 1e9)) if group else ()
         self.info = ModelInfo(
             name=resolved.name,
             path=str(resolved.path),
