@@ -4,14 +4,17 @@ Per-process rlimits (``python_worker.py``) cannot stop code that spreads over
 many processes or many files. Here:
 
 - ``MemoryCgroup``: on Linux, where this process may create a child of its own
-  cgroup v2 group with the memory controller, the sandbox runs in one with
+  cgroup v2 group and that group passes the memory controller down (a
+  delegated group, or the root one), the sandbox runs in one with
   ``memory.max`` (swap off, the whole group killed together): the kernel holds
   the total. ``cgroup_support()`` says whether that works here, and why not.
 - ``TreeWatcher``: a thread of the app that, every ``WATCH_INTERVAL_S`` while a
-  call runs, sums the resident memory of the sandbox's processes (when no cgroup
-  holds it) and the disk use of its working folder, and kills the whole tree
-  when either goes over its limit. It sees what the kernel reports, at that
-  pace: a fast writer or allocator overshoots by what it manages in one tick.
+  call runs, sums the memory of the sandbox's processes (when no cgroup holds
+  it: on Linux their PSS of anonymous and shared pages, elsewhere their resident
+  size) and the disk use of its working folder, and kills the whole tree when
+  either goes over its limit. It sees what the kernel reports, at that pace: a
+  fast writer or allocator overshoots by what it manages in one tick, and
+  memory no process maps (a memfd only written to) is not counted.
 """
 
 from __future__ import annotations
@@ -84,19 +87,22 @@ def _probe_cgroup() -> CgroupSupport:
         return CgroupSupport(None, f"this process's cgroup v2 group {here} has no memory controller (it offers: "
                              f"{' '.join(offered) or 'none'})" + ("; memory is on the cgroup v1 hierarchy here"
                                                                    if v1 else ""))
+    try:
+        passed_down = "memory" in (here / "cgroup.subtree_control").read_text().split()
+    except OSError as error:
+        return CgroupSupport(None, f"cannot read {here / 'cgroup.subtree_control'}: {error}")
+    if not passed_down:  # turning it on is the system's business (and fails in a group holding processes)
+        return CgroupSupport(None, f"this process's cgroup v2 group {here} does not pass its memory controller to "
+                             "groups below it (cgroup.subtree_control)")
     probe = here / f"mlx-harmony-probe-{os.getpid()}"
     try:
-        if "memory" not in (here / "cgroup.subtree_control").read_text().split():
-            (here / "cgroup.subtree_control").write_text("+memory")
         probe.mkdir()
         try:
             (probe / "memory.max").write_text(str(64 * MB))
         finally:
             probe.rmdir()
     except OSError as error:
-        return CgroupSupport(None, f"cannot make a memory-limited group under {here} ({error.strerror or error}); "
-                             "a group that holds processes cannot pass its memory controller down unless it is "
-                             "delegated that way")
+        return CgroupSupport(None, f"cannot make a memory-limited group under {here}: {error.strerror or error}")
     return CgroupSupport(here)
 
 
