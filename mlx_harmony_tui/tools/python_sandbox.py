@@ -230,7 +230,7 @@ class PythonSandbox:
         self.memory_mb = memory_mb
         self.cpu_s = cpu_s
         self.output_limit = output_limit
-        self.file_mb = min(file_mb, disk_mb)
+        self.file_mb = file_mb
         self.total_memory_mb = total_memory_mb
         self.disk_mb = disk_mb
         self._session: _Session | None = None
