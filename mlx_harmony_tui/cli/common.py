@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..config.sampling import SamplingParams
 from ..errors import UserError
+from ..tools.browser.web_search import SearchEndpoint
 from ..tools.toolbox import ToolOptions
 
 SAMPLING_FLAGS: list[tuple[str, type, str]] = [
@@ -76,8 +77,10 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         raise UserError(f"--browser-docs: {docs} is not a folder")
     if args.search_url and "{query}" not in args.search_url:
         raise UserError("--search-url: must contain {query}")
-    if args.searxng_url and not args.searxng_url.startswith(("http://", "https://")):
-        raise UserError("--searxng-url: must start with http:// or https://")
+    if args.search_url:
+        SearchEndpoint.from_template(args.search_url, "--search-url")
+    if args.searxng_url:
+        SearchEndpoint.searxng(args.searxng_url, "--searxng-url")
     if args.max_tool_steps < 1:
         raise UserError("--max-tool-steps: must be at least 1")
     return ToolOptions(

@@ -8,6 +8,7 @@ tries to connect anywhere else.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 import json
@@ -21,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from mlx_harmony_tui.cli.common import add_tool_flags, tool_options
+from mlx_harmony_tui.errors import UserError
 from mlx_harmony_tui.tools.browser import BrowserTool, HttpBackend
 from mlx_harmony_tui.tools.browser.address import refusal
 from mlx_harmony_tui.tools.toolbox import ToolBox
@@ -186,9 +189,7 @@ def test_searxng_with_its_json_api_off_says_how_to_turn_it_on(search: _Server):
 
 
 def test_the_toolbox_searches_searxng_from_the_flags(search: _Server, tmp_path: Path):
-    import argparse
 
-    from mlx_harmony_tui.cli.common import add_tool_flags, tool_options
 
     parser = argparse.ArgumentParser()
     add_tool_flags(parser)
@@ -198,6 +199,8 @@ def test_the_toolbox_searches_searxng_from_the_flags(search: _Server, tmp_path: 
     assert status == "done" and "a page about flags" in output.text
     with pytest.raises(SystemExit):
         parser.parse_args(["--searxng-url", search.url, "--search-url", search.url + "/?q={query}"])
+    with pytest.raises(UserError, match="--searxng-url 'http://': has no host name"):
+        tool_options(parser.parse_args(["--browser", "--searxng-url", "http://"]))
 
 
 # -- addresses that are not on the public internet are refused ---------------------------------
