@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..config.sampling import SamplingParams
 from ..errors import UserError
+from ..tools.browser.web_search import SearchEndpoint
 from ..tools.toolbox import ToolOptions
 
 SAMPLING_FLAGS: list[tuple[str, type, str]] = [
@@ -57,7 +58,11 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--apply-patch", action="store_true", help="let the model edit files in --workspace with patches (asks first)")
     group.add_argument("--workspace", metavar="DIR", help="the only folder apply_patch may change (default: the current folder)")
     group.add_argument("--browser-docs", metavar="DIR", help="browse this folder of Markdown, text and HTML files instead of the web")
-    group.add_argument("--search-url", metavar="URL", help="the web search endpoint for the browser, with {query} in it")
+    search = group.add_mutually_exclusive_group()
+    search.add_argument("--search-url", metavar="URL", help="the web search endpoint for the browser, with {query} in it")
+    search.add_argument("--searxng-url", metavar="URL", help="search with the SearXNG instance at this URL (its JSON API; no key)")
+    group.add_argument("--browser-allow-private", action="store_true",
+                       help="let the browser open this machine's and the local network's addresses (refused by default)")
     group.add_argument("--auto-approve-tools", action="store_true", help="run python and apply_patch calls without asking")
     group.add_argument("--max-tool-steps", type=int, default=8, metavar="N", help="tool calls allowed in one turn (default 8)")
 
@@ -72,6 +77,10 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         raise UserError(f"--browser-docs: {docs} is not a folder")
     if args.search_url and "{query}" not in args.search_url:
         raise UserError("--search-url: must contain {query}")
+    if args.search_url:
+        SearchEndpoint.from_template(args.search_url, "--search-url")
+    if args.searxng_url:
+        SearchEndpoint.searxng(args.searxng_url, "--searxng-url")
     if args.max_tool_steps < 1:
         raise UserError("--max-tool-steps: must be at least 1")
     return ToolOptions(
@@ -81,6 +90,8 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         workspace=workspace.resolve(),
         browser_docs=docs.resolve() if docs else None,
         search_url=args.search_url,
+        searxng_url=args.searxng_url,
+        browser_allow_private=args.browser_allow_private,
         approval="auto" if args.auto_approve_tools else "ask",
         max_steps=args.max_tool_steps,
     )

@@ -34,6 +34,8 @@ class ToolOptions:
     workspace: Path = field(default_factory=Path.cwd)  # apply_patch edits only inside it
     browser_docs: Path | None = None  # browse this folder of documents offline; None browses the web
     search_url: str | None = None  # the web search endpoint, a URL with {query}
+    searxng_url: str | None = None  # or a SearXNG instance, searched through its JSON API
+    browser_allow_private: bool = False  # let the browser open loopback, private and link-local addresses
     approval: Literal["ask", "auto", "deny"] = "ask"
     max_steps: int = 8  # tool calls the model may make in one turn before it must answer
     python_timeout_s: float = 30.0
@@ -148,7 +150,8 @@ class ToolBox:
             if self.options.browser_docs is not None:
                 backend = LocalDocsBackend(self.options.browser_docs)
             else:
-                backend = HttpBackend(self.options.search_url)
+                backend = HttpBackend(self.options.search_url, searxng_url=self.options.searxng_url,
+                                      allow_private=self.options.browser_allow_private)
             self._browser = BrowserTool(backend)
         return self._browser
 
