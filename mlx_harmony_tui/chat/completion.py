@@ -32,6 +32,7 @@ class ChatRequest:
     function_tools: tuple[FunctionTool, ...] = ()
     required_functions: tuple[str, ...] = ()  # the answer must call one of these
     reasoning_effort: str | None = None
+    response_format: dict | None = None  # JSON output asked for, in chat completions' shape (server/output_format.py)
 
 
 def conversation_key(name: str, messages: list[dict]) -> str:

@@ -13,14 +13,16 @@ of a stop sequence.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+from pydantic import ValidationError
 
 from ..chat.completion import ChatRequest, complete_chat, complete_text
 from ..config.sampling import SamplingParams
 from ..engine.events import Done, Event, TextDelta, ToolCall
 from .catalog import ServedModel
 from .messages import function_name
-from .openai_format import APIError, new_id
+from .openai_format import APIError, new_id, validation_error
 from .stop_text import StopText
 
 ProcessorFactory = Callable[[], Sequence[Callable]]
@@ -45,6 +47,8 @@ class Finished:
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int
+    reasoning_tokens: int = 0  # of completion_tokens, those on the analysis channel
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, if one did
 
 
 @dataclass(frozen=True)
@@ -67,17 +71,29 @@ class GenerationOptions:
     def processors(self) -> tuple[Callable, ...]:
         return tuple(self.extra_processors()) if self.extra_processors is not None else ()
 
+    @classmethod
+    def build(cls, served: ServedModel, changes: dict[str, Any], stops: Sequence[str] = (),
+              extra_processors: ProcessorFactory | None = None) -> "GenerationOptions":
+        """The served model's sampling with a request's ``changes`` (SamplingParams names); APIError (400) naming a bad field."""
+        try:
+            params = served.settings.sampling.with_changes(**changes, reseed_each_turn=True)
+        except ValidationError as exc:
+            raise validation_error(exc.errors()) from None
+        return cls(served, params, tuple(stops), extra_processors)
+
 
 def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], channels: bool) -> None:
     """Emit the pieces of one generation's ``events``; ``channels`` False sends every channel's text as content."""
     stop = StopText(list(stops))
     stopping = False
+    reasoning_tokens = 0
     for event in events:
         if job.cancelled and not stopping:
             stopping = True
             generator.cancel(job.id)  # the client left; the Done that follows ends the loop
         if isinstance(event, TextDelta) and event.text and not stop.hit and not job.cancelled:
             if channels and event.channel == "analysis":
+                reasoning_tokens += len(event.token_ids)
                 job.emit(TextPiece("reasoning", event.text))
             else:
                 text = stop.add(event.text)
@@ -94,7 +110,7 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
                 job.emit(TextPiece("content", tail))
             s = event.stats
             reason = "stop" if stop.hit else event.finish_reason
-            job.emit(Finished(reason, s.prompt_tokens, s.cached_tokens, s.completion_tokens))
+            job.emit(Finished(reason, s.prompt_tokens, s.cached_tokens, s.completion_tokens, reasoning_tokens, stop.matched))
 
 
 @dataclass(frozen=True)
