@@ -14,6 +14,9 @@ cache. The prompt's size is known only when the answer ends, so
 ``message_start`` carries zeros and ``message_delta`` the figures.
 A thinking block's ``signature`` is a digest of its text: the server keeps
 no secrets to sign with, and reads thinking blocks sent back as they are.
+With ``thinking.display`` "omitted" the text is left out and the signature
+carries it instead (base64), so the block still brings the analysis back
+within a tool loop.
 """
 
 from __future__ import annotations
@@ -31,8 +34,23 @@ from .errors import error_body
 STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
 
 
-def signature(thinking: str) -> str:
+OMITTED = "mlx-harmony-thinking:"  # a signature that carries omitted thinking text
+
+
+def signature(thinking: str, omitted: bool = False) -> str:
+    if omitted:
+        return OMITTED + base64.b64encode(thinking.encode()).decode()
     return base64.b64encode(hashlib.sha256(thinking.encode()).digest()).decode()
+
+
+def thinking_text(thinking: str, signature: object) -> str:
+    """A thinking block's text as sent back: its own, or the omitted text its signature carries."""
+    if thinking or not isinstance(signature, str) or not signature.startswith(OMITTED):
+        return thinking
+    try:
+        return base64.b64decode(signature.removeprefix(OMITTED), validate=True).decode()
+    except ValueError:
+        return ""
 
 
 def tool_input(arguments: str) -> dict:
@@ -57,12 +75,12 @@ def usage(finished: Finished | None) -> dict:
 
 
 class MessagesReply:
-    """One message being written; ``show_thinking`` False leaves the analysis out."""
+    """One message being written; ``thinking`` is "shown", "omitted" (text in the signature only) or "none"."""
 
-    def __init__(self, model: str, show_thinking: bool):
+    def __init__(self, model: str, thinking: str):
         self.message: dict[str, Any] = {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": model,
                                         "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage(None)}
-        self._show_thinking = show_thinking
+        self._thinking = thinking
         self._open: dict | None = None  # the thinking or text block being written
 
     def _close(self) -> list[str]:
@@ -72,7 +90,9 @@ class MessagesReply:
         index = len(self.message["content"]) - 1
         events = []
         if block["type"] == "thinking":
-            block["signature"] = signature(block["thinking"])
+            block["signature"] = signature(block["thinking"], self._thinking == "omitted")
+            if self._thinking == "omitted":
+                block["thinking"] = ""
             events.append(named_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                               "delta": {"type": "signature_delta", "signature": block["signature"]}}))
         return events + [named_event("content_block_stop", {"type": "content_block_stop", "index": index})]
@@ -83,7 +103,7 @@ class MessagesReply:
                                                     "content_block": dict(block)})]
 
     def _text(self, piece: TextPiece) -> list[str]:
-        if piece.kind == "reasoning" and not self._show_thinking:
+        if piece.kind == "reasoning" and self._thinking == "none":
             return []
         kind, key, delta_type = ("thinking", "thinking", "thinking_delta") if piece.kind == "reasoning" else ("text", "text", "text_delta")
         events = []
@@ -92,6 +112,8 @@ class MessagesReply:
             self._open = {"type": kind, key: "", **({"signature": ""} if kind == "thinking" else {})}
             events += self._start(self._open)
         self._open[key] += piece.text
+        if kind == "thinking" and self._thinking == "omitted":
+            return events
         index = len(self.message["content"]) - 1
         return events + [named_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                              "delta": {"type": delta_type, key: piece.text}})]

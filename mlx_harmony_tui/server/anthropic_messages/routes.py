@@ -22,6 +22,6 @@ def add_routes(app: FastAPI, slot: Any, processors: ProcessorFactory | None) -> 
     async def create_message(body: MessagesRequest, request: Request) -> Response:
         served = catalog.get(body.model)
         options = GenerationOptions.build(served, body.sampling_changes(), body.stop_sequences or (), processors)
-        chat, show_thinking = chat_request(body, options.params)
-        reply = MessagesReply(body.model, show_thinking)
+        chat, thinking_display = chat_request(body, options.params)
+        reply = MessagesReply(body.model, thinking_display)
         return await answer(request, slot, Job(served, ChatGeneration(options, chat)), reply, body.stream)

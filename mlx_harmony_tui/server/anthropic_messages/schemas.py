@@ -36,6 +36,8 @@ class MessagesRequest(_Body):
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
     thinking: dict[str, Any] | None = None
+    output_config: dict[str, Any] | None = None  # effort, format
+    cache_control: dict[str, Any] | None = None  # every exact prompt prefix is reused anyway
     metadata: dict[str, Any] | None = None  # the client's own labels (user_id); unused here
     service_tier: str | None = None
 

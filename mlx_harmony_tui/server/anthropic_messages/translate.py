@@ -17,12 +17,16 @@ from ...config.sampling import SamplingParams
 from ...harmony.render import FunctionTool
 from ..conversation import ConversationBuilder, tool_policy
 from ..openai_format import invalid_request
+from ..output_format import checked_output_format
+from .reply import thinking_text
 from .schemas import MessagesRequest
 
 UNSUPPORTED_BLOCKS = {"image": "images", "document": "documents", "search_result": "search results",
                       "redacted_thinking": "redacted thinking blocks"}
 # budget_tokens to GPT-OSS's reasoning effort: below the first bound low, below the second medium, else high.
 EFFORT_BOUNDS = (4096, 16384)
+# output_config.effort to GPT-OSS's: its highest is "high".
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
 def _text(block: dict, key: str, at: str) -> str:
@@ -81,7 +85,7 @@ def _assistant(builder: ConversationBuilder, content: str | list, at: str) -> No
         if kind == "text":
             builder.assistant_text(_text(block, "text", where))
         elif kind == "thinking":
-            builder.reasoning(_text(block, "thinking", where))
+            builder.reasoning(thinking_text(_text(block, "thinking", where), block.get("signature")))
         elif kind == "tool_use":
             arguments = block.get("input", {})
             if not isinstance(arguments, dict):
@@ -122,26 +126,44 @@ def _tool_choice(body: MessagesRequest, tools: list[FunctionTool]) -> tuple[tupl
     return tool_policy(tools, modes[kind], None, "tool_choice")
 
 
-def thinking(body: MessagesRequest) -> tuple[bool, str | None]:
-    """Whether thinking blocks are returned, and the reasoning effort ``budget_tokens`` asks for."""
+def thinking(body: MessagesRequest) -> tuple[str, str | None]:
+    """How thinking blocks are returned ("none", "shown" or "omitted"), and the reasoning effort asked for."""
+    effort = None
+    config = body.output_config or {}
+    if config.get("effort") is not None:
+        if config["effort"] not in EFFORTS:
+            raise invalid_request(f"output_config.effort: {config['effort']!r} is not one of {', '.join(EFFORTS)}",
+                                  param="output_config.effort")
+        effort = EFFORTS[config["effort"]]
     if body.thinking is None:
-        return False, None
+        return "none", effort
     kind = body.thinking.get("type")
     if kind == "disabled":
-        return False, None
-    if kind == "adaptive":
-        return True, None
-    if kind != "enabled":
-        raise invalid_request(f"thinking.type: {kind!r} is not enabled, adaptive or disabled", param="thinking.type")
-    budget = body.thinking.get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-        raise invalid_request("thinking.budget_tokens: must be a positive whole number", param="thinking.budget_tokens")
-    low, medium = EFFORT_BOUNDS
-    return True, "low" if budget < low else "medium" if budget < medium else "high"
+        return "none", effort
+    if kind not in ("enabled", "adaptive", "between_tools"):
+        raise invalid_request(f"thinking.type: {kind!r} is not enabled, adaptive, between_tools or disabled", param="thinking.type")
+    display = body.thinking.get("display") or "summarized"
+    if display not in ("summarized", "omitted"):
+        raise invalid_request(f"thinking.display: {display!r} is not summarized or omitted", param="thinking.display")
+    if kind == "enabled" and effort is None:
+        budget = body.thinking.get("budget_tokens")
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+            raise invalid_request("thinking.budget_tokens: must be a positive whole number", param="thinking.budget_tokens")
+        low, medium = EFFORT_BOUNDS
+        effort = "low" if budget < low else "medium" if budget < medium else "high"
+    return ("omitted" if display == "omitted" else "shown"), effort
 
 
-def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatRequest, bool]:
-    """The chat layer's request for ``body``, and whether the answer shows its thinking."""
+def output_format(body: MessagesRequest) -> dict | None:
+    """``output_config.format`` in chat completions' ``response_format`` shape, through the server's one output-format check."""
+    fmt = (body.output_config or {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        fmt = {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt.get("schema")}}
+    return checked_output_format(fmt, "output_config.format")
+
+
+def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatRequest, str]:
+    """The chat layer's request for ``body``, and how the answer shows its thinking (see :func:`thinking`)."""
     builder = ConversationBuilder()
     if body.system:
         builder.instructions(_plain_text(body.system, "system"))
@@ -152,5 +174,5 @@ def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatReq
         else:
             _assistant(builder, message.content, at)
     tools, required = _tool_choice(body, function_tools(body))
-    show_thinking, effort = thinking(body)
-    return ChatRequest(builder.messages, params, tools, required, effort), show_thinking
+    thinking_display, effort = thinking(body)
+    return ChatRequest(builder.messages, params, tools, required, effort, output_format(body)), thinking_display
