@@ -19,7 +19,7 @@ class _Body(BaseModel):
 
 
 class InputMessage(_Body):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]  # "system" mid-conversation, as Claude Code sends it
     content: str | list[dict[str, Any]]
 
 
@@ -38,6 +38,7 @@ class MessagesRequest(_Body):
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None  # effort, format
     cache_control: dict[str, Any] | None = None  # every exact prompt prefix is reused anyway
+    context_management: dict[str, Any] | None = None  # checked by translate: only clearing old thinking
     metadata: dict[str, Any] | None = None  # the client's own labels (user_id); unused here
     service_tier: str | None = None
 

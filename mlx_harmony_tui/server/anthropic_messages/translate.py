@@ -162,8 +162,22 @@ def output_format(body: MessagesRequest) -> dict | None:
     return checked_output_format(fmt, "output_config.format")
 
 
+def _check_context_management(body: MessagesRequest) -> None:
+    """Clearing earlier turns' thinking is what Harmony does anyway; other edits would change the conversation: refused."""
+    edits = (body.context_management or {}).get("edits") or []
+    if not isinstance(edits, list):
+        raise invalid_request("context_management.edits: must be a list", param="context_management.edits")
+    for i, edit in enumerate(edits):
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        if not (isinstance(kind, str) and kind.startswith("clear_thinking_")):
+            at = f"context_management.edits[{i}].type"
+            raise invalid_request(f"{at}: {kind!r} is not supported; only clear_thinking edits are (Harmony drops earlier "
+                                  "turns' thinking by itself)", param=at)
+
+
 def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatRequest, str]:
     """The chat layer's request for ``body``, and how the answer shows its thinking (see :func:`thinking`)."""
+    _check_context_management(body)
     builder = ConversationBuilder()
     if body.system:
         builder.instructions(_plain_text(body.system, "system"))
@@ -171,6 +185,8 @@ def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatReq
         at = f"messages[{i}].content"
         if message.role == "user":
             _user(builder, message.content, at)
+        elif message.role == "system":
+            builder.instructions(_plain_text(message.content, at))
         else:
             _assistant(builder, message.content, at)
     tools, required = _tool_choice(body, function_tools(body))

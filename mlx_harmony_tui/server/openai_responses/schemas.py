@@ -57,6 +57,7 @@ class ResponsesRequest(_Body):
     truncation: Literal["disabled", "auto"] | None = None
     include: list[str] | None = None
     metadata: dict[str, str] | None = None
+    client_metadata: dict[str, Any] | None = None  # Codex labels its turns with it
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
