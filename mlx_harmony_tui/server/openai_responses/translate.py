@@ -16,12 +16,13 @@ from ...chat.completion import ChatRequest
 from ...config.sampling import SamplingParams
 from ...harmony.render import FunctionTool
 from ..conversation import ConversationBuilder, tool_policy
+from ..messages import content_text
 from ..openai_format import invalid_request
 from ..output_format import checked_output_format
 from .schemas import ResponsesRequest
 
 ROLES = ("user", "system", "developer", "assistant")
-TEXT_PARTS = {"input_text", "output_text", "summary_text", "reasoning_text"}
+TEXT_PARTS = {"input_text": "text", "output_text": "text", "summary_text": "text", "reasoning_text": "text", "refusal": "refusal"}
 UNSUPPORTED_PARTS = {"input_image": "images", "input_file": "files", "input_audio": "audio"}
 
 
@@ -37,26 +38,7 @@ def _field(item: dict, key: str, where: str, kind: type = str, required: bool = 
 
 def _text(content: Any, where: str) -> str:
     """A message's or output's content: text, or a list of text parts joined by newlines."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise invalid_request(f"{where}: must be text or a list of content parts", param=where)
-    texts = []
-    for j, part in enumerate(content):
-        at = f"{where}[{j}]"
-        if not isinstance(part, dict):
-            raise invalid_request(f"{at}: must be an object like {{\"type\": \"input_text\", \"text\": ...}}", param=at)
-        kind = part.get("type")
-        if kind in UNSUPPORTED_PARTS:
-            raise invalid_request(f"{at}.type: {UNSUPPORTED_PARTS[kind]} are not supported by this server; only text is",
-                                  param=f"{at}.type", code="unsupported_content")
-        if kind == "refusal":
-            texts.append(_field(part, "refusal", at))
-        elif kind in TEXT_PARTS:
-            texts.append(_field(part, "text", at))
-        else:
-            raise invalid_request(f"{at}.type: {kind!r} content is not supported; only text parts are", param=f"{at}.type")
-    return "\n".join(texts)
+    return content_text(content, where, True, TEXT_PARTS, UNSUPPORTED_PARTS)
 
 
 def _reasoning_text(item: dict, where: str) -> str:
