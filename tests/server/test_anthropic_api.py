@@ -123,6 +123,9 @@ def test_stop_sequences_and_bearer_auth_on_the_default_model(server):
                                   extra_body={"temperature": 0.0})
     assert message.stop_reason == "stop_sequence" and message.stop_sequence == "France"
     assert message.content[0].text == "The capital of "
+    with pytest.raises(anthropic.BadRequestError) as caught:  # the default model does not reason
+        api.messages.create(model=DEFAULT_MODEL, max_tokens=2, messages=FRANCE, thinking=THINKING)
+    assert caught.value.body["error"]["message"].startswith("thinking: ") and "GPT-OSS" in caught.value.body["error"]["message"]
 
 
 def error_of(response: httpx.Response) -> dict:

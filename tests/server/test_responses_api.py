@@ -17,7 +17,7 @@ import pytest
 from mlx_harmony_tui.server.app import create_app
 from mlx_harmony_tui.server.catalog import ModelCatalog
 from mlx_harmony_tui.server.openai_responses.store import ResponseStore
-from tests.server.conftest import running
+from tests.server.conftest import DEFAULT_MODEL, FRANCE, running
 from tests.server.test_tools import ANSWER, CALL, Scripted
 
 MODEL = "tiny-gpt-oss"
@@ -164,3 +164,12 @@ def test_store_keeps_the_newest_within_its_bounds(tmp_path):
     assert store.load("resp_0") is None and store.load("resp_2")["response"]["id"] == "resp_2"
     store.save({"id": "resp_big", "output": []}, [{"role": "user", "content": "y" * 5_900}])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resp_big.json"]  # over the byte budget: older ones go, no temp files
+
+
+def test_default_model_answers_as_chat_completions_do(server, greedy_reference):
+    client = server.client()
+    response = client.responses.create(model=DEFAULT_MODEL, input=FRANCE[0]["content"], max_output_tokens=6, temperature=0)
+    assert response.output_text == greedy_reference and [item.type for item in response.output] == ["message"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=DEFAULT_MODEL, input="Hi", max_output_tokens=2, reasoning={"effort": "high"})
+    assert caught.value.body["param"] == "reasoning.effort" and "GPT-OSS" in caught.value.body["message"]

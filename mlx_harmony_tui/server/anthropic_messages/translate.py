@@ -191,4 +191,5 @@ def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatReq
             _assistant(builder, message.content, at)
     tools, required = _tool_choice(body, function_tools(body))
     thinking_display, effort = thinking(body)
-    return ChatRequest(builder.messages, params, tools, required, effort, output_format(body)), thinking_display
+    field = "output_config.effort" if (body.output_config or {}).get("effort") is not None else "thinking"
+    return ChatRequest(builder.messages, params, tools, required, effort, output_format(body), field), thinking_display

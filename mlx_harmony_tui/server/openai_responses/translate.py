@@ -97,8 +97,8 @@ def function_tools(body: ResponsesRequest) -> list[FunctionTool]:
             raise invalid_request(f"{at}: must be an object", param=at)
         kind = tool.get("type")
         if kind != "function":
-            raise invalid_request(f"{at}.type: {kind!r} tools are not supported by this server (hosted tools run only at "
-                                  "OpenAI); declare your own as {\"type\": \"function\", ...}", param=f"{at}.type",
+            raise invalid_request(f"{at}.type: {kind!r} tools are not supported by this server; only function tools are "
+                                  "(hosted tools such as web_search run only at OpenAI)", param=f"{at}.type",
                                   code="unsupported_tool")
         unknown = set(tool) - {"type", "name", "description", "parameters", "strict"}
         if unknown:
@@ -144,4 +144,4 @@ def chat_request(body: ResponsesRequest, earlier: list[dict], params: SamplingPa
     add_items(builder, input_items(body))
     tools, required = _tool_choice(body, function_tools(body))
     effort = body.reasoning.effort if body.reasoning is not None else None
-    return ChatRequest(builder.messages, params, tools, required, effort, text_format(body)), earlier + input_items(body)
+    return ChatRequest(builder.messages, params, tools, required, effort, text_format(body), "reasoning.effort"), earlier + input_items(body)
