@@ -57,6 +57,9 @@ def test_create_returns_reasoning_and_message_and_is_stored(tiny, scripted):
     assert "Reasoning: high" in scripted.last_prompt and "# Instructions\n\nBe brief." in scripted.last_prompt
     again = client.responses.retrieve(response.id)
     assert again.output_text == "It is sunny in Paris." and again.usage.input_tokens == response.usage.input_tokens
+    client.responses.delete(response.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(response.id)
 
 
 def test_tool_loop_keeps_the_analysis_until_the_final_answer(tiny, scripted):

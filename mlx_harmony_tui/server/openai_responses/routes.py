@@ -1,4 +1,4 @@
-"""``POST /v1/responses`` and ``GET /v1/responses/{id}``.
+"""``POST /v1/responses``, and ``GET`` and ``DELETE /v1/responses/{id}``.
 
 A request is translated to the chat layer's request (:mod:`.translate`),
 after the conversation of its ``previous_response_id`` when it names one,
@@ -73,3 +73,9 @@ def add_routes(app: FastAPI, slot: Any, store: ResponseStore, processors: Proces
         if stored is None:
             raise APIError(404, f"No stored response with id {response_id!r}.", param="response_id", code="not_found")
         return stored["response"]
+
+    @app.delete("/v1/responses/{response_id}")
+    async def delete_response(response_id: str) -> dict:
+        if not store.delete(response_id):
+            raise APIError(404, f"No stored response with id {response_id!r}.", param="response_id", code="not_found")
+        return {"id": response_id, "object": "response.deleted", "deleted": True}

@@ -68,6 +68,18 @@ class ResponseStore:
             (self.folder / name).unlink(missing_ok=True)
             total -= size
 
+    def delete(self, response_id: str) -> bool:
+        """Forget ``response_id``; False if it was not kept."""
+        path = self._path(response_id)
+        if path is None:
+            return False
+        with self._lock:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+        return True
+
     def load(self, response_id: str) -> dict | None:
         """The stored ``{"response", "conversation"}`` for ``response_id``, or None if it is not kept (or unreadable)."""
         path = self._path(response_id)
