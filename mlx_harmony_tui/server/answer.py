@@ -1,8 +1,9 @@
 """Answering a queued generation, whole or as server-sent events, in any of the served APIs' shapes.
 
-The job is queued and the answer starts once its first piece exists: an
-error found before any text (an unknown role, a prompt too long) is still a
-proper 4xx in the API's own error shape. A streamed answer then sends the
+The job is queued and the answer starts once its first piece exists
+(:class:`~.generation.Opened`, when the prompt has been read): an error found
+before that (an unknown role, a prompt too long) is still a proper 4xx in the
+API's own error shape. A streamed answer then sends the
 events its :class:`Reply` makes of each piece. A client that leaves, while
 waiting or mid-answer, cancels its generation.
 """
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .generation import Failed, Finished, Piece
+from .generation import Failed, Finished, Opened, Piece
 from .openai_format import SSE_DONE, APIError, sse
 from .slot import GenerationSlots, Job
 
@@ -22,7 +23,7 @@ from .slot import GenerationSlots, Job
 class Reply(Protocol):
     """An API's shapes for one answer: a whole body, or the stream's events as SSE text."""
 
-    def stream_start(self) -> list[str]: ...
+    def stream_start(self, opened: Opened | None) -> list[str]: ...
 
     def stream_piece(self, piece: Piece) -> list[str]: ...
 
@@ -39,7 +40,7 @@ class ChunkReply:
     def __init__(self, reply: Any):
         self._reply = reply
 
-    def stream_start(self) -> list[str]:
+    def stream_start(self, opened: Opened | None) -> list[str]:
         opening = self._reply.opening()
         return [sse(opening)] if opening is not None else []
 
@@ -78,7 +79,7 @@ async def answer(request: Request, slot: GenerationSlots, job: Job, reply: Reply
             pieces.append(item)
         if isinstance(pieces[-1], Failed):
             raise pieces[-1].error
-        return JSONResponse(reply.response(pieces[:-1], pieces[-1]))
+        return JSONResponse(reply.response([p for p in pieces[:-1] if not isinstance(p, Opened)], pieces[-1]))
     finally:
         if not handed_over:
             slot.cancel(job)
@@ -87,8 +88,11 @@ async def answer(request: Request, slot: GenerationSlots, job: Job, reply: Reply
 async def _events(slot: GenerationSlots, job: Job, reply: Reply, item: Any):
     """The stream's body; leaving it early (a disconnect) cancels the generation."""
     try:
-        for text in reply.stream_start():
+        opened = item if isinstance(item, Opened) else None
+        for text in reply.stream_start(opened):
             yield text
+        if opened is not None:
+            item = await job.next()
         while True:
             if isinstance(item, Failed):
                 for text in reply.stream_error(item.error):
@@ -98,8 +102,9 @@ async def _events(slot: GenerationSlots, job: Job, reply: Reply, item: Any):
                 for text in reply.stream_end(item):
                     yield text
                 break
-            for text in reply.stream_piece(item):
-                yield text
+            if not isinstance(item, Opened):
+                for text in reply.stream_piece(item):
+                    yield text
             item = await job.next()
     finally:
         slot.cancel(job)

@@ -4,10 +4,11 @@ A chat or text completion becomes a :class:`ChatGeneration` or
 :class:`TextGeneration`; the slot calls it with the loaded
 :class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator` and the
 job. The prompt is the chat layer's business (:mod:`..chat.completion`);
-here its events become :class:`TextPiece`, :class:`ToolCallPiece` and
-finally :class:`Finished`, sent through ``job.emit`` as the engine produces
-them: a piece per text delta, nothing buffered but what could be the start
-of a stop sequence.
+here its events become :class:`Opened` (the prompt's figures, once it is
+read), :class:`TextPiece`, :class:`ToolCallPiece` and finally
+:class:`Finished`, sent through ``job.emit`` as the engine produces them: a
+piece per text delta, nothing buffered but what could be the start of a stop
+sequence.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from ..chat.completion import ChatRequest, complete_chat, complete_text
 from ..config.sampling import SamplingParams
-from ..engine.events import Done, Event, TextDelta, ToolCall
+from ..engine.events import Done, Event, StatsUpdate, TextDelta, ToolCall
 from .catalog import ServedModel
 from .messages import function_name
 from .openai_format import APIError, new_id, validation_error
@@ -42,6 +43,14 @@ class ToolCallPiece:
 
 
 @dataclass(frozen=True)
+class Opened:
+    """The prompt is read and the first token drawn: its figures, before any text."""
+
+    prompt_tokens: int
+    cached_tokens: int
+
+
+@dataclass(frozen=True)
 class Finished:
     finish_reason: str
     prompt_tokens: int
@@ -56,7 +65,7 @@ class Failed:
     error: APIError
 
 
-Piece = TextPiece | ToolCallPiece | Finished | Failed
+Piece = Opened | TextPiece | ToolCallPiece | Finished | Failed
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
     stop = StopText(list(stops))
     stopping = False
     reasoning_tokens = 0
+    opened = False
     for event in events:
         if job.cancelled and not stopping:
             stopping = True
@@ -102,6 +112,9 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
                 if stop.hit and not stopping:
                     stopping = True
                     generator.cancel(job.id)  # the Done that follows still brings the usage figures
+        elif isinstance(event, StatsUpdate) and not opened:
+            opened = True
+            job.emit(Opened(event.stats.prompt_tokens, event.stats.cached_tokens))
         elif isinstance(event, ToolCall) and channels and not stop.hit:
             job.emit(ToolCallPiece(new_id("call_"), function_name(event.recipient), event.arguments))
         elif isinstance(event, Done):

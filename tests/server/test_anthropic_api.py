@@ -95,6 +95,8 @@ def test_stream_sends_thinking_text_and_the_stop(tiny, scripted):
         final = stream.get_final_message()
     kinds = [e.type for e in events]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    start = events[0].message.usage  # sent once the prompt is read
+    assert start.input_tokens + start.cache_read_input_tokens == final.usage.input_tokens + final.usage.cache_read_input_tokens > 0
     deltas = [e.delta for e in events if e.type == "content_block_delta"]
     thinking = [d.thinking for d in deltas if d.type == "thinking_delta"]
     text = [d.text for d in deltas if d.type == "text_delta"]

@@ -10,8 +10,8 @@ with the stop reason and usage, and ``message_stop``.
 
 Usage follows Anthropic's split: ``input_tokens`` are the prompt tokens
 computed for this request, ``cache_read_input_tokens`` those reused from a
-cache. The prompt's size is known only when the answer ends, so
-``message_start`` carries zeros and ``message_delta`` the figures.
+cache; ``message_start`` leaves once the prompt is read, with those figures,
+and ``message_delta`` brings the output tokens.
 A thinking block's ``signature`` is a digest of its text: the server keeps
 no secrets to sign with, and reads thinking blocks sent back as they are.
 With ``thinking.display`` "omitted" the text is left out and the signature
@@ -27,7 +27,7 @@ import json
 from typing import Any
 
 from ..answer import named_event
-from ..generation import Finished, Piece, TextPiece, ToolCallPiece
+from ..generation import Finished, Opened, Piece, TextPiece, ToolCallPiece
 from ..openai_format import APIError, new_id
 from .errors import error_body
 
@@ -68,8 +68,7 @@ def stop_reason(finished: Finished) -> str:
     return STOP_REASONS.get(finished.finish_reason, "end_turn")
 
 
-def usage(finished: Finished | None) -> dict:
-    prompt, cached, output = (finished.prompt_tokens, finished.cached_tokens, finished.completion_tokens) if finished else (0, 0, 0)
+def usage(prompt: int, cached: int, output: int) -> dict:
     return {"input_tokens": prompt - cached, "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached,
             "output_tokens": output}
 
@@ -79,7 +78,7 @@ class MessagesReply:
 
     def __init__(self, model: str, thinking: str):
         self.message: dict[str, Any] = {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": model,
-                                        "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage(None)}
+                                        "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage(0, 0, 0)}
         self._thinking = thinking
         self._open: dict | None = None  # the thinking or text block being written
 
@@ -131,12 +130,15 @@ class MessagesReply:
 
     def _finish(self, finished: Finished) -> list[str]:
         events = self._close()
-        self.message.update(stop_reason=stop_reason(finished), stop_sequence=finished.stop_sequence, usage=usage(finished))
+        self.message.update(stop_reason=stop_reason(finished), stop_sequence=finished.stop_sequence,
+                            usage=usage(finished.prompt_tokens, finished.cached_tokens, finished.completion_tokens))
         return events
 
     # The Reply protocol (server/answer.py) ------------------------------------------------------
 
-    def stream_start(self) -> list[str]:
+    def stream_start(self, opened: Opened | None) -> list[str]:
+        if opened is not None:
+            self.message["usage"] = usage(opened.prompt_tokens, opened.cached_tokens, 0)
         return [named_event("message_start", {"type": "message_start", "message": {**self.message, "content": []}}),
                 named_event("ping", {"type": "ping"})]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..answer import named_event
-from ..generation import Finished, Piece, TextPiece, ToolCallPiece
+from ..generation import Finished, Opened, Piece, TextPiece, ToolCallPiece
 from ..openai_format import APIError, new_id
 
 _KINDS = {"reasoning": ("reasoning", "rs_", "reasoning_text"), "content": ("message", "msg_", "output_text")}
@@ -119,7 +119,7 @@ class ResponsesReply:
 
     # The Reply protocol (server/answer.py) ------------------------------------------------------
 
-    def stream_start(self) -> list[str]:
+    def stream_start(self, opened: Opened | None) -> list[str]:
         return [self._event("response.created", response=self._snapshot()),
                 self._event("response.in_progress", response=self._snapshot())]
 
