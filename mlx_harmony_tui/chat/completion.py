@@ -32,6 +32,8 @@ class ChatRequest:
     function_tools: tuple[FunctionTool, ...] = ()
     required_functions: tuple[str, ...] = ()  # the answer must call one of these
     reasoning_effort: str | None = None
+    response_format: dict | None = None  # JSON output asked for, in chat completions' shape (server/output_format.py)
+    effort_field: str = "reasoning_effort"  # the request field that set reasoning_effort, for the error naming it
 
 
 def conversation_key(name: str, messages: list[dict]) -> str:
@@ -51,7 +53,8 @@ def check_plain_request(request: ChatRequest, model_name: str) -> list[dict]:
     if request.function_tools:
         raise UserError(f"tools: {model_name} has no function calling; tools need a GPT-OSS model", "tools")
     if request.reasoning_effort:
-        raise UserError(f"reasoning_effort: {model_name} does not reason; only GPT-OSS models take an effort", "reasoning_effort")
+        field = request.effort_field
+        raise UserError(f"{field}: {model_name} does not reason; only GPT-OSS models take an effort", field)
     plain = []
     for i, message in enumerate(request.messages):
         if message["role"] == "tool" or message.get("tool_calls"):

@@ -101,6 +101,8 @@ class Sequence:
         self.history.append(token)
         is_end = self.output.is_end(token)
         self.clock.tick(counted=not is_end)
+        if self.clock.arrivals == 1:
+            sink(StatsUpdate(self.rid, self.clock.stats()))  # the prompt's figures, before the answer's first text
         if not is_end:
             self.generated.append(token)
             self.unsent.append(token)
