@@ -8,7 +8,7 @@ import sys
 from ..chat.completion import complete_text
 from ..chat.session import ChatSession
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
-from ..engine.events import Done, TextDelta, ToolResult
+from ..engine.events import Done, Notice, TextDelta, ToolResult
 from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .common import (
@@ -52,9 +52,8 @@ def _read_prompt(args: argparse.Namespace) -> str:
 
 
 def _ask_on_terminal(request) -> bool:
-    """Approval for python and apply_patch: asked on the terminal, declined when there is none."""
-    what = "run this Python code" if request.tool == "python" else "apply this patch"
-    print(f"\nThe model wants to {what} ({request.recipient}):\n{request.preview}", file=sys.stderr)
+    """Approval for python, apply_patch and MCP tools: asked on the terminal, declined when there is none."""
+    print(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}", file=sys.stderr)
     if not sys.stdin.isatty():
         print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
         return False
@@ -80,7 +79,7 @@ def _generate(args: argparse.Namespace) -> int:
                                    kv_group_size=args.kv_group_size)
     session = ChatSession(settings, generator=generator, system=args.system, tools=tools)
     try:
-        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        unused = tools.unused_note(session.info.name, session.info.tool_calling)
         if unused:
             print(f"note: {unused}", file=sys.stderr)
         stream = complete_text(generator, "raw", prompt, settings.sampling) if args.raw else session.send(prompt)
@@ -93,6 +92,8 @@ def _generate(args: argparse.Namespace) -> int:
                 elif args.show_analysis and event.text:
                     sys.stderr.write(event.text)
                     sys.stderr.flush()
+            elif isinstance(event, Notice):
+                print(f"[{event.text}]", file=sys.stderr, flush=True)
             elif isinstance(event, ToolResult):
                 print(f"\n[{event.recipient}: {event.status} in {event.duration_s:.2f} s]", file=sys.stderr, flush=True)
             elif isinstance(event, Done):
