@@ -99,6 +99,16 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
     )
 
 
+def ask_on_terminal(request) -> bool:
+    """Approval for python, apply_patch and MCP tools: asked on the terminal, declined when there is none."""
+    print(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
+        return False
+    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def parse_logit_bias(text: str) -> dict[int, float]:
     """Parse ``"42=-100,7=2.5"`` or ``{"42": -100}``; UserError naming the bad entry."""
     text = text.strip()

@@ -15,6 +15,7 @@ from .common import (
     add_model_flags,
     add_sampling_flags,
     add_tool_flags,
+    ask_on_terminal,
     checked_sampling,
     progress_display,
     run_main,
@@ -51,16 +52,6 @@ def _read_prompt(args: argparse.Namespace) -> str:
     return prompt
 
 
-def _ask_on_terminal(request) -> bool:
-    """Approval for python, apply_patch and MCP tools: asked on the terminal, declined when there is none."""
-    print(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}", file=sys.stderr)
-    if not sys.stdin.isatty():
-        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
-        return False
-    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def _generate(args: argparse.Namespace) -> int:
     prompt = _read_prompt(args)
     if args.raw and args.system:
@@ -71,7 +62,7 @@ def _generate(args: argparse.Namespace) -> int:
     )
     app_settings, _ = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
     settings = run_settings(options, app_settings)
-    tools = make_toolbox(options.tools, app_settings, approve=_ask_on_terminal)
+    tools = make_toolbox(options.tools, app_settings, approve=ask_on_terminal)
     if args.raw and (tools.active or settings.tools):
         raise UserError("--raw: tools need the chat format; leave out --raw or the tool flags")
     with progress_display(sys.stderr.isatty()) as progress:
