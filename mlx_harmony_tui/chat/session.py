@@ -141,13 +141,14 @@ class ChatSession:
         """An answer of this session is running."""
         return self._request is not None
 
-    def prompt(self) -> Prompt:
+    def prompt(self, tools: bool = True) -> Prompt:
         """(messages for the engine, Harmony settings or None, how many leading messages are fixed, template tools).
 
-        The tools are declared only to a model that can call them; MCP servers not started yet start here.
+        The tools are declared only to a model that can call them; MCP servers not started yet start here
+        (``tools=False`` leaves the tools out, and starts nothing).
         """
         options: dict[str, Any] = {"effort": self.reasoning_effort} if self.info.is_gpt_oss else {}
-        if self.info.tool_calling:
+        if tools and self.info.tool_calling:
             options["toolbox"] = self.tools
         return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system, **options)
 

@@ -39,7 +39,7 @@ class McpServer(BaseModel):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @model_validator(mode="after")

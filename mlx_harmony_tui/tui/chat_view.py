@@ -94,7 +94,7 @@ class ChatView(Comparing, Widget):
         self.status.profile = session.settings.profile or "—"
         panel = self.query_one(SamplingPanel)
         panel.set_values(session.sampling.model_dump())
-        panel.show_effort(session.prompt().harmony.reasoning_effort if info.is_gpt_oss else None)
+        panel.show_effort(session.prompt(tools=False).harmony.reasoning_effort if info.is_gpt_oss else None)
         self.status.state = "ready"
         greeting = session.settings.greeting()
         if greeting and not session.history and not self.conversation.turns:

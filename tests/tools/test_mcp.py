@@ -95,3 +95,13 @@ def test_servers_that_fail_or_hang_time_out_cleanly(tmp_path):
         tools.close()
     log = data_dir() / "mcp-logs" / "silent.log"  # a server's standard error goes to its log, never over the app
     assert "listening, but never answering" in log.read_text()
+
+
+def test_a_profiles_mcp_servers_join_the_settings_ones(http_url, config_dir, tmp_path, capsys):
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(json.dumps({"notes": {"tools": ["python"], "mcpServers": {"web": {"url": http_url}}}}))
+    assert main(["tools", "list", "--json", "--profile", "notes", "--profiles-file", str(profiles)]) == 0
+    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["python", "web__add", "web__lookup_note"]
+    profiles.write_text(json.dumps({"broken": {"mcpServers": {"web": {"url": "ftp://example.invalid"}}}}))
+    assert main(["tools", "list", "--profile", "broken", "--profiles-file", str(profiles)]) == 2
+    assert "broken.mcpServers.web.url: must be an http:// or https:// URL" in capsys.readouterr().err
