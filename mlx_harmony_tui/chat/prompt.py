@@ -22,22 +22,32 @@ the day the conversation started.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from typing import Any, NamedTuple
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..config.prompt_config import FilledPrompt, filled_prompt
 from ..config.resolve import RunSettings
 from ..harmony.render import FunctionTool, HarmonySettings
 
 
-class Prompt(NamedTuple):
+@dataclass(frozen=True)
+class Prompt:
     """Messages for the engine, Harmony settings (GPT-OSS) or None, how many leading messages are fixed, and the
-    tools a chat template declares (OpenAI function shape; empty for GPT-OSS, whose tools are in its settings)."""
+    tools a chat template declares (OpenAI function shape; empty for GPT-OSS, whose tools are in its settings).
+
+    It unpacks and indexes as ``(messages, harmony, keep)``.
+    """
 
     messages: list[dict]
     harmony: HarmonySettings | None
     keep: int
     tools: tuple[dict, ...] = ()
+
+    def __iter__(self):
+        return iter((self.messages, self.harmony, self.keep))
+
+    def __getitem__(self, index):
+        return (self.messages, self.harmony, self.keep)[index]
 
 
 def _arguments(text: str) -> Any:
@@ -139,4 +149,4 @@ def build_prompt(settings: RunSettings, gpt_oss: bool, conversation: list[dict],
 
 def with_effort(prompt: Prompt, effort: str) -> Prompt:
     """``prompt`` with another reasoning effort (GPT-OSS)."""
-    return prompt._replace(harmony=replace(prompt.harmony, reasoning_effort=effort)) if prompt.harmony else prompt
+    return replace(prompt, harmony=replace(prompt.harmony, reasoning_effort=effort)) if prompt.harmony else prompt

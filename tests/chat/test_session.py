@@ -83,7 +83,7 @@ def test_long_chat_drops_oldest_turns_but_keeps_examples_and_the_cache(default_m
         holding = [i for i in range(1, len(seen)) if dropped[i] == dropped[i - 1] > 0]
         assert holding
         assert all(seen[i].cached_tokens > 0.5 * seen[i].prompt_tokens for i in holding)
-        messages, _, keep = session.prompt()[:3]
+        messages, _, keep = session.prompt()
         shown = without_turns(messages, keep, dropped[-1])
         rendered = session.generator.call(lambda loaded: loaded.tokenizer.decode(prompt_tokens(loaded, shown)))
         assert "Example question" in rendered and "You answer briefly." in rendered

@@ -139,7 +139,7 @@ async def test_gpt_oss_reasoning_collapses_tool_call_shows_and_broken_output_not
             original = session.generator.stream
 
             def stream(*args, **kwargs):
-                prompt, harmony, keep = session.prompt()[:3]
+                prompt, harmony, keep = session.prompt()
                 from mlx_harmony_tui.harmony.render import harmony_prompt_tokens
 
                 ids = harmony_prompt_tokens(enc, prompt, harmony)  # the prompt's date is the chat's own
