@@ -82,7 +82,8 @@ def tool_options(options: ToolOptions | None, app: AppSettings) -> ToolOptions:
     """The flags' tools with the settings' approval policy (unless the flags said auto) and MCP servers (a --mcp
     server of the same name wins)."""
     options = (options or ToolOptions()).under_policy(app.tool_approval)
-    return replace(options, mcp_servers={**app.mcp_servers, **options.mcp_servers}, mcp_timeout_s=app.mcp_timeout_s)
+    return replace(options, mcp_servers={**app.mcp_servers, **options.mcp_servers}, 
+                   mcp_start_timeout_s=app.mcp_start_timeout_s, mcp_call_timeout_s=app.mcp_call_timeout_s)
 
 
 def make_toolbox(options: ToolOptions | None, app: AppSettings, approve: Approver | None = None) -> ToolBox:

@@ -38,7 +38,8 @@ class AppSettings(BaseModel):
     export_dir: str | None = None  # where exported chats go (default: paths.export_dir(), in Documents)
     slow_blas_noticed: bool = False  # the app said once that MLX runs on its slow bundled BLAS, and how to fix it
     mcp_servers: dict[str, McpServer] = Field(default_factory=dict, alias="mcpServers")  # see config.mcp
-    mcp_timeout_s: float = Field(30.0, gt=0)  # an MCP server must start, list its tools or answer a call within this
+    mcp_start_timeout_s: float = Field(30.0, gt=0)  # an MCP server must start and list its tools within this
+    mcp_call_timeout_s: float = Field(120.0, gt=0)  # and answer each call within this
 
     @field_validator("mcp_servers")
     @classmethod

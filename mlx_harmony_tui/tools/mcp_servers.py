@@ -93,14 +93,16 @@ def result_text(result: Any) -> str:
 class McpConnections:
     """The MCP servers of one app session. Every public method is called from ordinary threads."""
 
-    def __init__(self, timeout_s: float, log_dir: Path):
-        self.timeout_s = timeout_s
+    def __init__(self, start_timeout_s: float, call_timeout_s: float, log_dir: Path):
+        self.start_timeout_s = start_timeout_s  # to start and list the tools
+        self.call_timeout_s = call_timeout_s  # for each call
         self.log_dir = log_dir
         self._servers: dict[str, _Server] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._logs: list = []
+        self._dropped: list[str] = []  # running servers that stopped since take_dropped
 
     # --- the event-loop thread ------------------------------------------------------------------
 
@@ -135,7 +137,8 @@ class McpConnections:
             from mcp.client.stdio import stdio_client
 
             target = stdio_client(params, errlog=errlog)
-        return await stack.enter_async_context(Client(target, read_timeout_seconds=self.timeout_s, client_info=info))
+        return await stack.enter_async_context(Client(target, read_timeout_seconds=max(self.start_timeout_s, self.call_timeout_s),
+                                                     client_info=info))
 
     async def _list(self, name: str, client) -> list[McpTool]:
         tools: list[McpTool] = []
@@ -166,19 +169,26 @@ class McpConnections:
                     while (job := await state.queue.get()) is not None:
                         tool, arguments, future = job
                         try:
-                            with anyio.fail_after(self.timeout_s):
+                            with anyio.fail_after(self.call_timeout_s):
                                 future.set_result(await client.call_tool(tool, arguments))
                         except TimeoutError:
-                            future.set_exception(McpServerError(f"MCP server {name!r} did not answer {tool} within {self.timeout_s:g} s"))
+                            future.set_exception(McpServerError(f"MCP server {name!r} did not answer {tool} within {self.call_timeout_s:g} s"))
                         except Exception as exc:  # the call failed; the server may still serve others
+                            if getattr(_leaf(exc), "code", None) == CONNECTION_CLOSED:  # ...unless it has gone
+                                state.problem = self._problem(name, state.config, exc)
+                                self._dropped.append(state.problem)
+                                future.set_exception(McpServerError(state.problem))
+                                raise
                             future.set_exception(McpServerError(f"MCP server {name!r} failed on {tool}: {_reason(exc)}"))
             if not state.ready.done():
                 state.ready.set_exception(McpServerError(f"MCP server {name!r} was stopped while starting"))
         except BaseException as exc:  # a failed start or a dropped connection: the server is out for this session
-            problem = self._problem(name, state.config, exc)
-            state.problem = problem
+            if state.problem is None:
+                state.problem = self._problem(name, state.config, exc)
+                if state.ready.done():
+                    self._dropped.append(state.problem)
             if not state.ready.done():
-                state.ready.set_exception(McpServerError(problem))
+                state.ready.set_exception(McpServerError(state.problem))
             if not isinstance(exc, Exception):
                 raise
         finally:
@@ -219,16 +229,21 @@ class McpConnections:
         loop = self._ensure_loop()
         for name, state in new.items():
             asyncio.run_coroutine_threadsafe(self._serve(name, state), loop)
-        concurrent.futures.wait([s.ready for s in new.values()], timeout=self.timeout_s)
+        concurrent.futures.wait([s.ready for s in new.values()], timeout=self.start_timeout_s)
         problems = {}
         for name, state in new.items():
             if not state.ready.done():
-                state.problem = f"MCP server {name!r} ({state.config.describe()}) did not start within {self.timeout_s:g} s; it was stopped"
+                state.problem = f"MCP server {name!r} ({state.config.describe()}) did not start within {self.start_timeout_s:g} s; it was stopped"
                 self._stop(state)
                 problems[name] = state.problem
             elif state.ready.exception() is not None:
                 problems[name] = str(state.ready.exception())
         return problems
+
+    def take_dropped(self) -> list[str]:
+        """One line per server that stopped while running since the last call (its tools are gone)."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
 
     @property
     def started(self) -> set[str]:
@@ -252,11 +267,11 @@ class McpConnections:
         assert self._loop is not None and state.queue is not None
         self._loop.call_soon_threadsafe(state.queue.put_nowait, (tool, arguments, future))
         try:
-            result = future.result(timeout=self.timeout_s + STOP_GRACE_S)
+            result = future.result(timeout=self.call_timeout_s + STOP_GRACE_S)
         except McpServerError as exc:
             return ToolOutput(str(exc), ok=False)
         except concurrent.futures.TimeoutError:
-            return ToolOutput(f"MCP server {server!r} did not answer {tool} within {self.timeout_s:g} s", ok=False)
+            return ToolOutput(f"MCP server {server!r} did not answer {tool} within {self.call_timeout_s:g} s", ok=False)
         text, cut = truncate(result_text(result), OUTPUT_LIMIT)
         return ToolOutput(text, ok=not result.is_error, truncated=cut)
 

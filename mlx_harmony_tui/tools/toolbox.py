@@ -43,7 +43,8 @@ class ToolOptions:
     max_steps: int = 8  # tool calls the model may make in one turn before it must answer
     python_timeout_s: float = 30.0
     mcp_servers: dict = field(default_factory=dict)  # name -> config.mcp.McpServer (--mcp and the settings' mcpServers)
-    mcp_timeout_s: float = 30.0  # to start a server and list its tools, and for each call
+    mcp_start_timeout_s: float = 30.0  # to start a server and list its tools
+    mcp_call_timeout_s: float = 120.0  # for each call
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -129,8 +130,8 @@ class ToolBox:
         if not servers:
             return specs
         if self._mcp is None:
-            self._mcp = McpConnections(self.options.mcp_timeout_s, data_dir() / "mcp-logs")
-        for problem in self._mcp.start(servers).values():
+            self._mcp = McpConnections(self.options.mcp_start_timeout_s, self.options.mcp_call_timeout_s, data_dir() / "mcp-logs")
+        for problem in [*self._mcp.start(servers).values(), *self._mcp.take_dropped()]:
             self._notices.append(f"{problem}; the chat goes on without its tools")
         taken = {s.function for s in specs}
         for name in servers:

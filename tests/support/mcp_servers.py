@@ -2,12 +2,13 @@
 
 ``notes`` serves two tools over stdio: ``add`` and ``lookup`` (which answers
 from a fixed set of notes); ``nap`` is ``notes`` plus a tool that never
-answers; ``http PORT`` serves ``notes`` over streamable HTTP on 127.0.0.1;
+answers and one that ends the server; ``http PORT`` serves ``notes`` over streamable HTTP on 127.0.0.1;
 ``silent`` starts and never answers anything.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -36,6 +37,12 @@ def notes_server(with_nap: bool = False):
             """Sleep for an hour."""
             time.sleep(3600)
             return "rested"
+
+        @app.tool()
+        def crash() -> str:
+            """End the server at once."""
+            print("crashing on purpose", file=sys.stderr, flush=True)
+            os._exit(3)
 
     return app
 

@@ -19,6 +19,7 @@ class ToolApproval(ModalScreen[str]):
         Binding("n,escape", "answer('decline')", "decline", id="approval_decline"),
         Binding("a", "answer('always')", "always", id="approval_always"),
     ]
+    AUTO_FOCUS = "#decline"  # the safe answer has the focus
     DEFAULT_CSS = """
     ToolApproval { align: center middle; }
     #approval { width: 90%; max-width: 120; height: auto; max-height: 90%; background: $panel; border: round $warning; padding: 1 2; }
@@ -41,9 +42,6 @@ class ToolApproval(ModalScreen[str]):
                 yield Button("Run (y)", id="run", variant="warning")
                 yield Button("Decline (n)", id="decline")
                 yield Button(f"{always} (a)", id="always")
-
-    def on_mount(self) -> None:
-        self.query_one("#decline", Button).focus()
 
     def action_answer(self, answer: str) -> None:
         self.dismiss(answer)
