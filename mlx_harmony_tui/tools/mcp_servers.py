@@ -156,6 +156,7 @@ class McpConnections:
         from contextlib import AsyncExitStack
 
         import anyio
+        from mcp_types import CONNECTION_CLOSED
 
         state.queue = asyncio.Queue()
         try:
