@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from pydantic import ValidationError
 
+from ..config.mcp import parse_mcp_flag
 from ..config.sampling import SamplingParams
 from ..errors import UserError
 from ..tools.browser.web_search import SearchEndpoint
@@ -50,9 +51,13 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--reseed-each-turn", dest="reseed_each_turn", action="store_true", default=None, help="apply --seed again at every turn")
 
 
-def add_tool_flags(parser: argparse.ArgumentParser) -> None:
-    """The GPT-OSS tool flags, the same on every command that chats."""
-    group = parser.add_argument_group("GPT-OSS tools")
+def add_tool_flags(parser: argparse.ArgumentParser, keep_earlier: bool = False) -> None:
+    """The tool flags, the same on every command that chats (GPT-OSS, and models whose chat template calls tools).
+
+    ``keep_earlier`` (a subcommand's copy of the flags): a flag not given here
+    leaves what the main command's flags set.
+    """
+    group = parser.add_argument_group("tools (GPT-OSS, and models whose chat template calls tools)")
     group.add_argument("--python", action="store_true", help="let the model run Python in a sandbox (asks before each run)")
     group.add_argument("--browser", action="store_true", help="let the model search and open pages (the web, or --browser-docs)")
     group.add_argument("--apply-patch", action="store_true", help="let the model edit files in --workspace with patches (asks first)")
@@ -63,8 +68,14 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--searxng-url", metavar="URL", help="search with the SearXNG instance at this URL (its JSON API; no key)")
     group.add_argument("--browser-allow-private", action="store_true",
                        help="let the browser open this machine's and the local network's addresses (refused by default)")
-    group.add_argument("--auto-approve-tools", action="store_true", help="run python and apply_patch calls without asking")
+    group.add_argument("--mcp", action="append", default=[], metavar="NAME=COMMAND",
+                       help="an MCP server's tools: NAME=COMMAND ARGS (started locally, stdio) or NAME=URL (streamable "
+                            "HTTP); repeat for more; settings.json's mcpServers are on too")
+    group.add_argument("--auto-approve-tools", action="store_true", help="run python, apply_patch and MCP calls without asking")
     group.add_argument("--max-tool-steps", type=int, default=8, metavar="N", help="tool calls allowed in one turn (default 8)")
+    if keep_earlier:
+        for action in group._group_actions:
+            action.default = argparse.SUPPRESS
 
 
 def tool_options(args: argparse.Namespace) -> ToolOptions:
@@ -83,6 +94,7 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         SearchEndpoint.searxng(args.searxng_url, "--searxng-url")
     if args.max_tool_steps < 1:
         raise UserError("--max-tool-steps: must be at least 1")
+    mcp = dict(parse_mcp_flag(text) for text in getattr(args, "mcp", None) or [])
     return ToolOptions(
         python=args.python,
         browser=args.browser or docs is not None,
@@ -94,7 +106,18 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         browser_allow_private=args.browser_allow_private,
         approval="auto" if args.auto_approve_tools else "ask",
         max_steps=args.max_tool_steps,
+        mcp_servers=mcp,
     )
+
+
+def ask_on_terminal(request) -> bool:
+    """Approval for python, apply_patch and MCP tools: asked on the terminal, declined when there is none."""
+    print(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
+        return False
+    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def parse_logit_bias(text: str) -> dict[int, float]:

@@ -8,13 +8,14 @@ import sys
 from ..chat.completion import complete_text
 from ..chat.session import ChatSession
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
-from ..engine.events import Done, TextDelta, ToolResult
+from ..engine.events import Done, Notice, TextDelta, ToolResult
 from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .common import (
     add_model_flags,
     add_sampling_flags,
     add_tool_flags,
+    ask_on_terminal,
     checked_sampling,
     progress_display,
     run_main,
@@ -51,17 +52,6 @@ def _read_prompt(args: argparse.Namespace) -> str:
     return prompt
 
 
-def _ask_on_terminal(request) -> bool:
-    """Approval for python and apply_patch: asked on the terminal, declined when there is none."""
-    what = "run this Python code" if request.tool == "python" else "apply this patch"
-    print(f"\nThe model wants to {what} ({request.recipient}):\n{request.preview}", file=sys.stderr)
-    if not sys.stdin.isatty():
-        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
-        return False
-    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def _generate(args: argparse.Namespace) -> int:
     prompt = _read_prompt(args)
     if args.raw and args.system:
@@ -72,7 +62,7 @@ def _generate(args: argparse.Namespace) -> int:
     )
     app_settings, _ = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
     settings = run_settings(options, app_settings)
-    tools = make_toolbox(options.tools, app_settings, approve=_ask_on_terminal)
+    tools = make_toolbox(options.tools, app_settings, approve=ask_on_terminal)
     if args.raw and (tools.active or settings.tools):
         raise UserError("--raw: tools need the chat format; leave out --raw or the tool flags")
     with progress_display(sys.stderr.isatty()) as progress:
@@ -80,7 +70,7 @@ def _generate(args: argparse.Namespace) -> int:
                                    kv_group_size=args.kv_group_size)
     session = ChatSession(settings, generator=generator, system=args.system, tools=tools)
     try:
-        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        unused = tools.unused_note(session.info.name, session.info.tool_calling)
         if unused:
             print(f"note: {unused}", file=sys.stderr)
         stream = complete_text(generator, "raw", prompt, settings.sampling) if args.raw else session.send(prompt)
@@ -93,6 +83,8 @@ def _generate(args: argparse.Namespace) -> int:
                 elif args.show_analysis and event.text:
                     sys.stderr.write(event.text)
                     sys.stderr.flush()
+            elif isinstance(event, Notice):
+                print(f"[{event.text}]", file=sys.stderr, flush=True)
             elif isinstance(event, ToolResult):
                 print(f"\n[{event.recipient}: {event.status} in {event.duration_s:.2f} s]", file=sys.stderr, flush=True)
             elif isinstance(event, Done):

@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..version import __version__
 from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
 from .logs import add_logs_parser, run_logs
+from .tools import add_tools_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", required=True, help="the folder to write the report into")
     report.add_argument("--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU")
     add_logs_parser(sub)
+    add_tools_parser(sub)
     return parser
 
 
@@ -230,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))
+    if args.command == "tools":
+        from .tools import run_tools
+
+        return run_main(lambda: run_tools(args))
     from ..tui.app import StartOptions, run_app
 
     def start() -> int:

@@ -1,7 +1,7 @@
 """Profiles: named bundles of model, prompt config and sampling.
 
 The seed tool's shape, ``{"name": {"model": ..., "prompt_config": ...,
-"max_context_tokens": ...}}``, plus optional ``sampling`` and ``tools``.
+"max_context_tokens": ...}}``, plus optional ``sampling``, ``tools`` and ``mcpServers`` (see :mod:`.mcp`).
 Relative paths resolve against the profiles file's folder; ``~`` expands.
 The seed's own example names its prompt config relative to the project
 folder (``configs/prompt-config.example.json`` inside ``configs/``), so a
@@ -15,22 +15,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError
 from ..paths import config_dir
 from .files import key_text, read_json, validation_message
+from .mcp import McpServer, enabled_servers
 from .sampling import SamplingParams
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
     model: str | None = None
     prompt_config: str | None = None
     max_context_tokens: int | None = Field(None, ge=1)
     sampling: dict = Field(default_factory=dict)
     tools: list[Literal["browser", "python", "apply_patch"]] = Field(default_factory=list)
+    mcp_servers: dict[str, McpServer] = Field(default_factory=dict, alias="mcpServers")  # on top of the settings' ones
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _servers(cls, value: dict[str, McpServer]) -> dict[str, McpServer]:
+        return enabled_servers(value)
 
 
 def _resolve(value: str | None, base: Path) -> str | None:

@@ -20,6 +20,7 @@ class ModelInfo:
     model_type: str
     context_length: int | None
     device: str = ""  # where it runs: "metal", "cuda", or "cpu, " and the BLAS in use
+    tool_calling: bool = False  # it can call tools: GPT-OSS, or a chat template with a tool-call format mlx-lm parses
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A complete tool call from a GPT-OSS model (``recipient`` like ``python`` or ``functions.NAME``)."""
+    """A complete tool call: ``recipient`` like ``python`` or ``functions.NAME`` (GPT-OSS), or the function's name
+    as a model with a tool-calling chat template called it (``arguments`` then JSON)."""
 
     request_id: str
     recipient: str
@@ -81,6 +83,15 @@ class ToolResult:
     output: str
     status: Literal["done", "error", "declined"]
     duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line for the user about the turn (an MCP server starting, or one that failed to)."""
+
+    request_id: str
+    text: str
+    severity: Literal["information", "warning"] = "information"
 
 
 @dataclass(frozen=True)
@@ -115,4 +126,4 @@ class Error:
     field: str | None = None
 
 
-Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | ToolResult | StatsUpdate | Done | Error
+Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | ToolResult | Notice | StatsUpdate | Done | Error

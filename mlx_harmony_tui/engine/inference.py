@@ -259,6 +259,7 @@ class InferenceThread:
             model_type=resolved.model_type,
             context_length=resolved.context_length,
             device=self._device(),
+            tool_calling=resolved.is_gpt_oss or lm.tool_call_format(self.loaded) is not None,
         )
         try:
             self._kv = self._kv_settings(request, resolved)

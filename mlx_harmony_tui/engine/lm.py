@@ -190,6 +190,20 @@ def chat_template_tokens(loaded: LoadedModel, messages: list[dict], **template_a
     return list(ids)
 
 
+def tool_call_format(loaded: LoadedModel):
+    """``(start, end, parse)`` for a model whose chat template calls tools (None otherwise).
+
+    ``start`` and ``end`` mark a call in the generated text (``end`` may be
+    empty: the call runs to the end of the answer); ``parse(text, tools)`` is
+    mlx-lm's parser for the format, giving ``{"name", "arguments"}`` or a list
+    of them, raising ValueError on text it cannot read.
+    """
+    tokenizer = loaded.tokenizer
+    if not getattr(tokenizer, "chat_template", None) or not getattr(tokenizer, "has_tool_calling", False):
+        return None
+    return tokenizer.tool_call_start, tokenizer.tool_call_end or "", tokenizer.tool_parser
+
+
 def encode(loaded: LoadedModel, text: str) -> list[int]:
     return list(loaded.tokenizer.encode(text))
 

@@ -47,6 +47,7 @@ class Generate:
     keep_messages: int = 0  # leading messages never dropped (a prompt config's examples)
     required_functions: tuple[str, ...] = ()
     persist_key: str | None = None  # the cache is also kept on disk under this key (see engine.disk_cache)
+    tools: tuple[dict, ...] = ()  # a chat template's tools (OpenAI function shape); calls are parsed from the answer
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from .requests import Generate
 from .sampling import LiveSampler
 from .sequence import GenerationClock, Sequence
 from .tool_choice import FunctionCallRequired
-from .turn_output import HarmonyOutput, PlainOutput
+from .turn_output import HarmonyOutput, PlainOutput, TemplateToolOutput
 
 mx = mlx_core()
 
@@ -123,7 +123,7 @@ class Scheduler:
         """The prompt ids, the output reader that fits the model, how many old turns were left out, and the renderer."""
         loaded = self._loaded
         decode = loaded.tokenizer.decode
-        output = HarmonyOutput(decode) if self._info.is_gpt_oss else PlainOutput(decode, loaded.eos_token_ids)
+        output = HarmonyOutput(decode) if self._info.is_gpt_oss else self._plain_output(request)
         if request.prompt_ids is not None:
             return list(request.prompt_ids), output, 0, None
         if self._info.is_gpt_oss:
@@ -135,7 +135,7 @@ class Scheduler:
         else:
 
             def render(messages: list[dict]) -> list[int]:
-                return prompt_tokens(loaded, messages)
+                return prompt_tokens(loaded, messages, request.tools)
 
         messages = request.messages or []
         limit = self._context_limit(request)
@@ -145,6 +145,16 @@ class Scheduler:
         prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, kept.dropped_turns)
         kept.dropped_turns = dropped
         return prompt, output, dropped, render
+
+    def _plain_output(self, request: Generate):
+        """The reader for a model with a chat template: tool calls parsed from it when the request declares tools."""
+        loaded = self._loaded
+        calls = lm.tool_call_format(loaded) if request.tools else None
+        if request.tools and calls is None:
+            raise UserError(f"tools: {self._info.name} cannot call tools (its chat template declares no tool calls)", "tools")
+        if calls is None:
+            return PlainOutput(loaded.tokenizer.decode, loaded.eos_token_ids)
+        return TemplateToolOutput(loaded.tokenizer.decode, loaded.eos_token_ids, *calls, request.tools)
 
     def _opening(self, request: Generate, render: Callable[[list[dict]], list[int]], prompt: list[int]) -> int | None:
         """How many of ``prompt``'s tokens are its fixed opening (system text, tools, examples), if worth keeping.

@@ -138,6 +138,7 @@ class TokenGenerator:
         conversation: str | None = None,
         request_id: str | None = None,
         persist: str | None = None,
+        tools: tuple[dict, ...] = (),
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -156,7 +157,9 @@ class TokenGenerator:
         :meth:`update_sampling`; ``persist`` keeps the conversation's cache
         on disk under that key as well (see ``disk_cache``). A GPT-OSS
         prompt without a ``conversation_start_date`` gets the day this
-        conversation began.
+        conversation began. ``tools`` (a model with a tool-calling chat
+        template) are declared through the template, and the answer's calls
+        come back as :class:`ToolCall` events.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
@@ -174,7 +177,7 @@ class TokenGenerator:
                                      conversation_id=conversation, harmony=harmony, reuse_cache=reuse_cache,
                                      max_context_tokens=max_context_tokens, keep_messages=keep_messages,
                                      processors=tuple(processors), required_functions=tuple(required_functions),
-                                     persist_key=persist))
+                                     persist_key=persist, tools=tuple(tools)))
         finished = False
         try:
             for event in self._drain(events):
