@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.response_schema import OutputConstraint
 from ..config.sampling import SamplingParams
 from ..engine.events import Done, Event, TextDelta, ToolCall, ToolResult
 from ..engine.token_generator import TokenGenerator
@@ -143,7 +144,7 @@ class ChatSession:
 
     def prompt(self) -> Prompt:
         """(messages for the engine, Harmony settings or None, how many leading messages are fixed)."""
-        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system,
+        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system, self.settings.response_schema,
                             **({"effort": self.reasoning_effort, "toolbox": self.tools} if self.info.is_gpt_oss else {}))
 
     def decode(self, token_ids: list[int]) -> str:
@@ -238,6 +239,7 @@ class ChatSession:
         for event in self.generator.stream(
             messages=messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens, keep_messages=keep,
             conversation=self.conversation_id, request_id=self._request, persist=self.log.chat_id if self.log is not None else None,
+            output=OutputConstraint(self.settings.response_schema) if self.settings.response_schema is not None else None,
             **params.model_dump(),
         ):
             self._save_user()

@@ -190,6 +190,16 @@ def chat_template_tokens(loaded: LoadedModel, messages: list[dict], **template_a
     return list(ids)
 
 
+def tokenizer_json(loaded: LoadedModel) -> str:
+    """The model's Hugging Face tokenizer as its tokenizer.json text (what llguidance reads its vocabulary from)."""
+    from copy import copy
+
+    backend = copy(loaded.tokenizer._tokenizer.backend_tokenizer)
+    backend.no_padding()
+    backend.no_truncation()
+    return backend.to_str()
+
+
 def encode(loaded: LoadedModel, text: str) -> list[int]:
     return list(loaded.tokenizer.encode(text))
 

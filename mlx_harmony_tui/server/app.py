@@ -22,12 +22,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..chat.completion import ChatRequest
+from ..chat.completion import ChatRequest, output_constraint
+from ..config.response_schema import response_schema_from_openai
+from ..errors import UserError
 from ..harmony.render import FunctionTool
 from .catalog import ModelCatalog, ServedModel
 from .generation import ChatGeneration, Failed, Finished, GenerationOptions, ProcessorFactory, TextGeneration
 from .messages import harmony_messages
-from .openai_format import SSE_DONE, APIError, sse, validation_error
+from .openai_format import SSE_DONE, APIError, invalid_request, sse, validation_error
 from .responses import ChatReply, TextReply
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerationRequest
 from .slot import GenerationSlots, Job
@@ -80,7 +82,20 @@ def _options(served: ServedModel, body: GenerationRequest, processors: Processor
 def _function_tools(body: ChatCompletionRequest) -> tuple:
     if not body.tools or body.tool_choice == "none":
         return ()
-    return tuple(FunctionTool(t.function.name, t.function.description or "", t.function.parameters) for t in body.tools)
+    return tuple(FunctionTool(t.function.name, t.function.description or "", t.function.parameters, bool(t.function.strict))
+                 for t in body.tools)
+
+
+def _chat_request(body: ChatCompletionRequest, params) -> ChatRequest:
+    """The chat layer's request; a response format or strict function schema that cannot be enforced is a 400 naming it."""
+    try:
+        schema = response_schema_from_openai(body.response_format)
+        chat = ChatRequest(harmony_messages(body.messages), params, _function_tools(body), body.required_functions(), body.effort(),
+                           schema)
+        output_constraint(chat)
+    except UserError as exc:
+        raise invalid_request(str(exc), param=exc.field) from None
+    return chat
 
 
 def create_app(
@@ -170,8 +185,7 @@ def create_app(
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         served = catalog.get(body.model)
         options = _options(served, body, logits_processors)
-        chat = ChatRequest(harmony_messages(body.messages), options.params, _function_tools(body), body.required_functions(),
-                           body.effort())
+        chat = _chat_request(body, options.params)
         work = ChatGeneration(options, chat)
         return await _answer(request, slot, Job(served, work), ChatReply(body.model, body.include_usage), body.stream)
 
