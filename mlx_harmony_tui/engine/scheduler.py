@@ -32,7 +32,7 @@ from .prompt_cache import ConversationCache, PromptCacheStore, shared_prefix
 from .requests import Generate
 from .sampling import LiveSampler
 from .sequence import GenerationClock, Sequence
-from .structured import JsonGrammars, output_processor
+from .structured import JsonGrammars, model_vocabulary, output_processor
 from .tool_choice import FunctionCallRequired
 from .turn_output import HarmonyOutput, PlainOutput
 
@@ -130,7 +130,7 @@ class Scheduler:
     def _json_grammars(self) -> JsonGrammars:
         if self._grammars is None:
             stops = [RETURN, CALL] if self._info.is_gpt_oss else sorted(self._loaded.eos_token_ids)
-            self._grammars = JsonGrammars(self._loaded, stops)
+            self._grammars = JsonGrammars(lambda: model_vocabulary(self._loaded, stops), self._loaded.vocab_size, stops)
         return self._grammars
 
     def _prompt_and_output(self, request: Generate, kept: ConversationCache):

@@ -62,22 +62,39 @@ class MaskCost:
     tokens: int = 0
 
 
-class JsonGrammars:
-    """The loaded model's vocabulary as llguidance sees it (built at first use: about 0.3 s for a 49k vocabulary,
-    2.4 s for o200k), and fresh matchers for the schemas used lately."""
+def model_vocabulary(loaded: lm.LoadedModel, stop_ids: list[int]):
+    """The loaded model's vocabulary as llguidance sees it (about 0.3 s for a 49k vocabulary, 2.4 s for o200k)."""
+    import llguidance
 
-    def __init__(self, loaded: lm.LoadedModel, stop_ids: list[int]):
-        self._loaded = loaded
+    return llguidance.LLTokenizer(lm.tokenizer_json(loaded), n_vocab=loaded.vocab_size, eos_token=sorted(stop_ids))
+
+
+def harmony_vocabulary():
+    """The GPT-OSS vocabulary (o200k and Harmony's special tokens), from the offline tiktoken file, without a model."""
+    import llguidance
+
+    from ..harmony.vocab import ensure_vocab
+    from ..models.tiny_gpt_oss import NAMED_SPECIALS, O200K_PATTERN, VOCAB_SIZE, read_tiktoken_ranks
+
+    specials = {name: token for token, name in NAMED_SPECIALS.items()}
+    return llguidance.LLTokenizer.from_tiktoken(encoder=read_tiktoken_ranks(ensure_vocab()), special_tokens=specials,
+                                                pattern=O200K_PATTERN, eos_token=[RETURN, CALL], n_vocab=VOCAB_SIZE)
+
+
+class JsonGrammars:
+    """A vocabulary as llguidance sees it (``vocabulary()`` builds it at first use) and fresh matchers for the
+    schemas used lately; ``stop_ids`` are the end tokens that vocabulary was built with."""
+
+    def __init__(self, vocabulary: Callable[[], Any], vocab_size: int, stop_ids: list[int]):
+        self._vocabulary = vocabulary
         self._stop_ids = sorted(stop_ids)
         self._tokenizer: Any = None
         self._fresh: OrderedDict[str, Any] = OrderedDict()
-        self.vocab = loaded.vocab_size
+        self.vocab = vocab_size
 
     def _llg_tokenizer(self):
         if self._tokenizer is None:
-            import llguidance
-
-            self._tokenizer = llguidance.LLTokenizer(lm.tokenizer_json(self._loaded), n_vocab=self.vocab, eos_token=self._stop_ids)
+            self._tokenizer = self._vocabulary()
         return self._tokenizer
 
     def matcher(self, schema: ResponseSchema):
