@@ -22,3 +22,43 @@ def test_apply_bitmask_keeps_exactly_the_allowed_tokens():
     assert masked.shape == (1, vocab)
     kept = [i for i in range(vocab) if np.isfinite(masked[0, i])]
     assert kept == allowed and all(masked[0, i] == i for i in kept)
+
+
+def test_a_constrained_row_batches_with_a_free_one_and_takes_live_sampling_changes(generator):
+    import json
+    import threading
+
+    import jsonschema
+
+    from mlx_harmony_tui.config.response_schema import OutputConstraint, ResponseSchema
+    from mlx_harmony_tui.engine.events import Done, TextDelta
+    from tests.conftest import FRANCE
+    from tests.support.schemas import MOVIE
+
+    def free() -> str:
+        events = generator.stream(messages=FRANCE, max_tokens=12, temperature=0.0, conversation="free", reuse_cache=False)
+        return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+    alone = free()
+    answer: dict = {}
+
+    def constrained() -> None:
+        text, changed = "", False
+        for event in generator.stream(messages=[{"role": "user", "content": "Tell me about the movie Titanic."}], max_tokens=120,
+                                      temperature=0.0, output=OutputConstraint(ResponseSchema(schema=MOVIE)),
+                                      conversation="json", request_id="json-row"):
+            if isinstance(event, TextDelta):
+                text += event.text
+                if not changed:  # from its next token on, this row samples hot: the schema still holds
+                    generator.update_sampling("json-row", temperature=1.0, seed=5)
+                    changed = True
+            elif isinstance(event, Done):
+                answer.update(text=text, done=event)
+
+    thread = threading.Thread(target=constrained)
+    thread.start()
+    beside = free()
+    thread.join()
+    assert beside == alone  # the constrained neighbour changed nothing in the free row
+    assert answer["done"].finish_reason == "stop" and answer["done"].stats.masked_tokens > 0
+    jsonschema.validate(json.loads(answer["text"]), MOVIE)
