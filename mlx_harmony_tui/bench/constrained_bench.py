@@ -4,10 +4,10 @@ Both sides answer the same chat prompt (the schema's instruction included)
 greedily on one loaded model, in rounds that swap which side goes first;
 the ratio is the median of the per-round ratios (schema / free), with their
 quartiles. The per-token mask cost is reported twice: as measured inside
-the constrained runs (host time, overlapping the model's forward pass and
-sharing the CPU with it), and replaying a known answer through the
-constraint alone, on the model's vocabulary and on GPT-OSS's (o200k). The
-target is a ratio of at least 0.9.
+the constrained runs (CPU time of the inference thread, while the model's
+forward pass runs beside it and evicts the grammar's data from the caches),
+and replaying a known answer through the constraint alone, on the model's
+vocabulary and on GPT-OSS's (o200k). The target is a ratio of at least 0.9.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def format_table(result: ConstrainedBenchResult) -> str:
         f"{'decode tok/s':22} {result.decode_tps_free:10.2f} {result.decode_tps_constrained:10.2f} {result.decode_ratio:7.3f}"
         f"  (rounds {low:.3f} to {high:.3f}; {verdict} the {result.target:.1f}x target)",
         f"{'tokens generated':22} {result.tokens_free:10d} {result.tokens_constrained:10d}",
-        f"mask cost in the runs: {result.mask_us_per_token_in_run:.0f} us a token (host, overlapping the forward pass)",
+        f"mask cost in the runs: {result.mask_us_per_token_in_run:.0f} us CPU a token (beside the forward pass)",
         "mask cost replayed alone (us a token):",
         f"  {'vocabulary':28} {'size':>7} {'host mean':>10} {'host p50':>9} {'apply p50':>10} {'build s':>8} {'compile ms':>11}",
     ]
