@@ -1,10 +1,10 @@
 """Structured output: logits processors that keep an answer inside its JSON schema, token by token.
 
 llguidance computes, for the tokens generated so far, a bitmask of the
-tokens that keep the text a valid prefix of the schema's language (about
-10-25 µs a token here, see README "Structured output"); the mask becomes an
-MLX array of 32 bits a word, unpacked and applied with ``where`` in the
-graph, so it works on every MLX backend. Each request gets its own
+tokens that keep the text a valid prefix of the schema's language (tens of
+µs a token here, see README "Structured output"), on a grammar thread of
+its own; the mask becomes an MLX array of 32 bits a word, unpacked and
+applied with ``where`` in the graph, so it works on every MLX backend. Each request gets its own
 processor, so rows of a continuous batch are constrained independently;
 a processor reads its state from the row's token history, like every
 processor here, and never from its own draws.
