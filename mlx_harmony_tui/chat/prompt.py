@@ -12,6 +12,10 @@ Two functions, one per prompt format:
   instructions to its developer message, tools are declared as trained, and
   only the example dialogues come before the conversation.
 
+A response schema (structured output) is declared where each format
+expects it: Harmony's "# Response Formats" section of the developer
+message, or a line of system text for a chat template; the engine enforces it.
+
 Placeholders are filled with the conversation's start time
 (``RunSettings.started``), so every turn of a conversation opens the same
 way and its cache can be reused. The start date GPT-OSS sees is decided
@@ -27,7 +31,8 @@ from typing import Any
 
 from ..config.prompt_config import FilledPrompt, filled_prompt
 from ..config.resolve import RunSettings
-from ..harmony.render import FunctionTool, HarmonySettings
+from ..config.response_schema import ResponseSchema
+from ..harmony.render import FunctionTool, HarmonySettings, ResponseFormat
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,24 @@ def _filled(settings: RunSettings) -> FilledPrompt:
     return filled_prompt(config, settings.started) if config is not None else FilledPrompt(None, None, [])
 
 
-def template_prompt(settings: RunSettings, conversation: list[dict], system: str | None = None, toolbox: Any = None) -> Prompt:
+def schema_instruction(schema: ResponseSchema) -> str:
+    """The system text that tells a chat-template model which JSON to write."""
+    if schema.schema is None:
+        return "Reply with one JSON object and nothing else."
+    about = f" ({schema.description})" if schema.description else ""
+    return f"Reply with JSON only, following this JSON schema{about}:\n{schema.prompt_text()}"
+
+
+def template_prompt(settings: RunSettings, conversation: list[dict], system: str | None = None,
+                    response_schema: ResponseSchema | None = None, toolbox: Any = None) -> Prompt:
     """The prompt for a model with a chat template (or none): system text, example dialogues, the conversation.
 
     ``toolbox`` (a :class:`~mlx_harmony_tui.tools.toolbox.ToolBox`, for a
     model whose template calls tools) declares the tools it has on.
     """
     filled = _filled(settings)
-    parts = [t for t in (filled.identity, filled.instructions, system) if t]
+    schema_text = schema_instruction(response_schema) if response_schema is not None else None
+    parts = [t for t in (filled.identity, filled.instructions, system, schema_text) if t]
     prefix: list[dict] = [{"role": "system", "content": "\n\n".join(parts)}] if parts else []
     prefix += [{"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]} for m in filled.examples]
     tools = tuple(toolbox.template_tools()) if toolbox is not None and toolbox.active else ()
@@ -116,12 +131,14 @@ def harmony_prompt(
     effort: str | None = None,
     toolbox: Any = None,
     function_tools: tuple[FunctionTool, ...] = (),
+    response_schema: ResponseSchema | None = None,
 ) -> Prompt:
     """The prompt for a GPT-OSS model.
 
     ``effort`` overrides the prompt config's reasoning effort; ``toolbox`` (a
     :class:`~mlx_harmony_tui.tools.toolbox.ToolBox`) declares the tools it has
-    on; ``function_tools`` are a client's own functions (the server's).
+    on; ``function_tools`` are a client's own functions (the server's);
+    ``response_schema`` is declared as the answer's response format.
     """
     config = settings.prompt_config
     filled = _filled(settings)
@@ -132,6 +149,8 @@ def harmony_prompt(
         conversation_start_date=conversation_start_date(settings),
         developer_instructions="\n\n".join(t for t in (filled.instructions, system) if t) or None,
         function_tools=tuple(function_tools),
+        response_format=(ResponseFormat(response_schema.name, response_schema.prompt_text(), response_schema.description)
+                         if response_schema is not None else None),
     )
     if toolbox is not None and toolbox.active:
         harmony = toolbox.declare(harmony)
@@ -139,12 +158,13 @@ def harmony_prompt(
     return Prompt(examples + conversation, harmony, len(examples))
 
 
-def build_prompt(settings: RunSettings, gpt_oss: bool, conversation: list[dict], system: str | None = None, **options: Any) -> Prompt:
+def build_prompt(settings: RunSettings, gpt_oss: bool, conversation: list[dict], system: str | None = None,
+                 response_schema: ResponseSchema | None = None, **options: Any) -> Prompt:
     """The prompt in the loaded model's format; ``options`` are :func:`harmony_prompt`'s (GPT-OSS) or
     :func:`template_prompt`'s (``toolbox``) own."""
     if gpt_oss:
-        return harmony_prompt(settings, conversation, system, **options)
-    return template_prompt(settings, conversation, system, **options)
+        return harmony_prompt(settings, conversation, system, response_schema=response_schema, **options)
+    return template_prompt(settings, conversation, system, response_schema, **options)
 
 
 def with_effort(prompt: Prompt, effort: str) -> Prompt:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.response_schema import OutputConstraint
 from ..config.sampling import SamplingParams
 from ..engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolResult
 from ..engine.token_generator import TokenGenerator
@@ -150,7 +151,7 @@ class ChatSession:
         options: dict[str, Any] = {"effort": self.reasoning_effort} if self.info.is_gpt_oss else {}
         if tools and self.info.tool_calling:
             options["toolbox"] = self.tools
-        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system, **options)
+        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system, self.settings.response_schema, **options)
 
     def _tool_notices(self, starting: bool) -> Iterator[Notice]:
         tools = self.tools
@@ -256,7 +257,9 @@ class ChatSession:
         for event in self.generator.stream(
             messages=prompt.messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens,
             keep_messages=prompt.keep, tools=prompt.tools, conversation=self.conversation_id, request_id=self._request,
-            persist=self.log.chat_id if self.log is not None else None, **params.model_dump(),
+            persist=self.log.chat_id if self.log is not None else None,
+            output=OutputConstraint(self.settings.response_schema) if self.settings.response_schema is not None else None,
+            **params.model_dump(),
         ):
             self._save_user()
             if isinstance(event, TextDelta):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..config.profiles import Profile, all_profiles, profiles_files
 from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.response_schema import ResponseSchema
 from ..config.settings import AppSettings, load_settings
 from ..errors import UserError
 from ..logs.store import ChatLog, ChatStore
@@ -40,6 +41,7 @@ class StartOptions:
     max_context_tokens: int | None = None
     system: str | None = None  # extra system text for every turn
     interactive: bool = True  # a chat: the settings' default profile applies, and a profiles file may be for switching later
+    response_schema: ResponseSchema | None = None  # every answer follows it (--json-schema); wins over a profile's
 
 
 def load_app_settings() -> tuple[AppSettings, list[str]]:
@@ -70,7 +72,8 @@ def run_settings(options: StartOptions, app: AppSettings) -> RunSettings:
         profiles_file=None if later else options.profiles_file,
     )
     return replace(settings, sampling=settings.sampling.with_changes(**options.sampling),
-                   max_context_tokens=options.max_context_tokens or settings.max_context_tokens)
+                   max_context_tokens=options.max_context_tokens or settings.max_context_tokens,
+                   response_schema=options.response_schema or settings.response_schema)
 
 
 def disk_cache(app: AppSettings) -> tuple[Path, int]:

@@ -8,6 +8,7 @@ import sys
 from ..chat.completion import complete_text
 from ..chat.session import ChatSession
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
+from ..config.response_schema import load_schema_file
 from ..engine.events import Done, Notice, TextDelta, ToolResult
 from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile from")
     parser.add_argument("--show-analysis", action="store_true", help="GPT-OSS: also print the reasoning (analysis channel) to stderr")
     parser.add_argument("--stats", action="store_true", help="print TTFT, tok/s and memory to stderr at the end")
+    parser.add_argument("--json-schema", metavar="FILE",
+                        help="a JSON schema file: the answer is JSON that follows it (GPT-OSS: the final answer; the reasoning stays free)")
     add_sampling_flags(parser)
     add_tool_flags(parser)
     return parser
@@ -56,9 +59,13 @@ def _generate(args: argparse.Namespace) -> int:
     prompt = _read_prompt(args)
     if args.raw and args.system:
         raise UserError("--system: cannot be combined with --raw, which sends the prompt exactly as given")
+    if args.raw and args.json_schema:
+        raise UserError("--json-schema: cannot be combined with --raw; the schema is declared in the chat prompt")
+    schema = load_schema_file(args.json_schema) if args.json_schema else None
     options = StartOptions(
         model=args.model, profile=args.profile, profiles_file=args.profiles_file, prompt_config=args.prompt_config,
         tools=tool_options(args), sampling=checked_sampling(args), system=args.system, interactive=False,
+        response_schema=schema,
     )
     app_settings, _ = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
     settings = run_settings(options, app_settings)

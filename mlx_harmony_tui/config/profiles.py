@@ -1,7 +1,9 @@
 """Profiles: named bundles of model, prompt config and sampling.
 
 The seed tool's shape, ``{"name": {"model": ..., "prompt_config": ...,
-"max_context_tokens": ...}}``, plus optional ``sampling``, ``tools`` and ``mcpServers`` (see :mod:`.mcp`).
+"max_context_tokens": ...}}``, plus optional ``sampling``, ``tools``, ``mcpServers`` (see :mod:`.mcp`) and
+``response_schema`` (a JSON schema every answer follows, inline or a file
+path; checked when the file is read).
 Relative paths resolve against the profiles file's folder; ``~`` expands.
 The seed's own example names its prompt config relative to the project
 folder (``configs/prompt-config.example.json`` inside ``configs/``), so a
@@ -21,6 +23,7 @@ from ..errors import UserError
 from ..paths import config_dir
 from .files import key_text, read_json, validation_message
 from .mcp import McpServer, enabled_servers
+from .response_schema import ResponseSchema, load_schema_file, schema_from_value
 from .sampling import SamplingParams
 
 
@@ -38,6 +41,15 @@ class Profile(BaseModel):
     @classmethod
     def _servers(cls, value: dict[str, McpServer]) -> dict[str, McpServer]:
         return enabled_servers(value)
+    response_schema: dict | str | None = None
+
+    def answer_schema(self, where: str = "response_schema") -> ResponseSchema | None:
+        """The profile's response schema, read and checked (UserError naming ``where`` or the schema file)."""
+        if self.response_schema is None:
+            return None
+        if isinstance(self.response_schema, str):
+            return load_schema_file(self.response_schema, where)
+        return schema_from_value(self.response_schema, where)
 
 
 def _resolve(value: str | None, base: Path) -> str | None:
@@ -83,9 +95,13 @@ def load_profiles(path: Path) -> dict[str, Profile]:
             where = f"{key_text(name)}.sampling." if exc.title == "SamplingParams" else f"{key_text(name)}."
             raise UserError(validation_message(path, exc, where)) from None
         base = path.parent.resolve()
-        profiles[name] = profile.model_copy(
-            update={"model": _resolve(profile.model, base), "prompt_config": _resolve(profile.prompt_config, base)}
+        schema = profile.response_schema
+        profile = profile.model_copy(
+            update={"model": _resolve(profile.model, base), "prompt_config": _resolve(profile.prompt_config, base),
+                    "response_schema": str((base / Path(schema).expanduser())) if isinstance(schema, str) else schema}
         )
+        profile.answer_schema(f"{path}: {key_text(name)}.response_schema")
+        profiles[name] = profile
     return profiles
 
 

@@ -35,6 +35,8 @@ class GenerationStats:
     prefill_tps: float = 0.0
     decode_tps: float = 0.0
     peak_memory_gb: float = 0.0
+    masked_tokens: int = 0  # tokens drawn inside a JSON schema (structured output)
+    mask_s: float = 0.0  # CPU time the inference thread spent on those tokens' masks
 
 
 @dataclass(frozen=True)

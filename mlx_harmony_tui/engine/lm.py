@@ -202,6 +202,14 @@ def tool_call_format(loaded: LoadedModel):
     if not getattr(tokenizer, "chat_template", None) or not getattr(tokenizer, "has_tool_calling", False):
         return None
     return tokenizer.tool_call_start, tokenizer.tool_call_end or "", tokenizer.tool_parser
+def tokenizer_json(loaded: LoadedModel) -> str:
+    """The model's Hugging Face tokenizer as its tokenizer.json text (what llguidance reads its vocabulary from)."""
+    from copy import copy
+
+    backend = copy(loaded.tokenizer._tokenizer.backend_tokenizer)
+    backend.no_padding()
+    backend.no_truncation()
+    return backend.to_str()
 
 
 def encode(loaded: LoadedModel, text: str) -> list[int]:

@@ -34,6 +34,7 @@ from .messages import harmony_messages
 from .openai_format import APIError, validation_error
 from .openai_responses import routes as responses_routes
 from .openai_responses.store import ResponseStore
+from .output_format import checked_constraint, checked_output_format
 from .responses import ChatReply, TextReply
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerationRequest
 from .slot import GenerationSlots, Job
@@ -84,7 +85,15 @@ def _options(served: ServedModel, body: GenerationRequest, processors: Processor
 def _function_tools(body: ChatCompletionRequest) -> tuple:
     if not body.tools or body.tool_choice == "none":
         return ()
-    return tuple(FunctionTool(t.function.name, t.function.description or "", t.function.parameters) for t in body.tools)
+    return tuple(FunctionTool(t.function.name, t.function.description or "", t.function.parameters, bool(t.function.strict))
+                 for t in body.tools)
+
+
+def _chat_request(body: ChatCompletionRequest, params) -> ChatRequest:
+    """The chat layer's request; a response format or strict function schema that cannot be enforced is a 400 naming it."""
+    schema = checked_output_format(body.response_format, "response_format")
+    return checked_constraint(ChatRequest(harmony_messages(body.messages), params, _function_tools(body), body.required_functions(),
+                                          body.effort(), response_schema=schema))
 
 
 def create_app(
@@ -176,8 +185,7 @@ def create_app(
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         served = catalog.get(body.model)
         options = _options(served, body, logits_processors)
-        chat = ChatRequest(harmony_messages(body.messages), options.params, _function_tools(body), body.required_functions(),
-                           body.effort())
+        chat = _chat_request(body, options.params)
         work = ChatGeneration(options, chat)
         return await answer(request, slot, Job(served, work), ChunkReply(ChatReply(body.model, body.include_usage)), body.stream)
 

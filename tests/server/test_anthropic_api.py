@@ -6,8 +6,11 @@ test_tools.py); the default model answers freely where only text matters.
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
+import jsonschema
 import pytest
 
 from mlx_harmony_tui.server.app import create_app
@@ -148,8 +151,8 @@ def error_of(response: httpx.Response) -> dict:
         ({"tool_choice": {"type": "tool", "name": "get_time"}, "tools": [WEATHER]}, "tool_choice.name: 'get_time' is not one"),
         ({"thinking": {"type": "enabled"}}, "thinking.budget_tokens: must be"),
         ({"mcp_servers": []}, "mcp_servers: not supported"),
-        ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}},
-         "output_config.format: 'json_schema' output is not supported"),
+        ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "array", "uniqueItems": True}}}},
+         "output_config.format.schema: the schema cannot be enforced"),
     ],
 )
 def test_unsupported_or_malformed_requests_are_400_in_anthropics_shape(tiny, changes, words):
@@ -160,6 +163,18 @@ def test_unsupported_or_malformed_requests_are_400_in_anthropics_shape(tiny, cha
     assert response.status_code == 400, response.text
     error = error_of(response)
     assert error["type"] == "invalid_request_error" and error["message"].startswith(words), error
+
+
+def test_output_format_constrains_the_text_and_leaves_the_thinking_free(tiny, scripted):
+    mood = {"type": "object", "additionalProperties": False, "required": ["mood"], "properties": {"mood": {"enum": ["calm", "stormy"]}}}
+    scripted.set("<|channel|>analysis<|message|>A draft: {mood: calm, oops<|end|><|start|>assistant<|channel|>final<|message|>",
+                 then_free=True)
+    message = client(tiny).messages.create(model=MODEL, max_tokens=120, messages=ASK, thinking=THINKING,
+                                           output_config={"format": {"type": "json_schema", "schema": mood}})
+    thinking, text = message.content
+    assert thinking.type == "thinking" and thinking.thinking == "A draft: {mood: calm, oops"
+    assert text.type == "text" and message.stop_reason == "end_turn"
+    jsonschema.validate(json.loads(text.text), mood)
 
 
 def test_auth_and_unknown_model_errors_in_anthropics_shape(tiny):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import jsonschema
 import openai
 import pytest
 
@@ -25,6 +26,11 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "Current we
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 ASK = "What is the weather in Paris?"
 THOUGHT = "I should call the weather tool."
+MOOD = {"type": "object", "additionalProperties": False, "required": ["mood", "level"],
+        "properties": {"mood": {"enum": ["calm", "stormy"]}, "level": {"type": "integer", "minimum": 0, "maximum": 9}}}
+MOOD_THINK = "<|channel|>analysis<|message|>A draft: {mood: calm, oops<|end|>"
+MOOD_FINAL = MOOD_THINK + "<|start|>assistant<|channel|>final<|message|>"
+MOOD_CALL = MOOD_THINK + "<|start|>assistant<|channel|>commentary to=functions.set_mood <|constrain|>json<|message|>"
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +140,9 @@ def test_running_out_of_tokens_is_incomplete(tiny, scripted):
         ({"input": [{"type": "computer_call", "call_id": "c1"}]}, "input[0].type", "'computer_call' items are not supported"),
         ({"input": [{"type": "function_call_output", "call_id": "call_x", "output": "1"}]}, "input[0].call_id",
          "matches no function call"),
-        ({"text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}}}}, "text.format",
-         "'json_schema' output is not supported"),
+        ({"text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "array", "uniqueItems": True}}}},
+         "text.format.schema", "cannot be enforced"),
+        ({"text": {"format": {"type": "xml"}}}, "text.format.type", "'xml' is not one of"),
         ({"tool_choice": {"type": "function", "name": "get_time"}, "tools": [WEATHER]}, "tool_choice.name", "not one of the tools"),
         ({"previous_response_id": "resp_missing"}, "previous_response_id", "no stored response"),
         ({"input": ""}, "input", "must not be empty"),
@@ -158,6 +165,28 @@ def test_text_format_text_is_accepted_and_unknown_ids_are_404(tiny, scripted):
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_0123456789abcdef")
     assert httpx.get(tiny.url + "/v1/responses/..%2F..%2Fetc", timeout=30).status_code == 404
+
+
+def test_text_format_json_schema_constrains_the_final_answer_not_the_reasoning(tiny, scripted):
+    scripted.set(MOOD_FINAL, then_free=True)
+    fmt = {"type": "json_schema", "name": "sea", "schema": MOOD, "strict": True}
+    with tiny.client().responses.stream(model=MODEL, input="How is the sea? Answer in JSON.", max_output_tokens=120,
+                                        temperature=0, text={"format": fmt}) as stream:
+        response = stream.get_final_response()
+    reasoning, message = response.output
+    assert reasoning.content[0].text == "A draft: {mood: calm, oops"  # not JSON: the analysis stays free
+    jsonschema.validate(json.loads(response.output_text), MOOD)
+    assert "# Response Formats\n\n## sea\n\n" in scripted.last_prompt
+
+
+def test_strict_function_tool_arguments_follow_their_schema(tiny, scripted):
+    scripted.set(MOOD_CALL, then_free=True)
+    tool = {"type": "function", "name": "set_mood", "description": "Set the mood.", "parameters": MOOD, "strict": True}
+    response = tiny.client().responses.create(model=MODEL, input="Set the mood.", tools=[tool], max_output_tokens=120,
+                                              temperature=0)
+    call = response.output[-1]
+    assert call.type == "function_call" and call.name == "set_mood"
+    jsonschema.validate(json.loads(call.arguments), MOOD)
 
 
 def test_store_keeps_the_newest_within_its_bounds(tmp_path):

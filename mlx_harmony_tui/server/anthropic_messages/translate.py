@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 
 from ...chat.completion import ChatRequest
+from ...config.response_schema import ResponseSchema
 from ...config.sampling import SamplingParams
 from ...harmony.render import FunctionTool
 from ..conversation import ConversationBuilder, tool_policy
 from ..openai_format import invalid_request
-from ..output_format import checked_output_format
+from ..output_format import checked_constraint, checked_output_format
 from .reply import thinking_text
 from .schemas import MessagesRequest
 
@@ -154,11 +155,11 @@ def thinking(body: MessagesRequest) -> tuple[str, str | None]:
     return ("omitted" if display == "omitted" else "shown"), effort
 
 
-def output_format(body: MessagesRequest) -> dict | None:
-    """``output_config.format`` in chat completions' ``response_format`` shape, through the server's one output-format check."""
+def output_format(body: MessagesRequest) -> ResponseSchema | None:
+    """``output_config.format`` (``{"type": "json_schema", "schema": ...}``) through the server's one output-format check."""
     fmt = (body.output_config or {}).get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        fmt = {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt.get("schema")}}
+        fmt = {"name": "output", **fmt}
     return checked_output_format(fmt, "output_config.format")
 
 
@@ -192,4 +193,5 @@ def chat_request(body: MessagesRequest, params: SamplingParams) -> tuple[ChatReq
     tools, required = _tool_choice(body, function_tools(body))
     thinking_display, effort = thinking(body)
     field = "output_config.effort" if (body.output_config or {}).get("effort") is not None else "thinking"
-    return ChatRequest(builder.messages, params, tools, required, effort, output_format(body), field), thinking_display
+    chat = ChatRequest(builder.messages, params, tools, required, effort, effort_field=field, response_schema=output_format(body))
+    return checked_constraint(chat), thinking_display

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from ...chat.completion import ChatRequest
+from ...config.response_schema import ResponseSchema
 from ...config.sampling import SamplingParams
 from ...harmony.render import FunctionTool
 from ..conversation import ConversationBuilder, tool_policy
 from ..messages import content_text
 from ..openai_format import invalid_request
-from ..output_format import checked_output_format
+from ..output_format import checked_constraint, checked_output_format
 from .schemas import ResponsesRequest
 
 ROLES = ("user", "system", "developer", "assistant")
@@ -105,7 +106,8 @@ def function_tools(body: ResponsesRequest) -> list[FunctionTool]:
             name = sorted(unknown)[0]
             raise invalid_request(f"{at}.{name}: not supported by this server", param=f"{at}.{name}")
         parameters = _field(tool, "parameters", at, dict, required=False)
-        tools.append(FunctionTool(_field(tool, "name", at), _field(tool, "description", at, required=False) or "", parameters))
+        tools.append(FunctionTool(_field(tool, "name", at), _field(tool, "description", at, required=False) or "", parameters,
+                                  tool.get("strict") is True))
     return tools
 
 
@@ -125,12 +127,9 @@ def _tool_choice(body: ResponsesRequest, tools: list[FunctionTool]) -> tuple[tup
     return tool_policy(tools, "auto", name, "tool_choice.name")
 
 
-def text_format(body: ResponsesRequest) -> dict | None:
-    """``text.format`` in chat completions' ``response_format`` shape, through the server's one output-format check."""
-    fmt = body.text.format if body.text is not None else None
-    if fmt is not None and fmt.get("type") == "json_schema":
-        fmt = {"type": "json_schema", "json_schema": {k: v for k, v in fmt.items() if k != "type"}}
-    return checked_output_format(fmt, "text.format")
+def text_format(body: ResponsesRequest) -> ResponseSchema | None:
+    """``text.format`` (flat: ``{"type": "json_schema", "name", "schema", ...}``) through the server's one output-format check."""
+    return checked_output_format(body.text.format if body.text is not None else None, "text.format")
 
 
 def chat_request(body: ResponsesRequest, earlier: list[dict], params: SamplingParams) -> tuple[ChatRequest, list[dict]]:
@@ -144,4 +143,5 @@ def chat_request(body: ResponsesRequest, earlier: list[dict], params: SamplingPa
     add_items(builder, input_items(body))
     tools, required = _tool_choice(body, function_tools(body))
     effort = body.reasoning.effort if body.reasoning is not None else None
-    return ChatRequest(builder.messages, params, tools, required, effort, text_format(body), "reasoning.effort"), earlier + input_items(body)
+    return checked_constraint(ChatRequest(builder.messages, params, tools, required, effort, effort_field="reasoning.effort",
+                                          response_schema=text_format(body))), earlier + input_items(body)
