@@ -4,7 +4,9 @@ The prompt is assembled as for a :class:`~.session.ChatSession` (see
 :mod:`.prompt`), with a fresh start time per request; requests that open
 the same way share a cache, so a client's next turn reuses its last one's
 tokens. What a model cannot do (function calling and reasoning effort need
-GPT-OSS) is refused with a :class:`UserError` naming the field.
+GPT-OSS) is refused with a :class:`UserError` naming the field. A
+``response_schema`` and strict functions become the request's
+:class:`~..config.response_schema.OutputConstraint` (:func:`output_constraint`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from ..config.resolve import RunSettings
+from ..config.response_schema import OutputConstraint, ResponseSchema, schema_from_value
 from ..config.sampling import SamplingParams
 from ..engine.events import Event
 from ..errors import UserError
@@ -32,6 +35,22 @@ class ChatRequest:
     function_tools: tuple[FunctionTool, ...] = ()
     required_functions: tuple[str, ...] = ()  # the answer must call one of these
     reasoning_effort: str | None = None
+    effort_field: str = "reasoning_effort"  # the request field that set reasoning_effort, for the error naming it
+    response_schema: ResponseSchema | None = None  # the answer is JSON following it (see response_schema_from_openai)
+
+
+NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+def output_constraint(request: ChatRequest) -> OutputConstraint | None:
+    """What the engine must hold the answer to: the response schema and strict functions' parameters
+    (UserError naming ``tools[i].function.parameters`` when one cannot be enforced)."""
+    tools = tuple(
+        (tool.recipient, schema_from_value(tool.parameters or NO_ARGUMENTS, f"tools[{i}].function.parameters"))
+        for i, tool in enumerate(request.function_tools) if tool.strict
+    )
+    constraint = OutputConstraint(request.response_schema, tools)
+    return constraint if constraint else None
 
 
 def conversation_key(name: str, messages: list[dict]) -> str:
@@ -51,7 +70,8 @@ def check_plain_request(request: ChatRequest, model_name: str) -> list[dict]:
     if request.function_tools:
         raise UserError(f"tools: {model_name} has no function calling; tools need a GPT-OSS model", "tools")
     if request.reasoning_effort:
-        raise UserError(f"reasoning_effort: {model_name} does not reason; only GPT-OSS models take an effort", "reasoning_effort")
+        field = request.effort_field
+        raise UserError(f"{field}: {model_name} does not reason; only GPT-OSS models take an effort", field)
     plain = []
     for i, message in enumerate(request.messages):
         if message["role"] == "tool" or message.get("tool_calls"):
@@ -72,13 +92,14 @@ def complete_chat(generator: Any, settings: RunSettings, name: str, request: Cha
     settings = replace(settings, started=datetime.now().astimezone())
     if info.is_gpt_oss:
         prompt = build_prompt(settings, True, request.messages, effort=request.reasoning_effort,
-                              function_tools=request.function_tools)
+                              function_tools=request.function_tools, response_schema=request.response_schema)
     else:
-        prompt = build_prompt(settings, False, check_plain_request(request, info.name))
+        prompt = build_prompt(settings, False, check_plain_request(request, info.name), response_schema=request.response_schema)
     conversation = conversation_key(name, prompt.messages)
     return generator.stream(messages=prompt.messages, harmony=prompt.harmony, max_context_tokens=settings.max_context_tokens,
                             keep_messages=prompt.keep, required_functions=request.required_functions, processors=processors,
-                            conversation=conversation, request_id=request_id, persist=conversation, **request.params.model_dump())
+                            conversation=conversation, request_id=request_id, persist=conversation, output=output_constraint(request),
+                            **request.params.model_dump())
 
 
 def complete_text(generator: Any, name: str, text: str, params: SamplingParams, processors: tuple = (),

@@ -26,8 +26,9 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.response_schema import OutputConstraint
 from ..config.sampling import SamplingParams
-from ..engine.events import Done, Event, TextDelta, ToolCall, ToolResult
+from ..engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolResult
 from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from ..logs.branches import path_to
@@ -78,7 +79,7 @@ class ChatSession:
         self.settings = settings
         self.tools = tools  # a tools.toolbox.ToolBox: GPT-OSS tool calls run and the turn goes on
         if tools is not None:
-            tools.use_profile_tools(settings.tools)
+            tools.use_profile_tools(settings.tools, settings.mcp_servers)
         self.profiles_file = profiles_file
         self.system = system
         self.generator = generator or TokenGenerator(
@@ -141,10 +142,25 @@ class ChatSession:
         """An answer of this session is running."""
         return self._request is not None
 
-    def prompt(self) -> Prompt:
-        """(messages for the engine, Harmony settings or None, how many leading messages are fixed)."""
-        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system,
-                            **({"effort": self.reasoning_effort, "toolbox": self.tools} if self.info.is_gpt_oss else {}))
+    def prompt(self, tools: bool = True) -> Prompt:
+        """(messages for the engine, Harmony settings or None, how many leading messages are fixed, template tools).
+
+        The tools are declared only to a model that can call them; MCP servers not started yet start here
+        (``tools=False`` leaves the tools out, and starts nothing).
+        """
+        options: dict[str, Any] = {"effort": self.reasoning_effort} if self.info.is_gpt_oss else {}
+        if tools and self.info.tool_calling:
+            options["toolbox"] = self.tools
+        return build_prompt(self.settings, self.info.is_gpt_oss, self.history, self.system, self.settings.response_schema, **options)
+
+    def _tool_notices(self, starting: bool) -> Iterator[Notice]:
+        tools = self.tools
+        if tools is None or not self.info.tool_calling:
+            return
+        if starting and (pending := tools.pending_servers()):
+            yield Notice(self._request or "", f"starting MCP server{'s' if len(pending) > 1 else ''} {', '.join(pending)}")
+        for text in tools.take_notices():
+            yield Notice(self._request or "", text, "warning")
 
     def decode(self, token_ids: list[int]) -> str:
         """Token ids as text, special tokens included (for debugging output)."""
@@ -217,7 +233,6 @@ class ChatSession:
             raise TurnFailed(str(exc), None if continuing else text, field) from None
 
     def _answer(self, sampling: dict) -> Iterator[Event]:
-        messages, harmony, keep = self.prompt()
         try:
             params = self.settings.sampling.with_changes(**sampling)
         except ValueError as exc:
@@ -226,18 +241,24 @@ class ChatSession:
         analysis: list[str] = []
         calls: list[dict] = []
         chunks: list[tuple[float, str, str]] = []
-        start = time.perf_counter()
         self._request = f"turn-{uuid.uuid4().hex[:12]}"
         try:
-            yield from self._relay(messages, harmony, keep, params, final, analysis, calls, chunks, start)
+            yield from self._tool_notices(starting=True)
+            prompt = self.prompt()
+            yield from self._tool_notices(starting=False)
+            start = time.perf_counter()
+            yield from self._relay(prompt, params, final, analysis, calls, chunks, start)
         finally:
             self._request = None
 
-    def _relay(self, messages, harmony, keep, params, final, analysis, calls, chunks, start) -> Iterator[Event]:
+    def _relay(self, prompt: Prompt, params, final, analysis, calls, chunks, start) -> Iterator[Event]:
         """The engine's events for one step, recorded as they pass (the answer is saved with its Done)."""
+        harmony = prompt.harmony
         for event in self.generator.stream(
-            messages=messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens, keep_messages=keep,
-            conversation=self.conversation_id, request_id=self._request, persist=self.log.chat_id if self.log is not None else None,
+            messages=prompt.messages, harmony=harmony, max_context_tokens=self.settings.max_context_tokens,
+            keep_messages=prompt.keep, tools=prompt.tools, conversation=self.conversation_id, request_id=self._request,
+            persist=self.log.chat_id if self.log is not None else None,
+            output=OutputConstraint(self.settings.response_schema) if self.settings.response_schema is not None else None,
             **params.model_dump(),
         ):
             self._save_user()
@@ -345,7 +366,7 @@ class ChatSession:
         self.settings = new
         self.reasoning_effort = None  # the new prompt config says how hard to think
         if self.tools is not None:
-            self.tools.use_profile_tools(new.tools)
+            self.tools.use_profile_tools(new.tools, new.mcp_servers)
         self._metadata_changes = _metadata_of(new)
         return reloaded
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..config.profiles import Profile, all_profiles, profiles_files
 from ..config.resolve import RunSettings, resolve_run_settings
+from ..config.response_schema import ResponseSchema
 from ..config.settings import AppSettings, load_settings
 from ..errors import UserError
 from ..logs.store import ChatLog, ChatStore
@@ -40,6 +41,7 @@ class StartOptions:
     max_context_tokens: int | None = None
     system: str | None = None  # extra system text for every turn
     interactive: bool = True  # a chat: the settings' default profile applies, and a profiles file may be for switching later
+    response_schema: ResponseSchema | None = None  # every answer follows it (--json-schema); wins over a profile's
 
 
 def load_app_settings() -> tuple[AppSettings, list[str]]:
@@ -70,7 +72,8 @@ def run_settings(options: StartOptions, app: AppSettings) -> RunSettings:
         profiles_file=None if later else options.profiles_file,
     )
     return replace(settings, sampling=settings.sampling.with_changes(**options.sampling),
-                   max_context_tokens=options.max_context_tokens or settings.max_context_tokens)
+                   max_context_tokens=options.max_context_tokens or settings.max_context_tokens,
+                   response_schema=options.response_schema or settings.response_schema)
 
 
 def disk_cache(app: AppSettings) -> tuple[Path, int]:
@@ -78,9 +81,18 @@ def disk_cache(app: AppSettings) -> tuple[Path, int]:
     return cache_dir() / "prompt-caches", app.disk_cache_mb * MB
 
 
+def tool_options(options: ToolOptions | None, app: AppSettings) -> ToolOptions:
+    """The flags' tools with the settings' approval policy (unless the flags said auto) and MCP servers (a --mcp
+    server of the same name wins)."""
+    options = (options or ToolOptions()).under_policy(app.tool_approval)
+    return replace(options, mcp_servers={**app.mcp_servers, **options.mcp_servers}, 
+                   mcp_start_timeout_s=app.mcp_start_timeout_s, mcp_call_timeout_s=app.mcp_call_timeout_s)
+
+
 def make_toolbox(options: ToolOptions | None, app: AppSettings, approve: Approver | None = None) -> ToolBox:
-    """The conversation's tools: the flags' choice, asking as the settings say unless the flags said auto."""
-    return ToolBox((options or ToolOptions()).under_policy(app.tool_approval), approve=approve)
+    """The conversation's tools: the flags' choice and the settings' MCP servers, asking as the settings say unless
+    the flags said auto."""
+    return ToolBox(tool_options(options, app), approve=approve)
 
 
 def list_profiles(explicit: str | None) -> tuple[dict[str, Profile], list[str]]:
@@ -135,7 +147,7 @@ def start_chat(
                 session.set_max_context_tokens(options.max_context_tokens)
         else:
             session.start_log()
-        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        unused = tools.unused_note(session.info.name, session.info.tool_calling)
         if unused:
             notes.append(unused)
     except BaseException:

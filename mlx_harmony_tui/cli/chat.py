@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from ..chat.session import TurnFailed
 from ..chat.startup import StartOptions, load_app_settings, start_chat
-from ..engine.events import Done, TextDelta, ToolCall, ToolResult
+from ..engine.events import Done, Notice, TextDelta, ToolCall, ToolResult
 from ..errors import UserError
 from .chat_commands import parse_command
 from .chat_debug import TurnDebug
@@ -126,6 +126,8 @@ class LineChat:
                     self._view.add(event.channel, event.text)
                 elif isinstance(event, ToolCall):
                     self._view.tool_call(event.recipient, event.arguments)
+                elif isinstance(event, Notice):
+                    self.output.note(f"[{event.text}]")
                 elif isinstance(event, ToolResult):
                     self._view.close()
                     lines = event.output.strip().splitlines() or ["(no output)"]
@@ -142,10 +144,11 @@ class LineChat:
         return done
 
     def approve(self, request) -> bool:
-        """Ask before python or apply_patch runs: y runs it, a runs every call from now on, anything else declines."""
+        """Ask before python, apply_patch or an MCP tool runs: y runs it, a runs such calls from now on (every call, or
+        the MCP server's), anything else declines."""
         if self._view is not None:
             self._view.close()
-        what = "run this Python code" if request.tool == "python" else "apply this patch"
+        what = request.what()
         self.output.note(f"The model wants to {what} ({request.recipient}):")
         self.output.say(request.preview)
         answer = ""
@@ -157,7 +160,7 @@ class LineChat:
         if self._interrupted:
             return False
         if answer in ("a", "always"):
-            self.session.tools.allow_all()
+            self.session.tools.always_allow(request)
         return answer in ("y", "yes", "a", "always")
 
     def switch_profile(self, name: str) -> str:

@@ -12,8 +12,10 @@ from typing import Any, Callable, Iterator
 
 from pydantic import ValidationError
 
+from ..config.mcp import parse_mcp_flag
 from ..config.sampling import SamplingParams
 from ..errors import UserError
+from ..tools.browser.web_search import SearchEndpoint
 from ..tools.toolbox import ToolOptions
 
 SAMPLING_FLAGS: list[tuple[str, type, str]] = [
@@ -49,17 +51,31 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--reseed-each-turn", dest="reseed_each_turn", action="store_true", default=None, help="apply --seed again at every turn")
 
 
-def add_tool_flags(parser: argparse.ArgumentParser) -> None:
-    """The GPT-OSS tool flags, the same on every command that chats."""
-    group = parser.add_argument_group("GPT-OSS tools")
+def add_tool_flags(parser: argparse.ArgumentParser, keep_earlier: bool = False) -> None:
+    """The tool flags, the same on every command that chats (GPT-OSS, and models whose chat template calls tools).
+
+    ``keep_earlier`` (a subcommand's copy of the flags): a flag not given here
+    leaves what the main command's flags set.
+    """
+    group = parser.add_argument_group("tools (GPT-OSS, and models whose chat template calls tools)")
     group.add_argument("--python", action="store_true", help="let the model run Python in a sandbox (asks before each run)")
     group.add_argument("--browser", action="store_true", help="let the model search and open pages (the web, or --browser-docs)")
     group.add_argument("--apply-patch", action="store_true", help="let the model edit files in --workspace with patches (asks first)")
     group.add_argument("--workspace", metavar="DIR", help="the only folder apply_patch may change (default: the current folder)")
     group.add_argument("--browser-docs", metavar="DIR", help="browse this folder of Markdown, text and HTML files instead of the web")
-    group.add_argument("--search-url", metavar="URL", help="the web search endpoint for the browser, with {query} in it")
-    group.add_argument("--auto-approve-tools", action="store_true", help="run python and apply_patch calls without asking")
+    search = group.add_mutually_exclusive_group()
+    search.add_argument("--search-url", metavar="URL", help="the web search endpoint for the browser, with {query} in it")
+    search.add_argument("--searxng-url", metavar="URL", help="search with the SearXNG instance at this URL (its JSON API; no key)")
+    group.add_argument("--browser-allow-private", action="store_true",
+                       help="let the browser open this machine's and the local network's addresses (refused by default)")
+    group.add_argument("--mcp", action="append", default=[], metavar="NAME=COMMAND",
+                       help="an MCP server's tools: NAME=COMMAND ARGS (started locally, stdio) or NAME=URL (streamable "
+                            "HTTP); repeat for more; settings.json's mcpServers are on too")
+    group.add_argument("--auto-approve-tools", action="store_true", help="run python, apply_patch and MCP calls without asking")
     group.add_argument("--max-tool-steps", type=int, default=8, metavar="N", help="tool calls allowed in one turn (default 8)")
+    if keep_earlier:
+        for action in group._group_actions:
+            action.default = argparse.SUPPRESS
 
 
 def tool_options(args: argparse.Namespace) -> ToolOptions:
@@ -72,8 +88,13 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         raise UserError(f"--browser-docs: {docs} is not a folder")
     if args.search_url and "{query}" not in args.search_url:
         raise UserError("--search-url: must contain {query}")
+    if args.search_url:
+        SearchEndpoint.from_template(args.search_url, "--search-url")
+    if args.searxng_url:
+        SearchEndpoint.searxng(args.searxng_url, "--searxng-url")
     if args.max_tool_steps < 1:
         raise UserError("--max-tool-steps: must be at least 1")
+    mcp = dict(parse_mcp_flag(text) for text in getattr(args, "mcp", None) or [])
     return ToolOptions(
         python=args.python,
         browser=args.browser or docs is not None,
@@ -81,9 +102,22 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
         workspace=workspace.resolve(),
         browser_docs=docs.resolve() if docs else None,
         search_url=args.search_url,
+        searxng_url=args.searxng_url,
+        browser_allow_private=args.browser_allow_private,
         approval="auto" if args.auto_approve_tools else "ask",
         max_steps=args.max_tool_steps,
+        mcp_servers=mcp,
     )
+
+
+def ask_on_terminal(request) -> bool:
+    """Approval for python, apply_patch and MCP tools: asked on the terminal, declined when there is none."""
+    print(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
+        return False
+    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def parse_logit_bias(text: str) -> dict[int, float]:

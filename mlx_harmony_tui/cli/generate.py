@@ -8,13 +8,15 @@ import sys
 from ..chat.completion import complete_text
 from ..chat.session import ChatSession
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
-from ..engine.events import Done, TextDelta, ToolResult
+from ..config.response_schema import load_schema_file
+from ..engine.events import Done, Notice, TextDelta, ToolResult
 from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .common import (
     add_model_flags,
     add_sampling_flags,
     add_tool_flags,
+    ask_on_terminal,
     checked_sampling,
     progress_display,
     run_main,
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profiles-file", help="the profiles JSON file to read --profile from")
     parser.add_argument("--show-analysis", action="store_true", help="GPT-OSS: also print the reasoning (analysis channel) to stderr")
     parser.add_argument("--stats", action="store_true", help="print TTFT, tok/s and memory to stderr at the end")
+    parser.add_argument("--json-schema", metavar="FILE",
+                        help="a JSON schema file: the answer is JSON that follows it (GPT-OSS: the final answer; the reasoning stays free)")
     add_sampling_flags(parser)
     add_tool_flags(parser)
     return parser
@@ -53,28 +57,21 @@ def _read_prompt(args: argparse.Namespace) -> str:
     return prompt
 
 
-def _ask_on_terminal(request) -> bool:
-    """Approval for python and apply_patch: asked on the terminal, declined when there is none."""
-    what = "run this Python code" if request.tool == "python" else "apply this patch"
-    print(f"\nThe model wants to {what} ({request.recipient}):\n{request.preview}", file=sys.stderr)
-    if not sys.stdin.isatty():
-        print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
-        return False
-    print("Run it? [y/N]: ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def _generate(args: argparse.Namespace) -> int:
     prompt = _read_prompt(args)
     if args.raw and args.system:
         raise UserError("--system: cannot be combined with --raw, which sends the prompt exactly as given")
+    if args.raw and args.json_schema:
+        raise UserError("--json-schema: cannot be combined with --raw; the schema is declared in the chat prompt")
+    schema = load_schema_file(args.json_schema) if args.json_schema else None
     options = StartOptions(
         model=args.model, profile=args.profile, profiles_file=args.profiles_file, prompt_config=args.prompt_config,
         tools=tool_options(args), sampling=checked_sampling(args), system=args.system, interactive=False,
+        response_schema=schema,
     )
     app_settings, _ = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
     settings = run_settings(options, app_settings)
-    tools = make_toolbox(options.tools, app_settings, approve=_ask_on_terminal)
+    tools = make_toolbox(options.tools, app_settings, approve=ask_on_terminal)
     if args.raw and (tools.active or settings.tools):
         raise UserError("--raw: tools need the chat format; leave out --raw or the tool flags")
     with progress_display(sys.stderr.isatty()) as progress:
@@ -82,7 +79,7 @@ def _generate(args: argparse.Namespace) -> int:
                                    kv_group_size=args.kv_group_size)
     session = ChatSession(settings, generator=generator, system=args.system, tools=tools)
     try:
-        unused = tools.unused_note(session.info.name, session.info.is_gpt_oss)
+        unused = tools.unused_note(session.info.name, session.info.tool_calling)
         if unused:
             print(f"note: {unused}", file=sys.stderr)
         stream = complete_text(generator, "raw", prompt, settings.sampling) if args.raw else session.send(prompt)
@@ -95,6 +92,8 @@ def _generate(args: argparse.Namespace) -> int:
                 elif args.show_analysis and event.text:
                     sys.stderr.write(event.text)
                     sys.stderr.flush()
+            elif isinstance(event, Notice):
+                print(f"[{event.text}]", file=sys.stderr, flush=True)
             elif isinstance(event, ToolResult):
                 print(f"\n[{event.recipient}: {event.status} in {event.duration_s:.2f} s]", file=sys.stderr, flush=True)
             elif isinstance(event, Done):

@@ -11,6 +11,7 @@ from ..version import __version__
 from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
 from .launch import add_group_flags, grouped
 from .logs import add_logs_parser, run_logs
+from .tools import add_tools_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     http_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
     http_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
     http_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    constrained = bench_sub.add_parser("constrained", help="decode tok/s with a JSON schema against without, and the mask's cost")
+    add_model_flags(constrained)
+    constrained.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
+    constrained.add_argument("--rounds", type=int, default=6, help="paired rounds (default 6)")
+    constrained.add_argument("--json", action="store_true", help="print one JSON line")
     dataset = bench_sub.add_parser("dataset", help="the standard questions as one growing conversation: per-turn TTFT, tok/s, memory")
     add_model_flags(dataset)
     dataset.add_argument("--profile", help="use this profile's model, prompt config and sampling (default: greedy)")
@@ -84,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", required=True, help="the folder to write the report into")
     report.add_argument("--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU")
     add_logs_parser(sub)
+    add_tools_parser(sub)
     return parser
 
 
@@ -181,6 +188,16 @@ def _bench_http(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_constrained(args: argparse.Namespace) -> int:
+    from ..bench.constrained_bench import format_table, run_constrained_bench
+
+    _check_counts(args, ("max_tokens", "rounds"))
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_constrained_bench(args.model, args.max_tokens, args.rounds, progress)
+    print(json.dumps(result.as_dict()) if args.json else format_table(result))
+    return 0
+
+
 def _bench_dataset(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -229,12 +246,17 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(lambda: _prepare(args.model))
     if args.command == "bench":
         bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
-                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http}.get(args.bench_command)
+                 "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http,
+                 "constrained": _bench_constrained}.get(args.bench_command)
         if bench is None:
             return run_main(grouped(args, __spec__.name, argv, lambda: _bench_engine(args)))
         return run_main(lambda: bench(args))
     if args.command == "logs":
         return run_main(lambda: run_logs(args))
+    if args.command == "tools":
+        from .tools import run_tools
+
+        return run_main(lambda: run_tools(args))
     from ..tui.app import StartOptions, run_app
 
     def start() -> int:

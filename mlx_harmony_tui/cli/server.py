@@ -1,4 +1,4 @@
-"""``mlx-harmony-server``: serve a local model over OpenAI's HTTP API."""
+"""``mlx-harmony-server``: serve a local model over OpenAI's and Anthropic's HTTP APIs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlx-harmony-server",
         description="Serve a local MLX model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, "
-        "/v1/models, /health), streaming token by token.",
+        "/v1/responses, /v1/models, /health) and Anthropic's Messages API (/v1/messages), streaming token by token.",
     )
     add_model_flags(parser)
     add_group_flags(parser)
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
     parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
-                        help=f"require 'Authorization: Bearer KEY' on /v1 (default: ${API_KEY_ENV}; none = open)")
+                        help=f"require 'Authorization: Bearer KEY' or 'x-api-key: KEY' on /v1 (default: ${API_KEY_ENV}; none = open)")
     parser.add_argument("--allowed-origins", default="", help="comma-separated origins allowed by CORS, e.g. http://localhost:3000")
     parser.add_argument("--preload", action="store_true", help="load the model at start instead of on the first request")
     parser.add_argument("--max-concurrency", type=int, default=8,

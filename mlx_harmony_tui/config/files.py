@@ -162,4 +162,5 @@ def _short(value: object, limit: int = 60) -> str:
 
 
 def unknown_keys(data: dict, model: type[BaseModel]) -> list[str]:
-    return sorted(k for k in data if k not in model.model_fields)
+    known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+    return sorted(k for k in data if k not in known)

@@ -1,7 +1,9 @@
 """Profiles: named bundles of model, prompt config and sampling.
 
 The seed tool's shape, ``{"name": {"model": ..., "prompt_config": ...,
-"max_context_tokens": ...}}``, plus optional ``sampling`` and ``tools``.
+"max_context_tokens": ...}}``, plus optional ``sampling``, ``tools``, ``mcpServers`` (see :mod:`.mcp`) and
+``response_schema`` (a JSON schema every answer follows, inline or a file
+path; checked when the file is read).
 Relative paths resolve against the profiles file's folder; ``~`` expands.
 The seed's own example names its prompt config relative to the project
 folder (``configs/prompt-config.example.json`` inside ``configs/``), so a
@@ -15,22 +17,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError
 from ..paths import config_dir
 from .files import key_text, read_json, validation_message
+from .mcp import McpServer, enabled_servers
+from .response_schema import ResponseSchema, load_schema_file, schema_from_value
 from .sampling import SamplingParams
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
     model: str | None = None
     prompt_config: str | None = None
     max_context_tokens: int | None = Field(None, ge=1)
     sampling: dict = Field(default_factory=dict)
     tools: list[Literal["browser", "python", "apply_patch"]] = Field(default_factory=list)
+    mcp_servers: dict[str, McpServer] = Field(default_factory=dict, alias="mcpServers")  # on top of the settings' ones
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _servers(cls, value: dict[str, McpServer]) -> dict[str, McpServer]:
+        return enabled_servers(value)
+    response_schema: dict | str | None = None
+
+    def answer_schema(self, where: str = "response_schema") -> ResponseSchema | None:
+        """The profile's response schema, read and checked (UserError naming ``where`` or the schema file)."""
+        if self.response_schema is None:
+            return None
+        if isinstance(self.response_schema, str):
+            return load_schema_file(self.response_schema, where)
+        return schema_from_value(self.response_schema, where)
 
 
 def _resolve(value: str | None, base: Path) -> str | None:
@@ -76,9 +95,13 @@ def load_profiles(path: Path) -> dict[str, Profile]:
             where = f"{key_text(name)}.sampling." if exc.title == "SamplingParams" else f"{key_text(name)}."
             raise UserError(validation_message(path, exc, where)) from None
         base = path.parent.resolve()
-        profiles[name] = profile.model_copy(
-            update={"model": _resolve(profile.model, base), "prompt_config": _resolve(profile.prompt_config, base)}
+        schema = profile.response_schema
+        profile = profile.model_copy(
+            update={"model": _resolve(profile.model, base), "prompt_config": _resolve(profile.prompt_config, base),
+                    "response_schema": str((base / Path(schema).expanduser())) if isinstance(schema, str) else schema}
         )
+        profile.answer_schema(f"{path}: {key_text(name)}.response_schema")
+        profiles[name] = profile
     return profiles
 
 

@@ -12,8 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import UserError
+from .files import key_text
 from .profiles import find_profile
 from .prompt_config import PromptConfig, filled_prompt, load_prompt_config
+from .response_schema import ResponseSchema
 from .sampling import SamplingParams
 
 
@@ -29,6 +31,8 @@ class RunSettings:
     max_context_tokens: int | None = None
     tools: tuple[str, ...] = ()
     prompt_config_path: str | None = None
+    mcp_servers: dict = field(default_factory=dict)  # the profile's MCP servers (name -> config.mcp.McpServer)
+    response_schema: ResponseSchema | None = None  # every answer is JSON following it (a profile's, or --json-schema)
 
     def greeting(self) -> str | None:
         return filled_prompt(self.prompt_config, self.started).greeting if self.prompt_config else None
@@ -46,6 +50,8 @@ def resolve_run_settings(
     max_context = None
     tools: tuple[str, ...] = ()
     config_path = None
+    mcp_servers: dict = {}
+    schema = None
     if profile:
         found = find_profile(profile, profiles_file)
         if found.prompt_config:
@@ -58,6 +64,8 @@ def resolve_run_settings(
             chosen_model = found.model
         max_context = found.max_context_tokens
         tools = tuple(found.tools)
+        mcp_servers = dict(found.mcp_servers)
+        schema = found.answer_schema(f"profile {key_text(profile)}: response_schema")
     elif profiles_file:
         raise UserError("--profiles-file: give --profile NAME to pick a profile from it")
     if prompt_config:
@@ -68,5 +76,5 @@ def resolve_run_settings(
         max_context = config.max_context_tokens
     return RunSettings(
         model=chosen_model, sampling=sampling, prompt_config=config, profile=profile, max_context_tokens=max_context, tools=tools,
-        prompt_config_path=config_path,
+        prompt_config_path=config_path, mcp_servers=mcp_servers, response_schema=schema,
     )

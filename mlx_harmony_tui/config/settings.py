@@ -1,4 +1,4 @@
-"""App settings: theme, key map overrides, default profile, tool approval, cache budget, export folder.
+"""App settings: theme, key map overrides, default profile, tool approval, MCP servers, cache budget, export folder.
 
 Stored as ``settings.json`` in the user config folder
 (``platformdirs.user_config_path("mlx-harmony")``, or ``MLX_HARMONY_CONFIG_DIR``)
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import UserError
 from ..paths import config_dir, export_dir
 from .files import key_text, read_json, unknown_keys, validation_message, write_json_atomic
+from .mcp import McpServer, enabled_servers
 
 SETTINGS_FILE = "settings.json"
 _KEY = re.compile(r"^[a-z0-9_+\-]+$")
@@ -26,7 +27,7 @@ _KEY = re.compile(r"^[a-z0-9_+\-]+$")
 class AppSettings(BaseModel):
     """What the user set for the app itself (as opposed to a model or prompt)."""
 
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, populate_by_name=True)
 
     theme: str = Field("harmony-dark", min_length=1)
     keymap: dict[str, str] = Field(default_factory=dict)  # action -> key, e.g. {"cancel": "ctrl+c"}
@@ -36,6 +37,14 @@ class AppSettings(BaseModel):
     disk_cache_mb: int = Field(2048, ge=0)  # prompt caches kept on disk for reopened chats and a restarted server
     export_dir: str | None = None  # where exported chats go (default: paths.export_dir(), in Documents)
     slow_blas_noticed: bool = False  # the app said once that MLX runs on its slow bundled BLAS, and how to fix it
+    mcp_servers: dict[str, McpServer] = Field(default_factory=dict, alias="mcpServers")  # see config.mcp
+    mcp_start_timeout_s: float = Field(30.0, gt=0)  # an MCP server must start and list its tools within this
+    mcp_call_timeout_s: float = Field(120.0, gt=0)  # and answer each call within this
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _servers(cls, value: dict[str, McpServer]) -> dict[str, McpServer]:
+        return enabled_servers(value)
 
     @field_validator("keymap")
     @classmethod
@@ -84,6 +93,6 @@ def save_settings(settings: AppSettings, path: Path | None = None) -> Path:
         if not isinstance(existing, dict):
             raise UserError(f"{path}: the settings file is damaged; fix or move it before saving settings")
         data = existing
-    data.update(settings.model_dump())
+    data.update(settings.model_dump(exclude={"mcp_servers"}))  # the app never edits mcpServers: the file's stay as written
     write_json_atomic(path, data)
     return path

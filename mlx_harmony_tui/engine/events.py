@@ -22,6 +22,7 @@ class ModelInfo:
     device: str = ""  # where it runs: "metal", "cuda", or "cpu, " and the BLAS in use
     ranks: int = 1  # processes the model is split across (mlx.launch), each holding its part
     rank_memory_gb: tuple[float, ...] = ()  # with several ranks: the memory each holds after loading, in rank order
+    tool_calling: bool = False  # it can call tools: GPT-OSS, or a chat template with a tool-call format mlx-lm parses
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class GenerationStats:
     prefill_tps: float = 0.0
     decode_tps: float = 0.0
     peak_memory_gb: float = 0.0
+    masked_tokens: int = 0  # tokens drawn inside a JSON schema (structured output)
+    mask_s: float = 0.0  # CPU time the inference thread spent on those tokens' masks
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A complete tool call from a GPT-OSS model (``recipient`` like ``python`` or ``functions.NAME``)."""
+    """A complete tool call: ``recipient`` like ``python`` or ``functions.NAME`` (GPT-OSS), or the function's name
+    as a model with a tool-calling chat template called it (``arguments`` then JSON)."""
 
     request_id: str
     recipient: str
@@ -83,6 +87,15 @@ class ToolResult:
     output: str
     status: Literal["done", "error", "declined"]
     duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line for the user about the turn (an MCP server starting, or one that failed to)."""
+
+    request_id: str
+    text: str
+    severity: Literal["information", "warning"] = "information"
 
 
 @dataclass(frozen=True)
@@ -117,4 +130,4 @@ class Error:
     field: str | None = None
 
 
-Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | ToolResult | StatsUpdate | Done | Error
+Event = ModelLoading | ModelLoaded | TextDelta | ToolCall | ToolResult | Notice | StatsUpdate | Done | Error

@@ -452,6 +452,7 @@ class InferenceThread:
             device=self._device(),
             ranks=ranks,
             rank_memory_gb=memory,
+            tool_calling=resolved.is_gpt_oss or lm.tool_call_format(self.loaded) is not None,
         )
         try:
             self._kv = self._kv_settings(request, resolved)

@@ -236,6 +236,28 @@ def chat_template_tokens(loaded: LoadedModel, messages: list[dict], **template_a
     return list(ids)
 
 
+def tool_call_format(loaded: LoadedModel):
+    """``(start, end, parse)`` for a model whose chat template calls tools (None otherwise).
+
+    ``start`` and ``end`` mark a call in the generated text (``end`` may be
+    empty: the call runs to the end of the answer); ``parse(text, tools)`` is
+    mlx-lm's parser for the format, giving ``{"name", "arguments"}`` or a list
+    of them, raising ValueError on text it cannot read.
+    """
+    tokenizer = loaded.tokenizer
+    if not getattr(tokenizer, "chat_template", None) or not getattr(tokenizer, "has_tool_calling", False):
+        return None
+    return tokenizer.tool_call_start, tokenizer.tool_call_end or "", tokenizer.tool_parser
+def tokenizer_json(loaded: LoadedModel) -> str:
+    """The model's Hugging Face tokenizer as its tokenizer.json text (what llguidance reads its vocabulary from)."""
+    from copy import copy
+
+    backend = copy(loaded.tokenizer._tokenizer.backend_tokenizer)
+    backend.no_padding()
+    backend.no_truncation()
+    return backend.to_str()
+
+
 def encode(loaded: LoadedModel, text: str) -> list[int]:
     return list(loaded.tokenizer.encode(text))
 

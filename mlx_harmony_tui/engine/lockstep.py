@@ -47,11 +47,12 @@ class Round:
 
 
 def shareable(request: Request) -> Any:
-    """``request`` as the other ranks get it: logits processors and callables stay on rank 0, which samples."""
+    """``request`` as the other ranks get it: logits processors, output constraints and callables stay on rank 0,
+    which samples (the others take its tokens, so a grammar there would only cost time)."""
     if isinstance(request, Call):
         return RankZeroCall()
-    if isinstance(request, Generate) and request.processors:
-        return replace(request, processors=())
+    if isinstance(request, Generate) and (request.processors or request.output):
+        return replace(request, processors=(), output=None)
     return request
 
 

@@ -8,6 +8,20 @@ from . import lm
 ROLES = ("system", "user", "assistant", "developer", "tool")
 
 
+def _tool_fields(message: dict, where: str) -> dict:
+    """An assistant's ``tool_calls`` or a tool result's ``name``/``tool_call_id``, as chat templates take them."""
+    found: dict = {}
+    calls = message.get("tool_calls")
+    if calls:
+        if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function"), dict) for c in calls):
+            raise UserError(f"{where}.tool_calls: expected a list of {{type, function: {{name, arguments}}}} objects")
+        found["tool_calls"] = calls
+    for key in ("name", "tool_call_id"):
+        if isinstance(message.get(key), str):
+            found[key] = message[key]
+    return found
+
+
 def check_messages(messages: list[dict]) -> list[dict]:
     """Validate chat messages; raise UserError naming the bad field."""
     if not isinstance(messages, list) or not messages:
@@ -21,7 +35,7 @@ def check_messages(messages: list[dict]) -> list[dict]:
             raise UserError(f"messages[{i}].role: {role!r} is not one of {', '.join(ROLES)}")
         if not isinstance(content, str):
             raise UserError(f"messages[{i}].content: expected text")
-        clean.append({"role": role, "content": content})
+        clean.append({"role": role, "content": content, **_tool_fields(message, f"messages[{i}]")})
     return clean
 
 
@@ -31,11 +45,11 @@ def plain_prompt(messages: list[dict]) -> str:
     return "\n\n".join(lines) + "\n\nAssistant:"
 
 
-def prompt_tokens(loaded: lm.LoadedModel, messages: list[dict]) -> list[int]:
-    """Render ``messages`` with the tokenizer's own Jinja chat template."""
+def prompt_tokens(loaded: lm.LoadedModel, messages: list[dict], tools: tuple[dict, ...] = ()) -> list[int]:
+    """Render ``messages`` with the tokenizer's own Jinja chat template (declaring ``tools`` when given)."""
     messages = check_messages(messages)
     try:
-        ids = lm.chat_template_tokens(loaded, messages)
+        ids = lm.chat_template_tokens(loaded, messages, **({"tools": list(tools)} if tools else {}))
     except Exception as exc:  # Jinja templates raise their own errors for unsupported roles/orders
         raise UserError(f"{loaded.path}: the model's chat template rejected these messages: {exc}") from None
     if ids is None:

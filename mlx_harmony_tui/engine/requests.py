@@ -6,6 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..config.response_schema import OutputConstraint
 from ..config.sampling import SamplingParams
 
 
@@ -35,6 +36,8 @@ class Generate:
     computes the whole prompt in a throwaway cache (a cold start).
     ``required_functions`` (GPT-OSS) makes the answer a call to one of these
     functions (OpenAI's ``tool_choice`` "required" or a named function).
+    ``output`` keeps the answer (GPT-OSS: its final channel) and strict
+    functions' arguments inside their JSON schemas.
     """
 
     request_id: str
@@ -49,6 +52,8 @@ class Generate:
     keep_messages: int = 0  # leading messages never dropped (a prompt config's examples)
     required_functions: tuple[str, ...] = ()
     persist_key: str | None = None  # the cache is also kept on disk under this key (see engine.disk_cache)
+    tools: tuple[dict, ...] = ()  # a chat template's tools (OpenAI function shape); calls are parsed from the answer
+    output: OutputConstraint | None = None  # structured output, see engine.structured
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..errors import UserError
 from ..harmony.render import harmony_prompt_tokens
-from ..harmony.stream import SPECIAL_FROM
+from ..harmony.stream import CALL, RETURN, SPECIAL_FROM
 from ..runtime import mlx_core
 from . import lm
 from .batch import DecodeBatch
@@ -33,8 +33,9 @@ from .prompt_cache import ConversationCache, PromptCacheStore, shared_prefix
 from .requests import Generate
 from .sampling import LiveSampler
 from .sequence import GenerationClock, Sequence
+from .structured import JsonGrammars, model_vocabulary, output_processor
 from .tool_choice import FunctionCallRequired
-from .turn_output import HarmonyOutput, PlainOutput
+from .turn_output import HarmonyOutput, PlainOutput, TemplateToolOutput
 
 mx = mlx_core()
 
@@ -63,6 +64,7 @@ class Scheduler:
         self._stream = group.stream if group is not None else mx.new_thread_local_stream(mx.default_device())
         self._samplers = samplers  # shared with the inference thread's callers, for live updates
         self._disk = disk
+        self._grammars: JsonGrammars | None = None  # the vocabulary for structured output, built at first use
 
     @property
     def busy(self) -> bool:
@@ -95,6 +97,11 @@ class Scheduler:
             if not gpt_oss:
                 raise UserError(f"tool_choice: {self._info.name} has no function calling; it needs a GPT-OSS model", "tool_choice")
             processors += (FunctionCallRequired(list(request.required_functions)),)
+        constrained = None
+        if request.output:
+            constrained = output_processor(self._json_grammars(), request.output, gpt_oss, self._loaded.tokenizer.decode,
+                                           self._loaded.eos_token_ids)
+            processors += (constrained,)
         # A conversation's cache serves one request at a time; another one at once computes in its own.
         shared = request.reuse_cache and request.conversation_id not in in_use
         cache = kept if shared else ConversationCache(self._loaded, *self._kv)
@@ -114,18 +121,25 @@ class Scheduler:
                 opening = self._opening(request, render, prompt)
         sampler = LiveSampler(request.params, protected_ids=self._protected, key=kept.seed_key_for(request.params),
                               penalty_exempt_from=SPECIAL_FROM if gpt_oss else None)
-        clock = GenerationClock(len(prompt), cached, dropped, start=start, peak_memory=lambda: mx.get_peak_memory() / 1e9)
+        clock = GenerationClock(len(prompt), cached, dropped, start=start, peak_memory=lambda: mx.get_peak_memory() / 1e9,
+                                mask_cost=constrained.cost if constrained is not None else None)
         room = (self._context_limit(request) or 1 << 62) - len(prompt)
         seq = Sequence(request, prompt, cache, output, sampler, processors, clock, room, kept, history=list(prompt),
                        opening=opening)
         self._samplers[request.request_id] = sampler
         self._waiting.append(seq)
 
+    def _json_grammars(self) -> JsonGrammars:
+        if self._grammars is None:
+            stops = [RETURN, CALL] if self._info.is_gpt_oss else sorted(self._loaded.eos_token_ids)
+            self._grammars = JsonGrammars(lambda: model_vocabulary(self._loaded, stops), self._loaded.vocab_size, stops)
+        return self._grammars
+
     def _prompt_and_output(self, request: Generate, kept: ConversationCache):
         """The prompt ids, the output reader that fits the model, how many old turns were left out, and the renderer."""
         loaded = self._loaded
         decode = loaded.tokenizer.decode
-        output = HarmonyOutput(decode) if self._info.is_gpt_oss else PlainOutput(decode, loaded.eos_token_ids)
+        output = HarmonyOutput(decode) if self._info.is_gpt_oss else self._plain_output(request)
         if request.prompt_ids is not None:
             return list(request.prompt_ids), output, 0, None
         if self._info.is_gpt_oss:
@@ -137,7 +151,7 @@ class Scheduler:
         else:
 
             def render(messages: list[dict]) -> list[int]:
-                return prompt_tokens(loaded, messages)
+                return prompt_tokens(loaded, messages, request.tools)
 
         messages = request.messages or []
         limit = self._context_limit(request)
@@ -147,6 +161,16 @@ class Scheduler:
         prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, kept.dropped_turns)
         kept.dropped_turns = dropped
         return prompt, output, dropped, render
+
+    def _plain_output(self, request: Generate):
+        """The reader for a model with a chat template: tool calls parsed from it when the request declares tools."""
+        loaded = self._loaded
+        calls = lm.tool_call_format(loaded) if request.tools else None
+        if request.tools and calls is None:
+            raise UserError(f"tools: {self._info.name} cannot call tools (its chat template declares no tool calls)", "tools")
+        if calls is None:
+            return PlainOutput(loaded.tokenizer.decode, loaded.eos_token_ids)
+        return TemplateToolOutput(loaded.tokenizer.decode, loaded.eos_token_ids, *calls, request.tools)
 
     def _opening(self, request: Generate, render: Callable[[list[dict]], list[int]], prompt: list[int]) -> int | None:
         """How many of ``prompt``'s tokens are its fixed opening (system text, tools, examples), if worth keeping.

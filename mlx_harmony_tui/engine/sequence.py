@@ -34,6 +34,7 @@ class GenerationClock:
     count: int = 0
     arrivals: int = 0
     peak_memory: Callable[[], float] = lambda: 0.0
+    mask_cost: Any = None  # engine.structured.MaskCost of a constrained generation
 
     def tick(self, counted: bool = True) -> None:
         """Note that a token arrived; ``counted`` is False for the end-of-turn token."""
@@ -57,6 +58,8 @@ class GenerationClock:
             prefill_tps=computed / ttft if ttft > 0 else 0.0,
             decode_tps=(self.arrivals - 1) / decode_s if self.arrivals > 1 and decode_s > 0 else 0.0,
             peak_memory_gb=self.peak_memory(),
+            masked_tokens=self.mask_cost.tokens if self.mask_cost is not None else 0,
+            mask_s=self.mask_cost.seconds if self.mask_cost is not None else 0.0,
         )
 
 
@@ -101,6 +104,8 @@ class Sequence:
         self.history.append(token)
         is_end = self.output.is_end(token)
         self.clock.tick(counted=not is_end)
+        if self.clock.arrivals == 1:
+            sink(StatsUpdate(self.rid, self.clock.stats()))  # the prompt's figures, before the answer's first text
         if not is_end:
             self.generated.append(token)
             self.unsent.append(token)

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..config.response_schema import OutputConstraint
 from ..config.sampling import SamplingParams
 from ..errors import UserError
 from ..harmony.render import HarmonySettings
@@ -201,6 +202,8 @@ class TokenGenerator:
         conversation: str | None = None,
         request_id: str | None = None,
         persist: str | None = None,
+        tools: tuple[dict, ...] = (),
+        output: OutputConstraint | None = None,
         **sampling: Any,
     ) -> Iterator[Event]:
         """Yield the typed events of one generation, ending with :class:`Done`.
@@ -217,9 +220,14 @@ class TokenGenerator:
         ``conversation`` (default: :attr:`conversation_id`) picks the cache to
         reuse; ``request_id`` names the stream for :meth:`cancel` and
         :meth:`update_sampling`; ``persist`` keeps the conversation's cache
-        on disk under that key as well (see ``disk_cache``). A GPT-OSS
+        on disk under that key as well (see ``disk_cache``). ``output`` keeps
+        the answer (GPT-OSS: its final channel) and strict functions'
+        arguments inside their JSON schemas; a schema the model's tokens
+        cannot follow raises UserError naming it. A GPT-OSS
         prompt without a ``conversation_start_date`` gets the day this
-        conversation began.
+        conversation began. ``tools`` (a model with a tool-calling chat
+        template) are declared through the template, and the answer's calls
+        come back as :class:`ToolCall` events.
         """
         if (messages is None) == (prompt is None):
             raise UserError("give either messages or prompt")
@@ -237,7 +245,7 @@ class TokenGenerator:
                                      conversation_id=conversation, harmony=harmony, reuse_cache=reuse_cache,
                                      max_context_tokens=max_context_tokens, keep_messages=keep_messages,
                                      processors=tuple(processors), required_functions=tuple(required_functions),
-                                     persist_key=persist))
+                                     persist_key=persist, tools=tuple(tools), output=output))
         finished = False
         try:
             for event in self._drain(events):

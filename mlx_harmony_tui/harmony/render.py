@@ -40,11 +40,29 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 @dataclass(frozen=True)
 class FunctionTool:
-    """A function the model may call as ``functions.NAME`` with JSON arguments."""
+    """A function the model may call as ``functions.NAME`` with JSON arguments (``strict``: held to ``parameters``)."""
 
     name: str
     description: str = ""
     parameters: dict | None = None
+    strict: bool = False
+
+    @property
+    def recipient(self) -> str:
+        return "functions." + self.name
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """A JSON schema the final answer follows, declared in the developer message's "# Response Formats"."""
+
+    name: str
+    schema_json: str
+    description: str = ""
+
+    def section(self) -> str:
+        comment = f"// {self.description}\n" if self.description else ""
+        return f"# Response Formats\n\n## {self.name}\n\n{comment}{self.schema_json}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ class HarmonySettings:
     developer_instructions: str | None = None
     builtin_tools: tuple[str, ...] = ()
     function_tools: tuple[FunctionTool, ...] = field(default=())
+    response_format: ResponseFormat | None = None
 
     def __post_init__(self) -> None:
         if self.reasoning_effort not in EFFORTS:
@@ -90,8 +109,14 @@ def _system_message(settings: HarmonySettings, start_date: str):
 def _developer_message(settings: HarmonySettings, instructions: list[str]):
     from openai_harmony import DeveloperContent, Message, Role, ToolDescription
 
-    if not instructions and not settings.function_tools:
+    if not instructions and not settings.function_tools and settings.response_format is None:
         return None
+    if settings.response_format is not None:
+        section = settings.response_format.section()
+        if not settings.function_tools:  # the layout Harmony documents: instructions, then the response format
+            text = "\n\n".join([*(["# Instructions\n\n" + "\n\n".join(instructions)] if instructions else []), section])
+            return Message.from_role_and_content(Role.DEVELOPER, text)
+        instructions = [*instructions, section]  # with tools, it goes with the instructions, before "# Tools"
     content = DeveloperContent.new()
     if instructions:
         content = content.with_instructions("\n\n".join(instructions))

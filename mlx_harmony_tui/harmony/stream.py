@@ -73,6 +73,11 @@ class HarmonyStream:
         self._current: ParsedMessage | None = None
         self._decoder: StreamingDecoder | None = None
 
+    @property
+    def open_message(self) -> ParsedMessage | None:
+        """The message being written now (its header complete), if any."""
+        return self._current
+
     # ------------------------------------------------------------------ helpers
 
     def _text(self, ids: list[int]) -> str:

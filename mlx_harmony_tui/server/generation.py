@@ -4,23 +4,26 @@ A chat or text completion becomes a :class:`ChatGeneration` or
 :class:`TextGeneration`; the slot calls it with the loaded
 :class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator` and the
 job. The prompt is the chat layer's business (:mod:`..chat.completion`);
-here its events become :class:`TextPiece`, :class:`ToolCallPiece` and
-finally :class:`Finished`, sent through ``job.emit`` as the engine produces
-them: a piece per text delta, nothing buffered but what could be the start
-of a stop sequence.
+here its events become :class:`Opened` (the prompt's figures, once it is
+read), :class:`TextPiece`, :class:`ToolCallPiece` and finally
+:class:`Finished`, sent through ``job.emit`` as the engine produces them: a
+piece per text delta, nothing buffered but what could be the start of a stop
+sequence.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+from pydantic import ValidationError
 
 from ..chat.completion import ChatRequest, complete_chat, complete_text
 from ..config.sampling import SamplingParams
-from ..engine.events import Done, Event, TextDelta, ToolCall
+from ..engine.events import Done, Event, StatsUpdate, TextDelta, ToolCall
 from .catalog import ServedModel
 from .messages import function_name
-from .openai_format import APIError, new_id
+from .openai_format import APIError, new_id, validation_error
 from .stop_text import StopText
 
 ProcessorFactory = Callable[[], Sequence[Callable]]
@@ -40,11 +43,21 @@ class ToolCallPiece:
 
 
 @dataclass(frozen=True)
+class Opened:
+    """The prompt is read and the first token drawn: its figures, before any text."""
+
+    prompt_tokens: int
+    cached_tokens: int
+
+
+@dataclass(frozen=True)
 class Finished:
     finish_reason: str
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int
+    reasoning_tokens: int = 0  # of completion_tokens, those on the analysis channel
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, if one did
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class Failed:
     error: APIError
 
 
-Piece = TextPiece | ToolCallPiece | Finished | Failed
+Piece = Opened | TextPiece | ToolCallPiece | Finished | Failed
 
 
 @dataclass(frozen=True)
@@ -67,17 +80,30 @@ class GenerationOptions:
     def processors(self) -> tuple[Callable, ...]:
         return tuple(self.extra_processors()) if self.extra_processors is not None else ()
 
+    @classmethod
+    def build(cls, served: ServedModel, changes: dict[str, Any], stops: Sequence[str] = (),
+              extra_processors: ProcessorFactory | None = None) -> "GenerationOptions":
+        """The served model's sampling with a request's ``changes`` (SamplingParams names); APIError (400) naming a bad field."""
+        try:
+            params = served.settings.sampling.with_changes(**changes, reseed_each_turn=True)
+        except ValidationError as exc:
+            raise validation_error(exc.errors()) from None
+        return cls(served, params, tuple(stops), extra_processors)
+
 
 def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], channels: bool) -> None:
     """Emit the pieces of one generation's ``events``; ``channels`` False sends every channel's text as content."""
     stop = StopText(list(stops))
     stopping = False
+    reasoning_tokens = 0
+    opened = False
     for event in events:
         if job.cancelled and not stopping:
             stopping = True
             generator.cancel(job.id)  # the client left; the Done that follows ends the loop
         if isinstance(event, TextDelta) and event.text and not stop.hit and not job.cancelled:
             if channels and event.channel == "analysis":
+                reasoning_tokens += len(event.token_ids)
                 job.emit(TextPiece("reasoning", event.text))
             else:
                 text = stop.add(event.text)
@@ -86,6 +112,9 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
                 if stop.hit and not stopping:
                     stopping = True
                     generator.cancel(job.id)  # the Done that follows still brings the usage figures
+        elif isinstance(event, StatsUpdate) and not opened:
+            opened = True
+            job.emit(Opened(event.stats.prompt_tokens, event.stats.cached_tokens))
         elif isinstance(event, ToolCall) and channels and not stop.hit:
             job.emit(ToolCallPiece(new_id("call_"), function_name(event.recipient), event.arguments))
         elif isinstance(event, Done):
@@ -94,7 +123,7 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
                 job.emit(TextPiece("content", tail))
             s = event.stats
             reason = "stop" if stop.hit else event.finish_reason
-            job.emit(Finished(reason, s.prompt_tokens, s.cached_tokens, s.completion_tokens))
+            job.emit(Finished(reason, s.prompt_tokens, s.cached_tokens, s.completion_tokens, reasoning_tokens, stop.matched))
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,15 @@ FUNCTIONS = "functions."
 JSON_CONTENT = "<|constrain|>json"
 
 
-def content_text(content: Any, where: str, required: bool) -> str:
-    """Text content, or the text parts of a content array joined by newlines."""
+def content_text(content: Any, where: str, required: bool, text_keys: dict[str, str] | None = None,
+                 unsupported: dict[str, str] | None = None) -> str:
+    """Text content, or the text parts of a content array joined by newlines.
+
+    ``text_keys`` maps each part type taken to the key holding its text
+    (chat's ``{"text": "text"}`` by default); ``unsupported`` names, per part
+    type, what is refused ("images"), for a clearer 400.
+    """
+    text_keys = text_keys or {"text": "text"}
     if content is None:
         if required:
             raise invalid_request(f"{where}: is required", param=where)
@@ -35,11 +42,15 @@ def content_text(content: Any, where: str, required: bool) -> str:
         if not isinstance(part, dict):
             raise invalid_request(f"{at}: must be an object like {{\"type\": \"text\", \"text\": ...}}", param=at)
         kind = part.get("type")
-        if kind != "text":
+        if unsupported and kind in unsupported:
+            raise invalid_request(f"{at}.type: {unsupported[kind]} are not supported by this server; only text is",
+                                  param=f"{at}.type", code="unsupported_content")
+        if kind not in text_keys:
             raise invalid_request(f"{at}.type: {kind!r} content is not supported; only text parts are", param=f"{at}.type")
-        if not isinstance(part.get("text"), str):
-            raise invalid_request(f"{at}.text: must be text", param=f"{at}.text")
-        texts.append(part["text"])
+        key = text_keys[kind]
+        if not isinstance(part.get(key), str):
+            raise invalid_request(f"{at}.{key}: must be text", param=f"{at}.{key}")
+        texts.append(part[key])
     return "\n".join(texts)
 
 

@@ -140,6 +140,7 @@ class ChatCompletionRequest(GenerationRequest):
     parallel_tool_calls: bool | None = None  # GPT-OSS calls one function per step either way
     reasoning_effort: Effort | None = None
     reasoning: ReasoningOptions | None = None
+    response_format: dict[str, Any] | None = None  # checked by config.response_schema, which names the bad field
 
     @field_validator("tool_choice", mode="wrap")
     @classmethod

@@ -14,6 +14,7 @@ class StopText:
         self._stops = [s for s in stops if s]
         self._held = ""
         self.hit = False
+        self.matched: str | None = None  # the stop sequence that ended the answer
 
     def add(self, text: str) -> str:
         """The part of ``text`` (with what was held) that is certainly answer text; sets ``hit`` on a stop."""
@@ -22,11 +23,12 @@ class StopText:
         if not self._stops:
             return text
         held = self._held + text
-        found = [i for i in (held.find(s) for s in self._stops) if i >= 0]
+        found = [(i, s) for s in self._stops if (i := held.find(s)) >= 0]
         if found:
+            at, self.matched = min(found)
             self.hit = True
             self._held = ""
-            return held[: min(found)]
+            return held[:at]
         keep = self._partial_stop_length(held)
         self._held = held[len(held) - keep :]
         return held[: len(held) - keep]

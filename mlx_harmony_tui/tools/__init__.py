@@ -1,4 +1,4 @@
-"""GPT-OSS tools that really run: python (sandboxed), apply_patch (inside a workspace), browser.
+"""Tools that really run: python (sandboxed), apply_patch (inside a workspace), browser, and MCP servers' tools.
 
 Each tool takes the model's call text and gives back a :class:`ToolOutput`; a
 failure the model caused (bad code, a patch that does not match, a page that

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlx_harmony_tui.tools.output import ToolOutput, truncate
+from mlx_harmony_tui.tools.python_limits import WATCH_INTERVAL_S, MemoryCgroup, TreeWatcher, cgroup_support
 
 WORKER = Path(__file__).with_name("python_worker.py")
 RESTARTED = "the python session was restarted, earlier variables are gone"
@@ -137,6 +138,9 @@ class _Session:
     replies: int
     lifeline: int  # never written: the worker kills itself when it closes
     capture: int
+    cgroup: MemoryCgroup | None = None
+    watcher: TreeWatcher | None = None
+    stopped_for: str | None = None  # why the watcher stopped the processes, if it did
     facts: dict = field(default_factory=dict)
     _buffer: bytes = b""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -175,6 +179,11 @@ class _Session:
         size = os.fstat(self.capture).st_size
         return os.pread(self.capture, min(size, READ_BACK_BYTES), 0).decode("utf-8", errors="replace"), size
 
+    def stop(self, reason: str) -> None:
+        """Kill the whole process tree because it went over a limit; ``reason`` says which."""
+        self.stopped_for = self.stopped_for or reason
+        self.kill()
+
     def kill(self) -> None:
         """Kill the whole process tree; safe from any thread, any number of times."""
         with self._lock:
@@ -186,10 +195,14 @@ class _Session:
 
     def close(self) -> int:
         """Kill, reap and release everything; return the worker's exit code."""
+        if self.watcher is not None:
+            self.watcher.close()
         self.kill()
         with self._lock:
             if not self._closed:
                 self.proc.wait()
+                if self.cgroup is not None:
+                    self.cgroup.remove()
                 for fd in (self.requests, self.replies, self.lifeline, self.capture):
                     os.close(fd)
                 self._closed = True
@@ -200,14 +213,17 @@ class PythonSandbox:
     """The ``python`` tool for one conversation: a stateful, sandboxed Python session.
 
     ``workdir`` (created if missing) is the only folder the code can write;
-    its ``.tmp`` folder is the code's TMPDIR and HOME is ``workdir``. Call
+    its ``.tmp`` folder is the code's TMPDIR and HOME is ``workdir``. The
+    session's processes may use ``total_memory_mb`` together (each at most
+    ``memory_mb`` of address space), and the folder may hold ``disk_mb``. Call
     ``run`` from one thread at a time; ``close`` may come from any thread.
     """
 
     name = "python"
 
     def __init__(self, workdir: Path, *, timeout_s: float = 30.0, memory_mb: int = 2048, cpu_s: int = 60,
-                 output_limit: int = 20_000, file_mb: int = 256) -> None:
+                 output_limit: int = 20_000, file_mb: int = 256, total_memory_mb: int = 2048,
+                 disk_mb: int = 1024) -> None:
         self.workdir = Path(workdir).resolve()
         (self.workdir / ".tmp").mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
@@ -215,6 +231,8 @@ class PythonSandbox:
         self.cpu_s = cpu_s
         self.output_limit = output_limit
         self.file_mb = file_mb
+        self.total_memory_mb = total_memory_mb
+        self.disk_mb = disk_mb
         self._session: _Session | None = None
         self._run_lock = threading.Lock()
         self._closed = threading.Event()
@@ -248,12 +266,15 @@ class PythonSandbox:
                 self._drop_session()
                 return ToolOutput("the python session is closed", ok=False)
             session.clear_output()
+            assert session.watcher is not None
+            session.watcher.call_starts()
             try:
                 session.send(code)
                 reply = session.read_reply(time.monotonic() + self.timeout_s)
             except BrokenPipeError:
                 reply = "eof"
-            return self._result(reply, before)
+            over_quota = session.watcher.call_ends()
+            return self._result(reply, before, over_quota)
 
     def restart(self) -> None:
         """End the session; the next ``run`` starts a fresh one with no variables."""
@@ -300,20 +321,32 @@ class PythonSandbox:
         env = {**_base_env(), "HOME": str(self.workdir), "TMPDIR": str(self.workdir / ".tmp"), "PYTHONUTF8": "1",
                "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "TERM": "dumb"}
         command = [*prefix, sys.executable, "-I", "-u", "-X", "utf8", str(WORKER), json.dumps(config)]
+        cgroup, cgroup_error = None, None
+        if cgroup_support().parent is not None:
+            try:
+                cgroup = MemoryCgroup(cgroup_support().parent, self.total_memory_mb)
+                command = cgroup.wrap(command)
+            except OSError as exc:
+                cgroup_error = f"cgroup v2 memory limit: {exc}"
         try:
             proc = subprocess.Popen(command, stdin=requests_r, stdout=capture, stderr=capture, env=env,
                                     pass_fds=(replies_w, life_r), cwd=self.workdir, start_new_session=True)
         except OSError as exc:
             for fd in (requests_w, replies_r, life_w, capture):
                 os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
             raise _StartFailed(f"the python sandbox could not start: {exc}") from exc
         finally:
             for fd in (requests_r, replies_w, life_r):
                 os.close(fd)
-        session = _Session(proc, requests_w, replies_r, life_w, capture)
+        session = _Session(proc, requests_w, replies_r, life_w, capture, cgroup)
+        session.watcher = TreeWatcher(proc.pid, self.workdir, None if cgroup else self.total_memory_mb, self.disk_mb,
+                                      session.stop)
         ready = session.read_reply(time.monotonic() + START_TIMEOUT_S)
         if isinstance(ready, dict) and "ready" in ready:
             session.facts = ready["ready"]
+            session.facts["errors"] += [cgroup_error] if cgroup_error else []
             return session
         session.kill()
         output, _ = session.output()
@@ -329,6 +362,11 @@ class PythonSandbox:
     def _ended(self, reply: dict | str) -> str:
         """Say how the worker ended, from its supervisor's report or else its exit code."""
         assert self._session is not None
+        if self._session.stopped_for:
+            return self._session.stopped_for
+        if self._session.cgroup is not None and self._session.cgroup.out_of_memory():
+            return (f"the python processes went over the python tool's limit of {self.total_memory_mb} MB of memory "
+                    "in total and were stopped")
         ended = reply.get("ended") if isinstance(reply, dict) else None
         if ended is None:
             code = self._session.close()
@@ -340,7 +378,7 @@ class PythonSandbox:
             return f"the python process was killed by signal {number} ({signal.strsignal(number)})"
         return f"the python process exited with status {ended['status']}"
 
-    def _result(self, reply: dict | str, before: list[str]) -> ToolOutput:
+    def _result(self, reply: dict | str, before: list[str], over_quota: str | None = None) -> ToolOutput:
         assert self._session is not None
         after: list[str] = []
         finished = isinstance(reply, dict) and "ok" in reply
@@ -355,6 +393,8 @@ class PythonSandbox:
             else:
                 after.append(f"{self._ended(reply)}; {RESTARTED}")
             self._drop_session()
+        elif over_quota:  # written faster than the watch could stop it: the call fails all the same
+            after.append(over_quota)
         error = reply.get("error") if finished else None
         text, cut = truncate(output.rstrip("\n"), self.output_limit)
         if size > READ_BACK_BYTES:
@@ -362,7 +402,7 @@ class PythonSandbox:
         if cut and error:  # the traceback's last line may have been cut off
             text += f"\n{error}"
         text = "\n".join(part for part in [*before, text, *after] if part)
-        return ToolOutput(text or "(no output)", ok=finished and reply["ok"] is True, truncated=cut)
+        return ToolOutput(text or "(no output)", ok=finished and reply["ok"] is True and not over_quota, truncated=cut)
 
     def _describe(self, facts: dict) -> list[str]:
         isolation = _isolation()
@@ -417,20 +457,31 @@ class PythonSandbox:
                          "sandbox's pid namespace)" + ("; RLIMIT_NPROC does not apply to root" if root else ""))
         else:
             lines.append("process count: NOT limited")
-        if "AS" in rlimits:
-            lines.append(f"memory: at most {self.memory_mb} MB of address space per process (RLIMIT_AS); not a total: "
-                         "several processes can each use that much"
-                         + ("; the out-of-memory killer takes sandbox processes first" if facts.get("oom_first") else ""))
+        session = self._session
+        assert session is not None
+        if session.cgroup is not None:
+            total = (f"at most {self.total_memory_mb} MB in total for all the sandbox's processes, held by the kernel "
+                     f"(cgroup v2 {session.cgroup.path}: memory.max, no swap, the whole group killed together)")
         else:
-            lines.append("memory: NOT limited" + (" (macOS does not enforce RLIMIT_AS)" if sys.platform == "darwin" else ""))
+            counted = "their share of anonymous and shared memory" if sys.platform == "linux" else "resident memory"
+            total = (f"at most {self.total_memory_mb} MB in total for all the sandbox's processes, summed by the app "
+                     f"every {WATCH_INTERVAL_S:g} s ({counted}) and all killed when over; cgroup v2 is not used: "
+                     f"{cgroup_support().reason}")
+        per_process = (f"; at most {self.memory_mb} MB of address space per process (RLIMIT_AS)" if "AS" in rlimits
+                       else " (macOS does not enforce RLIMIT_AS)" if sys.platform == "darwin" else "")
+        lines.append(f"memory: {total}{per_process}"
+                     + ("; the out-of-memory killer takes sandbox processes first" if facts.get("oom_first") else ""))
         if "CPU" in rlimits:
             lines.append(f"CPU: {self.cpu_s:g} s of CPU time per call for the python process (RLIMIT_CPU, a soft "
                          "limit the code could raise)")
         lines.append(f"time: each call is stopped after {self.timeout_s:g} s of wall-clock time")
         if "FSIZE" in rlimits:
-            lines.append(f"file size: at most {self.file_mb} MB per file (RLIMIT_FSIZE); total disk use is NOT limited")
+            lines.append(f"file size: at most {self.file_mb} MB per file (RLIMIT_FSIZE)")
         else:
             lines.append("file size: NOT limited")
+        lines.append(f"disk: the working folder may hold at most {self.disk_mb} MB: the app measures it every "
+                     f"{WATCH_INTERVAL_S:g} s and when a call ends, stops the code's processes when it grows past that, "
+                     "and fails the call (a burst written between two checks stays until the code deletes it)")
         if facts["caps_dropped"]:
             lines.append("privileges: all capabilities dropped, no_new_privs set")
         lines.append("environment: a fresh one (PATH, LANG, Python settings; HOME and TMPDIR inside the working "

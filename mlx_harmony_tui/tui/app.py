@@ -165,7 +165,7 @@ class HarmonyApp(App):
             if not self.is_running:
                 return False  # the app is closing: nobody will answer
         if answer[0] == "always" and self.session is not None and self.session.tools is not None:
-            self.session.tools.allow_all()
+            self.session.tools.always_allow(request)
         return answer[0] in ("run", "always")
 
     def on_slow_blas(self, message: SlowBlas) -> None:

@@ -20,7 +20,7 @@ from ..chat.export import export_chat
 from ..chat.session import TurnFailed
 from ..config.sampling import SamplingParams
 from ..config.settings import export_folder
-from ..engine.events import Done, StatsUpdate, TextDelta, ToolCall, ToolResult
+from ..engine.events import Done, Notice, StatsUpdate, TextDelta, ToolCall, ToolResult
 from ..errors import UserError
 from .batching import TextBatcher
 from .chat_compare import Comparing
@@ -95,7 +95,7 @@ class ChatView(Comparing, Widget):
         self.status.profile = session.settings.profile or "—"
         panel = self.query_one(SamplingPanel)
         panel.set_values(session.sampling.model_dump())
-        panel.show_effort(session.prompt().harmony.reasoning_effort if info.is_gpt_oss else None)
+        panel.show_effort(session.prompt(tools=False).harmony.reasoning_effort if info.is_gpt_oss else None)
         self.status.state = "ready"
         greeting = session.settings.greeting()
         if greeting and not session.history and not self.conversation.turns:
@@ -183,10 +183,16 @@ class ChatView(Comparing, Widget):
         elif isinstance(event, ToolCall):
             view = await self.query_one(ToolCallsPane).add_call(event.recipient, event.arguments, event.channel)
             if self.session.tools is None or not self.session.tools.active:
-                view.set_result("not run", "Tools are off: start with --python, --browser or --apply-patch, or use a profile with tools.")
+                view.set_result("not run", "Tools are off: start with --python, --browser, --apply-patch or --mcp, "
+                                           "use a profile with tools, or add mcpServers to settings.json.")
             else:
                 self._pending_calls.append(view)
                 self.status.state = f"running {event.recipient}"
+        elif isinstance(event, Notice):
+            if event.severity == "warning":
+                self.notify(event.text, severity="warning", timeout=15, markup=False)
+            else:
+                self.status.state = event.text
         elif isinstance(event, ToolResult):
             if self._pending_calls:
                 self._pending_calls.pop(0).set_result(event.status, event.output, event.duration_s)

@@ -132,8 +132,9 @@ def test_a_tool_that_is_off_is_reported_to_the_model(tiny_session, enc, tmp_path
 
 def test_tools_on_a_model_that_cannot_call_them_are_reported(tmp_path):
     tools = ToolBox(ToolOptions(python=True), tmp_path / "python")
-    assert tools.unused_note("SmolLM2-135M-Instruct", is_gpt_oss=False) == (
-        "tools (python) work with GPT-OSS models; SmolLM2-135M-Instruct answers without them"
+    assert tools.unused_note("SmolLM2-135M-Instruct", can_call_tools=False) == (
+        "SmolLM2-135M-Instruct cannot call tools (it is not GPT-OSS and its chat template declares no tool calls); "
+        "it answers without the tools that are on (python)"
     )
-    assert tools.unused_note("gpt-oss-20b", is_gpt_oss=True) is None
-    assert ToolBox(ToolOptions(), tmp_path).unused_note("SmolLM2-135M-Instruct", is_gpt_oss=False) is None
+    assert tools.unused_note("gpt-oss-20b", can_call_tools=True) is None
+    assert ToolBox(ToolOptions(), tmp_path).unused_note("SmolLM2-135M-Instruct", can_call_tools=False) is None

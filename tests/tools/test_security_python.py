@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mlx_harmony_tui.tools.python_limits import MB, folder_bytes
 from mlx_harmony_tui.tools.python_sandbox import RESTARTED, PythonSandbox
 from tests.tools.test_python_sandbox import wait_until_at_most
 
@@ -167,3 +168,47 @@ def test_a_cpu_burning_subprocess_is_killed(sandbox: PythonSandbox, how: str) ->
         assert sandbox.run(spawn + "print('left running')").text == "left running"
     assert wait_until_at_most(token, 0) == []
     assert still_works(sandbox)
+
+
+@pytest.mark.parametrize("how", ["many files", "one burst"])
+def test_filling_the_disk_is_stopped_at_the_quota(tmp_path: Path, how: str) -> None:
+    with PythonSandbox(tmp_path / "w", timeout_s=20, disk_mb=8) as box:
+        if how == "many files":  # each file is small: only the folder's quota can stop this
+            code = ("import time\nfor i in range(400):\n    with open(f'fill-{i}.bin', 'wb') as f:\n"
+                    "        f.write(b'x' * 1024 * 1024)\n    time.sleep(0.01)\nprint('filled')")
+        else:  # 64 MB as fast as the disk takes it: it may all land between two checks
+            code = "with open('fill.bin', 'wb') as f:\n    for _ in range(64):\n        f.write(b'x' * 1024 * 1024)"
+        result = box.run(code)
+        assert not result.ok and "over the python tool's disk quota of 8 MB" in result.text
+        assert "delete files there to make room" in result.text
+        if how == "many files":
+            assert "filled" not in result.text and "the python processes were stopped" in result.text
+            assert result.text.endswith(RESTARTED) and 8 * MB < folder_bytes(box.workdir) < 400 * MB
+        grow = box.run("open('more.txt', 'w').write('x' * 100_000)")  # over the quota the folder may not grow
+        assert not grow.ok and "over the python tool's disk quota of 8 MB" in grow.text
+        cleaned = box.run("import glob, os\nfor name in glob.glob('fill*') + ['more.txt']:\n    os.remove(name)\nprint('cleaned')")
+        assert cleaned.text == "cleaned" and folder_bytes(box.workdir) < MB  # the model can make room and go on
+        assert box.run("open('notes.txt', 'w').write('fine')").ok
+        assert still_works(box)
+
+
+@pytest.mark.parametrize("how", ["subprocesses", "forks", "shared memory"])
+def test_memory_hogs_across_processes_are_stopped_by_the_total(tmp_path: Path, how: str) -> None:
+    with PythonSandbox(tmp_path / "w", timeout_s=20, memory_mb=512, total_memory_mb=160) as box:
+        require(box, "memory: NOT limited")
+        token = f"hog-{how.replace(' ', '-')}-{os.getpid()}"
+        hog = f"# {token}\nimport time\nblock = b'x' * (64 * 1024 * 1024)\ntime.sleep(60)"  # 64 MB each: 4 make 256
+        if how == "shared memory":  # pages of a shared mapping are not anonymous memory of any one process
+            hog = f"# {token}\nimport mmap, time\nblock = mmap.mmap(-1, 64 * 1024 * 1024)\nblock.write(b'x' * len(block))\ntime.sleep(60)"
+        if how == "subprocesses":
+            code = (f"import subprocess, sys\nhogs = [subprocess.Popen([sys.executable, '-c', {hog!r}]) for _ in range(4)]\n"
+                    "for hog in hogs:\n    hog.wait()\nprint('all hogs done')")
+        else:  # forks share the session's pages: only their own allocations count
+            code = (f"import os\nfor _ in range(4):\n    if os.fork() == 0:\n        exec({hog!r})\n        os._exit(0)\n"
+                    "for _ in range(4):\n    os.wait()\nprint('all hogs done')")
+        result = box.run(code)
+        assert not result.ok and "all hogs done" not in result.text
+        assert "over the python tool's limit of 160 MB of memory in total" in result.text
+        assert result.text.endswith(RESTARTED)
+        assert wait_until_at_most(token, 0) == [] and wait_until_at_most(str(box.workdir), 0) == []
+        assert still_works(box)

@@ -1,34 +1,42 @@
-"""A browser backend on the web: pages over http(s), search through a configurable endpoint.
+"""A browser backend on the web: pages over http(s), search through a URL template or SearXNG.
 
-The search endpoint is a URL template with ``{query}`` (and optionally
-``{topn}``); it may answer JSON (a list of ``{title, url, snippet}``, or an
-object holding one under ``results``) or an HTML page whose links become the
-results.
+Every connection goes to an address checked first (``address.py``): names are
+resolved once, refused when any address is not on the public internet (unless
+private addresses are allowed), and the request goes to that very address with
+the name kept in the Host header and TLS's SNI. Redirects are followed here,
+each hop checked the same way. The search endpoint's own scheme, host and port
+are trusted: the user chose it, and it is often a SearXNG on this machine.
 """
 
 from __future__ import annotations
 
-import json
-from urllib.parse import quote_plus, urlsplit
+import ssl
+import time
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from ...errors import UserError
+from .address import Resolver, public_addresses, resolve
 from .backend import BrowserError, quoted
 from .html_text import html_to_page
-from .page import MARKER_RE, Page, SearchResult, clean_text, domain_of, search_results_page, strip_markers
+from .page import Page, clean_text, domain_of, search_results_page
+from .web_search import SearchEndpoint, origin_of, results_from_html, results_from_json
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _TEXT_TYPES = {"application/json", "application/xml", "application/javascript", "application/x-javascript"}
-_SNIPPET_CHARS = 200
+_REDIRECTS = {301, 302, 303, 307, 308}
 
 
 class HttpBackend:
-    """Open http(s) pages, and search when ``search_url_template`` is set.
+    """Open http(s) pages, and search when a search URL template or a SearXNG URL is set.
 
-    A request taking longer than ``timeout_s`` seconds, a status other than
-    200, a body that is not text, or one over ``max_bytes`` (after
-    decompression) is a BrowserError naming the URL.
+    A page taking longer than ``timeout_s`` seconds in all (redirects
+    included), a status other than 200, a body that is not text, one over
+    ``max_bytes`` (after decompression), more than ``max_redirects`` redirects,
+    or an address that is not public (unless ``allow_private``) is a
+    BrowserError naming the URL and the reason. ``resolver`` looks names up
+    (``socket.getaddrinfo`` by default); ``verify`` is httpx's TLS check.
     """
 
     source = "web"
@@ -37,37 +45,48 @@ class HttpBackend:
         self,
         search_url_template: str | None = None,
         *,
+        searxng_url: str | None = None,
+        allow_private: bool = False,
+        resolver: Resolver = resolve,
         timeout_s: float = 15.0,
         max_bytes: int = 5_000_000,
+        max_redirects: int = 5,
         user_agent: str = "mlx-harmony-browser/1.0",
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        if search_url_template is not None and searxng_url is not None:
+            raise UserError("browser search: give a search URL or a SearXNG URL, not both")
+        self.endpoint: SearchEndpoint | None = None
         if search_url_template is not None:
-            if "{query}" not in search_url_template:
-                raise UserError(f"browser search URL {search_url_template!r}: has no {{query}} placeholder")
-            if urlsplit(search_url_template).scheme not in ("http", "https"):
-                raise UserError(f"browser search URL {search_url_template!r}: must start with http:// or https://")
-        self.search_url_template = search_url_template
+            self.endpoint = SearchEndpoint.from_template(search_url_template)
+        elif searxng_url is not None:
+            self.endpoint = SearchEndpoint.searxng(searxng_url)
+        self.allow_private = allow_private
+        self.resolver = resolver
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
         self.user_agent = user_agent
+        self.verify = verify
 
     def search(self, query: str, topn: int) -> Page:
         """Results from the search endpoint, at most ``topn``, in the order it gave them."""
-        if self.search_url_template is None:
+        if self.endpoint is None:
             raise BrowserError(
-                "Web search is not set up (no search URL is configured): open pages by their URL instead"
+                "Web search is not set up (no search URL or SearXNG URL is configured): open pages by their URL instead"
             )
-        url = self.search_url_template.replace("{query}", quote_plus(query)).replace("{topn}", str(topn))
-        final_url, media_type, body = self._get(url)
+        url = self.endpoint.url_for(query, topn)
+        final_url, media_type, body = self._get(url, trusted=self.endpoint.origin, hint=self.endpoint.refused_hint)
         if media_type in _HTML_TYPES:
-            results = _results_from_html(body, final_url)
+            results = results_from_html(body, final_url)
         else:
-            results = _results_from_json(body, url)
+            results = results_from_json(body, f"{self.endpoint.name} ({quoted(url)})")
         return search_results_page(query, results[:topn])
 
     def fetch(self, url: str, *, view_source: bool = False) -> Page:
         """The page at ``url``: HTML as text with numbered links, other text as it is."""
-        final_url, media_type, body = self._get(url)
+        trusted = self.endpoint.origin if self.endpoint else None
+        final_url, media_type, body = self._get(url, trusted=trusted)
         if view_source:
             return Page(url=f"view-source:{final_url}", title=f"Source of {final_url}", text=clean_text(body))
         if media_type in _HTML_TYPES:
@@ -75,37 +94,66 @@ class HttpBackend:
         name = urlsplit(final_url).path.rstrip("/").rpartition("/")[2]
         return Page(url=final_url, title=name or domain_of(final_url), text=clean_text(body))
 
-    def _get(self, url: str) -> tuple[str, str, str]:
-        """(final URL after redirects, media type, decoded body) of a GET."""
+    def _get(self, url: str, trusted: tuple[str, str, int] | None, hint: str = "") -> tuple[str, str, str]:
+        """(final URL after redirects, media type, decoded body) of a GET, every hop checked."""
         shown = quoted(url)
-        try:
-            parts = urlsplit(url)
-            if parts.scheme.lower() not in ("http", "https"):
-                raise BrowserError(f"{shown}: only http:// and https:// URLs can be opened")
-            if not parts.hostname:
-                raise BrowserError(f"{shown} has no host name")
-            with httpx.Client(
-                timeout=self.timeout_s,
-                follow_redirects=True,
-                max_redirects=5,
-                headers={"User-Agent": self.user_agent},
-            ) as client:
-                with client.stream("GET", url) as response:
-                    return self._read(shown, response)
-        except httpx.TimeoutException as error:
-            raise BrowserError(f"{shown} did not answer within {self.timeout_s:g} s") from error
-        except httpx.TooManyRedirects as error:
-            raise BrowserError(f"{shown} redirects too many times") from error
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as error:
-            raise BrowserError(f"{shown} is not a URL that can be opened: {error}") from error
-        except httpx.ConnectError as error:
-            raise BrowserError(f"could not connect to {shown}: {error}") from error
-        except httpx.HTTPError as error:
-            raise BrowserError(f"fetching {shown} failed: {error}") from error
+        deadline = time.monotonic() + self.timeout_s
+        current = url
+        for _hop in range(self.max_redirects + 1):
+            where = f"{shown}:" if current == url else f"{shown} redirects to {quoted(current)}:"
+            try:
+                target = _parse(current, where)
+                host = target.raw_host.decode("ascii")
+                port = target.port or (443 if target.scheme == "https" else 80)
+                allowed = self.allow_private or origin_of(current) == trusted
+                try:
+                    addresses = public_addresses(host, port, self.resolver, allowed)
+                except BrowserError as error:
+                    raise BrowserError(f"{where} {error}") from None
+                location, result = self._get_one(target, host, addresses, deadline, shown, hint)
+            except httpx.TimeoutException as error:
+                raise BrowserError(f"{shown} did not answer within {self.timeout_s:g} s") from error
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as error:
+                raise BrowserError(f"{shown} is not a URL that can be opened: {error}") from error
+            except httpx.HTTPError as error:
+                raise BrowserError(f"fetching {shown} failed: {error}") from error
+            if location is None:
+                assert result is not None
+                return current, *result
+            current = urljoin(current, location)
+        raise BrowserError(f"{shown} redirects too many times (more than {self.max_redirects})")
 
-    def _read(self, shown: str, response: httpx.Response) -> tuple[str, str, str]:
+    def _get_one(self, target: httpx.URL, host: str, addresses: list[str], deadline: float, shown: str,
+                 hint: str) -> tuple[str | None, tuple[str, str] | None]:
+        """GET ``target`` from the first of ``addresses`` that accepts a connection:
+        (the redirect's Location, None) or (None, (media type, body))."""
+        headers = {"Host": target.netloc.decode("ascii"), "User-Agent": self.user_agent}
+        extensions = {"sni_hostname": host} if target.scheme == "https" and host not in addresses else {}
+        failure: httpx.ConnectError | None = None
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise httpx.ReadTimeout("out of time")
+            with httpx.Client(timeout=remaining, trust_env=False, verify=self.verify) as client:
+                request = client.build_request("GET", target.copy_with(host=address), headers=headers,
+                                               extensions=extensions)
+                try:
+                    response = client.send(request, stream=True)
+                except httpx.ConnectError as error:
+                    failure = error
+                    continue
+                try:
+                    if response.status_code in _REDIRECTS and response.headers.get("location"):
+                        return response.headers["location"], None
+                    return None, self._read(shown, response, deadline, hint)
+                finally:
+                    response.close()
+        raise BrowserError(f"could not connect to {shown}: {failure}")
+
+    def _read(self, shown: str, response: httpx.Response, deadline: float, hint: str) -> tuple[str, str]:
         if response.status_code != 200:
-            raise BrowserError(f"{shown} answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
+            status = f"{shown} answered HTTP {response.status_code} {response.reason_phrase}".rstrip()
+            raise BrowserError(status + (hint if response.status_code == 403 else ""))
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type and not _is_text(media_type):
             raise BrowserError(f"{shown} is {media_type}, not a text page the browser can show")
@@ -117,13 +165,24 @@ class HttpBackend:
             body += chunk
             if len(body) > self.max_bytes:
                 raise BrowserError(f"{shown} is larger than the browser's limit of {self.max_bytes} bytes")
+            if time.monotonic() > deadline:  # a server that trickles its page out
+                raise BrowserError(f"{shown} did not answer within {self.timeout_s:g} s")
         if not media_type and b"\x00" in body[:4096]:
             raise BrowserError(f"{shown} is binary data, not a text page the browser can show")
         try:
             text = body.decode(response.charset_encoding or "utf-8", errors="replace")
         except LookupError:
             text = body.decode("utf-8", errors="replace")
-        return str(response.url), media_type, text
+        return media_type, text
+
+
+def _parse(url: str, where: str) -> httpx.URL:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise BrowserError(f"{where} only http:// and https:// URLs can be opened")
+    if not parts.hostname:
+        raise BrowserError(f"{where} has no host name")
+    return httpx.URL(url)
 
 
 def _is_text(media_type: str) -> bool:
@@ -133,47 +192,3 @@ def _is_text(media_type: str) -> bool:
         or media_type in _TEXT_TYPES
         or media_type.endswith(("+xml", "+json"))
     )
-
-
-def _results_from_json(body: str, url: str) -> list[SearchResult]:
-    shape = "a JSON list of {title, url, snippet} objects (or an object with such a list under `results`)"
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise BrowserError(f"the search endpoint {quoted(url)} did not answer HTML or JSON: expected {shape}") from error
-    if isinstance(data, dict):
-        data = data.get("results")
-    if not isinstance(data, list):
-        raise BrowserError(f"the search endpoint {quoted(url)} answered JSON of another shape: expected {shape}")
-    results = []
-    for item in data:
-        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-            continue
-        target = item["url"]
-        if urlsplit(target).scheme not in ("http", "https"):
-            continue
-        title = item.get("title") if isinstance(item.get("title"), str) else ""
-        snippet = item.get("snippet") if isinstance(item.get("snippet"), str) else ""
-        results.append(SearchResult(title=title or target, url=target, snippet=snippet[:_SNIPPET_CHARS * 2]))
-    return results
-
-
-def _results_from_html(body: str, url: str) -> list[SearchResult]:
-    """Each link to another http(s) page becomes a result; links back to the search itself
-    (more pages, other queries) do not."""
-    page = html_to_page(body, url, fallback_title="")
-    search_path = urlsplit(url).path
-    results: list[SearchResult] = []
-    seen: set[int] = set()
-    for line in page.text.split("\n"):
-        for match in MARKER_RE.finditer(line):
-            link_id = int(match[1])
-            target = page.links[link_id].url
-            if link_id in seen or urlsplit(target).scheme not in ("http", "https"):
-                continue
-            if urlsplit(target).path == search_path and domain_of(target) == domain_of(url):
-                continue
-            seen.add(link_id)
-            snippet = strip_markers(line[match.end():]).strip(" -–—|:")[:_SNIPPET_CHARS]
-            results.append(SearchResult(title=match[2], url=target, snippet=snippet))
-    return results

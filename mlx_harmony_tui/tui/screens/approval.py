@@ -1,4 +1,5 @@
-"""Asking before a tool changes anything: the python code or the patch's diff, with run, decline or always."""
+"""Asking before a tool changes anything: the python code, the patch's diff or an MCP call's arguments, with run,
+decline or always (every call, or an MCP server's tools)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from textual.widgets import Button, Label, Static
 
 
 class ToolApproval(ModalScreen[str]):
-    """Returns ``run``, ``decline`` or ``always`` (run this tool without asking for the rest of the session)."""
+    """Returns ``run``, ``decline`` or ``always`` (run such calls without asking for the rest of the session)."""
 
     BINDINGS = [
         Binding("y", "answer('run')", "run", id="approval_run"),
         Binding("n,escape", "answer('decline')", "decline", id="approval_decline"),
         Binding("a", "answer('always')", "always", id="approval_always"),
     ]
+    AUTO_FOCUS = "#decline"  # the safe answer has the focus
     DEFAULT_CSS = """
     ToolApproval { align: center middle; }
     #approval { width: 90%; max-width: 120; height: auto; max-height: 90%; background: $panel; border: round $warning; padding: 1 2; }
@@ -30,8 +32,8 @@ class ToolApproval(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         r = self.request
-        what = "run this Python code in the sandbox" if r.tool == "python" else "apply this patch in the workspace"
-        lexer = "python" if r.tool == "python" else "diff"
+        what, always = r.what(), r.always()
+        lexer = "json" if r.server is not None else "python" if r.tool == "python" else "diff"
         with Vertical(id="approval"):
             yield Label(f"The model wants to {what} ({r.recipient}).", classes="pane-title")
             with VerticalScroll(id="approval-preview"):
@@ -39,10 +41,7 @@ class ToolApproval(ModalScreen[str]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Run (y)", id="run", variant="warning")
                 yield Button("Decline (n)", id="decline")
-                yield Button("Allow all tool calls this session (a)", id="always")
-
-    def on_mount(self) -> None:
-        self.query_one("#decline", Button).focus()
+                yield Button(f"{always} (a)", id="always")
 
     def action_answer(self, answer: str) -> None:
         self.dismiss(answer)
