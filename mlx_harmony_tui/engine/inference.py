@@ -31,7 +31,7 @@ from ..models.resolve import resolve_model
 from ..runtime import backend_name, blas_info
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
 from .group import SHARD_ENV, Group, GroupLost, is_link_error, launched
-from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, StallWatch, agree, in_turn
+from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, StallWatch, agree, in_turn, stall_limit
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 
 # The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
@@ -225,7 +225,7 @@ class InferenceThread:
         try:
             self._lockstep = Lockstep(Group.join(self._mx(), launch))
             if not self._follows:
-                self._watch = StallWatch(self._on_stall)
+                self._watch = StallWatch(self._on_stall, stall_limit(self._mx().default_device() != self._mx().cpu))
         except GroupLost as exc:
             if self._follows:
                 raise

@@ -26,7 +26,16 @@ from .group import Group
 from .requests import Call, Generate, Request
 
 HEARTBEAT_S = 1.0  # an idle rank 0 still speaks this often, so a lost rank is noticed before the next request
-STALL_S = float(os.environ.get("MLX_HARMONY_STALL_TIMEOUT", "20"))  # see StallWatch
+STALL_CPU_S = 20.0  # see StallWatch
+# On a GPU a first step of a new shape compiles kernels: 30-90 s were seen on CUDA (2x H200, gpt-oss-20b shape),
+# which a 20 s limit took for a lost rank.
+STALL_GPU_S = 180.0
+
+
+def stall_limit(on_gpu: bool) -> float:
+    """Seconds one round may wait before rank 0 gives the group up (``MLX_HARMONY_STALL_TIMEOUT`` overrides)."""
+    chosen = os.environ.get("MLX_HARMONY_STALL_TIMEOUT")
+    return float(chosen) if chosen else STALL_GPU_S if on_gpu else STALL_CPU_S
 RANK_LOG_ENV = "MLX_HARMONY_RANK_LOG"  # a file where ranks other than 0 note the tokens of each finished request
 
 
@@ -121,10 +130,11 @@ def agree(group: Group, problem: str) -> str:
 class StallWatch:
     """Rank 0's guard against a rank that stops answering while its link stays open (or whose failure MLX leaves
     a wait hanging on): when one round or step has waited longer than the limit, ``on_stall(seconds)`` runs on
-    the watch's own thread. The limit is STALL_S, or five times the slowest round seen, whichever is longer."""
+    the watch's own thread. The limit is ``limit`` (see :func:`stall_limit`), or five times the slowest round
+    seen, whichever is longer."""
 
-    def __init__(self, on_stall: Callable[[float], None]):
-        self._on_stall = on_stall
+    def __init__(self, on_stall: Callable[[float], None], limit: float):
+        self._on_stall, self._limit = on_stall, limit
         self._since: float | None = None
         self._slowest = 0.0
         self._stopped = False
@@ -148,6 +158,6 @@ class StallWatch:
             time.sleep(0.5)
             since = self._since
             waited = time.monotonic() - since if since is not None else 0.0
-            if waited > max(STALL_S, 5 * self._slowest) and not self._stopped:
+            if waited > max(self._limit, 5 * self._slowest) and not self._stopped:
                 self._stopped = True
                 self._on_stall(waited)
