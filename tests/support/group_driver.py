@@ -138,6 +138,7 @@ if __name__ == "__main__":
     import faulthandler
     import signal
 
+    faulthandler.enable()  # a rank that crashes shows where
     faulthandler.register(signal.SIGUSR1)  # a stuck rank shows where it waits
     scenario, model, target = sys.argv[1:4]
     if scenario == "engine":
