@@ -9,7 +9,7 @@ checked by :mod:`.messages`, which can say which part of which message is wrong.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
 
@@ -27,11 +27,12 @@ class StreamOptions(_Body):
     include_usage: bool = False
 
 
-class GenerationRequest(_Body):
-    """What chat and text completions share."""
+class SamplingFields(_Body):
+    """The sampling fields every OpenAI-shaped request takes (chat and text completions, Responses)."""
 
-    model: str = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
+    SAMPLING_NAMES: ClassVar[tuple[str, ...]] = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
+                      "seed")
+
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
@@ -39,8 +40,21 @@ class GenerationRequest(_Body):
     repetition_penalty: float | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    logit_bias: dict[int, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     seed: int | None = None
+
+    def sampling_changes(self) -> dict[str, Any]:
+        """The sampling fields the client set, named as SamplingParams names them."""
+        return {name: getattr(self, name) for name in self.SAMPLING_NAMES if getattr(self, name) is not None}
+
+
+class GenerationRequest(SamplingFields):
+    """What chat and text completions share."""
+
+    SAMPLING_NAMES: ClassVar[tuple[str, ...]] = (*SamplingFields.SAMPLING_NAMES, "logit_bias", "max_tokens")
+
+    model: str = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    logit_bias: dict[int, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     stop: str | list[str] | None = Field(None, validate_default=True)  # always a list once validated
     n: int = 1
     stream: bool = False
@@ -70,12 +84,6 @@ class GenerationRequest(_Body):
         if value is not None and not info.data.get("stream"):
             raise ValueError("only allowed when stream is true")
         return value
-
-    def sampling_changes(self) -> dict[str, Any]:
-        """The sampling fields the client set, named as SamplingParams names them."""
-        names = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
-                 "logit_bias", "seed", "max_tokens")
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property
     def include_usage(self) -> bool:

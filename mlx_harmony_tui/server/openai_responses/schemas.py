@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..schemas import SamplingFields
+
 Effort = Literal["low", "medium", "high"]
 
 
@@ -31,7 +33,7 @@ class TextConfig(_Body):
     verbosity: Literal["low", "medium", "high"] | None = None  # GPT-OSS has no verbosity setting: accepted, no effect
 
 
-class ResponsesRequest(_Body):
+class ResponsesRequest(SamplingFields):
     model: str = Field(min_length=1)
     input: str | list[dict[str, Any]]
     instructions: str | None = None
@@ -41,14 +43,6 @@ class ResponsesRequest(_Body):
     reasoning: ReasoningConfig | None = None
     text: TextConfig | None = None
     max_output_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    repetition_penalty: float | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    seed: int | None = None
     previous_response_id: str | None = None
     store: bool = True
     stream: bool = False
@@ -71,9 +65,7 @@ class ResponsesRequest(_Body):
         return value
 
     def sampling_changes(self) -> dict[str, Any]:
-        """The sampling fields the client set, named as SamplingParams names them."""
-        names = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "seed")
-        changes = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        changes = super().sampling_changes()
         if self.max_output_tokens is not None:
             changes["max_tokens"] = self.max_output_tokens
         return changes
