@@ -42,6 +42,7 @@ async def test_compare_answers_twice_at_once_and_keeping_b_goes_on_from_b(defaul
 
         counts = set()
         await send(pilot, app, "Name an animal.")
+        await wait_for(pilot, lambda: app.busy)  # the key press has reached the app: the comparison runs (40 tokens a side)
         while app.busy:
             counts.add(app.query_one(StatusBar).running)
             await pilot.pause(0.05)
@@ -87,6 +88,7 @@ async def test_a_rerun_runs_beside_the_chat_which_answers_meanwhile(default_mode
 
         counts = set()
         await send(pilot, app, "Name a fruit.")
+        await wait_for(pilot, lambda: app.busy)  # the key press has reached the app
         while app.busy:
             counts.add(app.query_one(StatusBar).running)
             await pilot.pause(0.05)
