@@ -11,6 +11,7 @@ import pytest
 from mlx_harmony_tui.config.settings import AppSettings
 from mlx_harmony_tui.logs.store import read_chat_file
 from mlx_harmony_tui.tui.app import HarmonyApp, StartOptions
+from mlx_harmony_tui.tui.screens.approval import ToolApproval
 from mlx_harmony_tui.tui.widgets import AssistantTurn, ChatInput, Slider, StatusBar, ToolCallsPane, UserTurn
 
 SIZE = (140, 45)
@@ -32,6 +33,12 @@ async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
         if time.monotonic() - start > timeout:
             raise AssertionError("timed out waiting")
         await pilot.pause(0.05)
+
+
+async def approval_shown(pilot, app) -> None:
+    """Waits until the tool approval window is on screen with its buttons composed (pushing it and composing it are
+    two steps: a query or key press between them finds no buttons)."""
+    await wait_for(pilot, lambda: isinstance(app.screen, ToolApproval) and bool(app.screen.query("#always")))
 
 
 async def ready(pilot, app) -> None:

@@ -232,7 +232,7 @@ async def test_the_empty_screen_says_how_to_start_and_help_shows_the_real_folder
         await app.query_one("#conversation").add(UserTurn("a question"))
         assert not app.query("#empty-hint")  # gone once there is something to read
         await pilot.press("f1")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen) and bool(app.screen.query("#help-folders")))
         folders = plain(app.screen.query_one("#help-folders").content, width=200)
         for path in (settings_path(), data_dir() / "chats", cache_dir(), export_dir()):
             assert str(path) in folders, (path, folders)

@@ -12,7 +12,7 @@ from mlx_harmony_tui.tui.widgets import AssistantTurn, ToolCallsPane
 from tests.support.engine import ScriptedSteps
 from tests.support.mcp_servers import stdio_server
 
-from .test_app import SIZE, ready, run_async, send, wait_for
+from .test_app import SIZE, approval_shown, ready, run_async, send, wait_for
 
 CALL = '<|channel|>commentary to=functions.notes__add <|constrain|>json<|message|>{{"a": {a}, "b": {b}}}<|call|>'
 FINAL = "<|channel|>final<|message|>{}<|return|>"
@@ -32,7 +32,7 @@ async def test_mcp_call_is_approved_per_server_shown_saved_and_replayed(tiny_gpt
         scripted = ScriptedSteps(app.session.generator, [enc.encode(s, allowed_special="all") for s in steps])
 
         await send(pilot, app, "What is 2 + 40?")
-        await wait_for(pilot, lambda: isinstance(app.screen, ToolApproval))
+        await approval_shown(pilot, app)
         request = app.screen.request
         assert request.server == "notes" and '"b": 40' in request.preview
         assert "Always allow notes's tools" in str(app.screen.query_one("#always").label)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from mlx_harmony_tui.config.settings import AppSettings
 from mlx_harmony_tui.tools.toolbox import ToolOptions
 from mlx_harmony_tui.tui.app import HarmonyApp, StartOptions
-from mlx_harmony_tui.tui.screens.approval import ToolApproval
 from mlx_harmony_tui.tui.widgets import AssistantTurn, ToolCallsPane
 from tests.support.engine import ScriptedSteps
 
-from .test_app import SIZE, ready, run_async, send, wait_for
+from .test_app import SIZE, approval_shown, ready, run_async, send, wait_for
 
 CALL = "<|channel|>analysis to=python<|message|>print(6 * 7)<|call|>"
 
@@ -23,7 +22,7 @@ async def test_python_call_is_approved_runs_and_the_answer_follows(tiny_gpt_oss_
         ScriptedSteps(app.session.generator, [enc.encode(s, allowed_special="all") for s in scripts])
 
         await send(pilot, app, "What is 6 times 7?")
-        await wait_for(pilot, lambda: isinstance(app.screen, ToolApproval))
+        await approval_shown(pilot, app)
         assert "print(6 * 7)" in app.screen.request.preview
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.busy)
@@ -33,7 +32,7 @@ async def test_python_call_is_approved_runs_and_the_answer_follows(tiny_gpt_oss_
         assert [m["role"] for m in app.session.history] == ["user", "assistant", "tool", "assistant"]
 
         await send(pilot, app, "And again?")
-        await wait_for(pilot, lambda: isinstance(app.screen, ToolApproval))
+        await approval_shown(pilot, app)
         await pilot.press("n")
         await wait_for(pilot, lambda: not app.busy)
         views = list(app.query_one(ToolCallsPane).query("ToolCallView"))
