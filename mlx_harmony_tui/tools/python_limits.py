@@ -167,6 +167,28 @@ def _linux_processes() -> Processes:
     return found
 
 
+def group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (a zombie has ended: its writes are done)."""
+    if sys.platform != "linux":
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as stat:
+                    fields = stat.read().rpartition(b")")[2].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+                return True
+    return False
+
+
 def _linux_memory(pid: int) -> int:
     """The process's share of anonymous and shared-memory pages (PSS: a page that forked
     processes share counts once in all); its resident size where that cannot be read."""
@@ -215,10 +237,22 @@ def tree_memory(root: int) -> tuple[set[int], int]:
     return tree, sum(table[pid][2] or _linux_memory(pid) for pid in tree)
 
 
-def folder_bytes(folder: Path) -> int:
-    """Disk space the files below ``folder`` take (allocated blocks; each hard-linked file once)."""
+FileRecord = tuple[int, int, int]  # size, inode change time in ns, bytes counted
+
+
+def folder_usage(folder: Path, known: dict[tuple[int, int], FileRecord] | None = None
+                 ) -> tuple[int, dict[tuple[int, int], FileRecord]]:
+    """Disk space the files below ``folder`` take (allocated blocks; each hard-linked file once), and a record per file.
+
+    A file of ``known`` with the same size and inode change time counts what it
+    counted then (the change time, unlike the modification time, cannot be set
+    back by the code): filesystems allocate a file's blocks after ``write`` returns
+    (ext4's delayed allocation, XFS's preallocation), so an untouched file's
+    block count can move on its own for a while after a burst. Only files that
+    changed are read afresh.
+    """
     total = 0
-    seen: set[tuple[int, int]] = set()
+    records: dict[tuple[int, int], FileRecord] = {}
     stack = [str(folder)]
     while stack:
         try:
@@ -230,13 +264,23 @@ def folder_bytes(folder: Path) -> int:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if (info.st_dev, info.st_ino) in seen:
+            key = (info.st_dev, info.st_ino)
+            if key in records:
                 continue
-            seen.add((info.st_dev, info.st_ino))
-            total += info.st_blocks * 512 if hasattr(info, "st_blocks") else info.st_size
+            counted = info.st_blocks * 512 if hasattr(info, "st_blocks") else info.st_size
+            before = known.get(key) if known is not None else None
+            if before is not None and before[:2] == (info.st_size, info.st_ctime_ns):
+                counted = before[2]
+            records[key] = (info.st_size, info.st_ctime_ns, counted)
+            total += counted
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
-    return total
+    return total, records
+
+
+def folder_bytes(folder: Path) -> int:
+    """Disk space the files below ``folder`` take (allocated blocks; each hard-linked file once)."""
+    return folder_usage(folder)[0]
 
 
 class TreeWatcher:
@@ -255,25 +299,41 @@ class TreeWatcher:
         self.memory_mb = memory_mb
         self.disk_mb = disk_mb
         self._stop = stop
-        self._ceiling = max(disk_mb * MB, folder_bytes(workdir))
-        self._call_start_bytes = 0
-        self._busy = threading.Event()
+        # what the folder held when the last call began or ended, and its files then (one tuple: the watch thread reads it)
+        self._baseline = folder_usage(workdir)
+        self._ceiling = max(disk_mb * MB, self._baseline[0])
+        self._busy = threading.Event()  # a call runs: watch closely
+        # A check and its stop happen under this lock, and a call's start and end move the baseline under it. Between
+        # a call's end and ``call_ends`` measuring the folder afresh, the watch judges nothing: the call's own growth
+        # is ``call_ends``'s to report, and what the folder held then is what background processes may not grow.
+        self._lock = threading.Lock()
+        self._in_call = False
+        self._baseline_at_end = True
         self._wake = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="python-sandbox-limits", daemon=True)
         self._thread.start()
 
     def call_starts(self) -> None:
-        self._call_start_bytes = used = folder_bytes(self.workdir)
-        self._ceiling = max(self.disk_mb * MB, min(used, self._ceiling))  # it may shrink, never grow
-        self._busy.set()
+        with self._lock:
+            self._measure_baseline()
+            self._ceiling = max(self.disk_mb * MB, min(self._baseline[0], self._ceiling))  # it may shrink, never grow
+            self._in_call, self._baseline_at_end = True, False
+            self._busy.set()
         self._wake.set()
 
     def call_ends(self) -> str | None:
         """Stop watching closely; say why the call must fail if it grew the folder past its quota."""
+        self._in_call = False  # before the lock: a check under way must not stop what has already replied
         self._busy.clear()
-        reason = self._disk_over()
+        with self._lock:
+            reason = self._disk_over()
+            self._measure_baseline()  # between calls, only background processes can grow it from here
+            self._baseline_at_end = True
         return None if reason is None else f"{reason}; delete files there to make room"
+
+    def _measure_baseline(self) -> None:
+        self._baseline = folder_usage(self.workdir, self._baseline[1])
 
     def close(self) -> None:
         self._done.set()
@@ -286,10 +346,11 @@ class TreeWatcher:
             if self._done.is_set():
                 return
             began = time.monotonic()
-            reason = self._over()
-            if reason is not None:
-                self._stop(reason)
-                return
+            with self._lock:
+                reason = self._over() if self._in_call or self._baseline_at_end else None
+                if reason is not None and (self._in_call or self._baseline_at_end):
+                    self._stop(reason)
+                    return
             # a huge folder or process table must not eat the CPU: look at most 10% of the time
             self._done.wait(9 * (time.monotonic() - began))
 
@@ -308,7 +369,8 @@ class TreeWatcher:
         return None if reason is None else f"{reason}, and the python processes were stopped (delete files there to make room)"
 
     def _disk_over(self) -> str | None:
-        used = folder_bytes(self.workdir)
-        if used > self._ceiling and used > self._call_start_bytes:
+        baseline, known = self._baseline
+        used, _ = folder_usage(self.workdir, known)
+        if used > self._ceiling and used > baseline:
             return f"the working folder grew to {used // MB} MB, over the python tool's disk quota of {self.disk_mb} MB"
         return None
