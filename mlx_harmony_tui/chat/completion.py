@@ -3,8 +3,11 @@
 The prompt is assembled as for a :class:`~.session.ChatSession` (see
 :mod:`.prompt`), with a fresh start time per request; requests that open
 the same way share a cache, so a client's next turn reuses its last one's
-tokens. What a model cannot do (function calling and reasoning effort need
-GPT-OSS) is refused with a :class:`UserError` naming the field. A
+tokens. A model whose chat template calls tools gets the client's functions
+as the template's tools and its calls parsed from what it writes. What a
+model cannot do (function calling without GPT-OSS or a tool-calling
+template, reasoning effort without GPT-OSS) is refused with a
+:class:`UserError` naming the field. A
 ``response_schema`` and strict functions become the request's
 :class:`~..config.response_schema.OutputConstraint` (:func:`output_constraint`).
 """
@@ -65,20 +68,32 @@ def conversation_key(name: str, messages: list[dict]) -> str:
     return f"request-{digest[:24]}"
 
 
-def check_plain_request(request: ChatRequest, model_name: str) -> list[dict]:
-    """The messages for a model without Harmony: roles and text only; tools and effort refused."""
-    if request.function_tools:
-        raise UserError(f"tools: {model_name} has no function calling; tools need a GPT-OSS model", "tools")
+def check_plain_request(request: ChatRequest, model_name: str, tool_calling: bool = False) -> list[dict]:
+    """The messages for a model without Harmony: roles, text and (``tool_calling``: its template calls tools) the
+    earlier calls and their results, function names without the ``functions.`` prefix; what it cannot do refused."""
+    if request.function_tools and not tool_calling:
+        raise UserError(f"tools: {model_name} cannot call tools (it is not GPT-OSS and its chat template declares no "
+                        "tool calls)", "tools")
     if request.reasoning_effort:
         field = request.effort_field
         raise UserError(f"{field}: {model_name} does not reason; only GPT-OSS models take an effort", field)
     plain = []
     for i, message in enumerate(request.messages):
-        if message["role"] == "tool" or message.get("tool_calls"):
+        if not tool_calling and (message["role"] == "tool" or message.get("tool_calls")):
             field = f"messages[{i}].{'role' if message['role'] == 'tool' else 'tool_calls'}"
-            raise UserError(f"{field}: {model_name} has no function calling; tool calls need a GPT-OSS model", field)
-        plain.append({"role": "system" if message["role"] == "developer" else message["role"], "content": message["content"]})
+            raise UserError(f"{field}: {model_name} cannot call tools (it is not GPT-OSS and its chat template declares "
+                            "no tool calls)", field)
+        item = {"role": "system" if message["role"] == "developer" else message["role"], "content": message["content"]}
+        if message.get("tool_calls"):
+            item["tool_calls"] = [{"recipient": _bare(c["recipient"]), "arguments": c["arguments"]} for c in message["tool_calls"]]
+        if message["role"] == "tool":
+            item["name"] = _bare(message.get("name") or "tool")
+        plain.append(item)
     return plain
+
+
+def _bare(recipient: str) -> str:
+    return recipient.removeprefix("functions.")
 
 
 def complete_chat(generator: Any, settings: RunSettings, name: str, request: ChatRequest, processors: tuple = (),
@@ -94,12 +109,16 @@ def complete_chat(generator: Any, settings: RunSettings, name: str, request: Cha
         prompt = build_prompt(settings, True, request.messages, effort=request.reasoning_effort,
                               function_tools=request.function_tools, response_schema=request.response_schema)
     else:
-        prompt = build_prompt(settings, False, check_plain_request(request, info.name), response_schema=request.response_schema)
+        messages = check_plain_request(request, info.name, info.tool_calling)
+        prompt = build_prompt(settings, False, messages, response_schema=request.response_schema,
+                              function_tools=request.function_tools)
+        # A template's calls are parsed as the model wrote them: only GPT-OSS's arguments are held to a schema.
+        request = replace(request, function_tools=tuple(replace(t, strict=False) for t in request.function_tools))
     conversation = conversation_key(name, prompt.messages)
     return generator.stream(messages=prompt.messages, harmony=prompt.harmony, max_context_tokens=settings.max_context_tokens,
-                            keep_messages=prompt.keep, required_functions=request.required_functions, processors=processors,
-                            conversation=conversation, request_id=request_id, persist=conversation, output=output_constraint(request),
-                            **request.params.model_dump())
+                            keep_messages=prompt.keep, tools=prompt.tools, required_functions=request.required_functions,
+                            processors=processors, conversation=conversation, request_id=request_id, persist=conversation,
+                            output=output_constraint(request), **request.params.model_dump())
 
 
 def complete_text(generator: Any, name: str, text: str, params: SamplingParams, processors: tuple = (),

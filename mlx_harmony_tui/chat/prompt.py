@@ -103,12 +103,22 @@ def schema_instruction(schema: ResponseSchema) -> str:
     return f"Reply with JSON only, following this JSON schema{about}:\n{schema.prompt_text()}"
 
 
+def template_function(tool: FunctionTool) -> dict:
+    """A client's function (the server's) as a chat template's tool."""
+    return {"type": "function", "function": {"name": tool.name, "description": tool.description,
+                                             "parameters": tool.parameters or {"type": "object", "properties": {}}}}
+
+
 def template_prompt(settings: RunSettings, conversation: list[dict], system: str | None = None,
-                    response_schema: ResponseSchema | None = None, toolbox: Any = None) -> Prompt:
+                    response_schema: ResponseSchema | None = None, toolbox: Any = None,
+                    function_tools: tuple[FunctionTool, ...] = ()) -> Prompt:
     """The prompt for a model with a chat template (or none): system text, example dialogues, the conversation.
 
     ``toolbox`` (a :class:`~mlx_harmony_tui.tools.toolbox.ToolBox`, for a
-    model whose template calls tools) declares the tools it has on.
+    model whose template calls tools) declares the tools it has on;
+    ``function_tools`` are a client's own functions (the server's). Earlier
+    calls and results keep the template's tool shape while tools are declared
+    or the conversation has them (a client that stopped offering tools).
     """
     filled = _filled(settings)
     schema_text = schema_instruction(response_schema) if response_schema is not None else None
@@ -116,7 +126,9 @@ def template_prompt(settings: RunSettings, conversation: list[dict], system: str
     prefix: list[dict] = [{"role": "system", "content": "\n\n".join(parts)}] if parts else []
     prefix += [{"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]} for m in filled.examples]
     tools = tuple(toolbox.template_tools()) if toolbox is not None and toolbox.active else ()
-    return Prompt(prefix + template_conversation(conversation, bool(tools)), None, len(prefix), tools)
+    tools += tuple(template_function(t) for t in function_tools)
+    with_tools = bool(tools) or any(m["role"] == "tool" or m.get("tool_calls") for m in conversation)
+    return Prompt(prefix + template_conversation(conversation, with_tools), None, len(prefix), tools)
 
 
 def conversation_start_date(settings: RunSettings) -> str:

@@ -95,7 +95,8 @@ class Scheduler:
         processors = request.processors
         if request.required_functions:
             if not gpt_oss:
-                raise UserError(f"tool_choice: {self._info.name} has no function calling; it needs a GPT-OSS model", "tool_choice")
+                raise UserError(f"tool_choice: only a GPT-OSS model can be made to call a function; {self._info.name} calls "
+                                'tools when it decides to (tool_choice "auto")', "tool_choice")
             processors += (FunctionCallRequired(list(request.required_functions)),)
         constrained = None
         if request.output:
