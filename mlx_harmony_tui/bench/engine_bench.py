@@ -5,11 +5,15 @@ same prompt ids, after a warm-up, in rounds that swap which side goes first.
 Speeds are medians; a ratio is the median of the per-round ratios (each
 round's two runs are seconds apart, so a machine whose speed drifts, as a
 shared GPU host does, moves both alike), with the quartiles of those ratios
-beside it to show the spread. A ratio above 1 means the engine is faster.
+beside it to show the spread and a 95% confidence interval of that median
+(distribution-free: from the order statistics, so it assumes nothing about
+the noise). A ratio above 1 means the engine is faster; an interval whose
+low end is above a target shows the target met beyond what noise explains.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from dataclasses import asdict, dataclass
@@ -49,10 +53,12 @@ class EngineBenchResult:
     decode_tps_engine: float
     decode_ratio: float
     decode_ratio_quartiles: tuple[float, float]
+    decode_ratio_ci95: tuple[float, float]
     prefill_tps_mlx_lm: float
     prefill_tps_engine: float
     prefill_ratio: float
     prefill_ratio_quartiles: tuple[float, float]
+    prefill_ratio_ci95: tuple[float, float]
     ttft_s: float
     ttft_s_mlx_lm: float
     peak_memory_gb: float
@@ -99,15 +105,34 @@ def _engine_figures(generator: TokenGenerator, prompt: list[int], max_tokens: in
     return RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb), s.cached_tokens
 
 
-def _ratios(engine_runs: list[RunFigures], raw_runs: list[RunFigures], name: str) -> tuple[float, tuple[float, float]]:
-    """The median of the per-round engine/mlx-lm ratios of ``name``, and their quartiles."""
+def median_ci95(values: list[float]) -> tuple[float, float]:
+    """A 95% confidence interval of the median of ``values`` from their order statistics (no assumption about
+    their distribution): the k-th smallest and k-th largest, k the largest with P(Binomial(n, 1/2) < k) <= 2.5%.
+    Below 6 values no such k exists and the interval is the whole range."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        return 0.0, 0.0
+    k, below = 0, 0.0  # below: P(Binomial(n, 1/2) < k + 1)
+    while k < n // 2:
+        below += math.comb(n, k) / 2**n
+        if below > 0.025:
+            break
+        k += 1
+    k = max(k, 1)
+    return ordered[k - 1], ordered[n - k]
+
+
+def _ratios(engine_runs: list[RunFigures], raw_runs: list[RunFigures], name: str
+            ) -> tuple[float, tuple[float, float], tuple[float, float]]:
+    """The median of the per-round engine/mlx-lm ratios of ``name``, their quartiles and the median's 95% interval."""
     ratios = sorted(getattr(e, name) / getattr(r, name) for e, r in zip(engine_runs, raw_runs) if getattr(r, name))
     if not ratios:
-        return 0.0, (0.0, 0.0)
+        return 0.0, (0.0, 0.0), (0.0, 0.0)
     if len(ratios) < 2:
-        return ratios[0], (ratios[0], ratios[0])
+        return ratios[0], (ratios[0], ratios[0]), (ratios[0], ratios[0])
     q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return statistics.median(ratios), (q1, q3)
+    return statistics.median(ratios), (q1, q3), median_ci95(ratios)
 
 
 def run_engine_bench(
@@ -156,8 +181,8 @@ def run_engine_bench(
 
     decode_raw, decode_engine = med(raw_runs, "decode_tps"), med(engine_runs, "decode_tps")
     prefill_raw, prefill_engine = med(raw_runs, "prefill_tps"), med(engine_runs, "prefill_tps")
-    decode_ratio, decode_quartiles = _ratios(engine_runs, raw_runs, "decode_tps")
-    prefill_ratio, prefill_quartiles = _ratios(engine_runs, raw_runs, "prefill_tps")
+    decode_ratio, decode_quartiles, decode_ci = _ratios(engine_runs, raw_runs, "decode_tps")
+    prefill_ratio, prefill_quartiles, prefill_ci = _ratios(engine_runs, raw_runs, "prefill_tps")
     return EngineBenchResult(
         **run_place(info.name),
         prompt_tokens=len(prompt),
@@ -167,10 +192,12 @@ def run_engine_bench(
         decode_tps_engine=decode_engine,
         decode_ratio=decode_ratio,
         decode_ratio_quartiles=decode_quartiles,
+        decode_ratio_ci95=decode_ci,
         prefill_tps_mlx_lm=prefill_raw,
         prefill_tps_engine=prefill_engine,
         prefill_ratio=prefill_ratio,
         prefill_ratio_quartiles=prefill_quartiles,
+        prefill_ratio_ci95=prefill_ci,
         ttft_s=med(engine_runs, "ttft_s"),
         ttft_s_mlx_lm=med(raw_runs, "ttft_s"),
         peak_memory_gb=max(r.peak_memory_gb for r in engine_runs),
@@ -216,14 +243,16 @@ def format_table(result: EngineBenchResult) -> str:
         f"prompt {result.prompt_tokens} tokens, {result.generated_tokens} generated, {result.rounds} rounds",
         f"{'':16} {'mlx-lm':>10} {'engine':>10} {'ratio':>7}",
     ]
-    spread = {"prefill tok/s": result.prefill_ratio_quartiles, "decode tok/s": result.decode_ratio_quartiles}
+    spread = {"prefill tok/s": (result.prefill_ratio_quartiles, result.prefill_ratio_ci95),
+              "decode tok/s": (result.decode_ratio_quartiles, result.decode_ratio_ci95)}
     for name, raw, engine, ratio in rows:
         line = f"{name:16} {raw:10.3f} {engine:10.3f} {'' if ratio is None else f'{ratio:7.3f}'}"
         if name in spread:
-            low, high = spread[name]
-            line += f"  (rounds {low:.3f} to {high:.3f})"
+            (low, high), (ci_low, ci_high) = spread[name]
+            line += f"  (rounds {low:.3f} to {high:.3f}; median {ci_low:.3f} to {ci_high:.3f})"
         lines.append(line)
-    lines.append("ratios: median of the per-round ratios; in brackets their lower and upper quartiles")
+    lines.append("ratios: median of the per-round ratios; in brackets their lower and upper quartiles, then the "
+                 "median's 95% confidence interval")
     if result.ranks > 1:
         memory = ", ".join(f"{gb:.2f}" for gb in result.memory_gb_per_rank)
         lines += [f"on {result.ranks} ranks (engine): prefill {result.prefill_tps_ranks:.3f} tok/s "

@@ -189,6 +189,17 @@ def group_running(pgid: int) -> bool:
     return False
 
 
+def wait_for_group(pgid: int, timeout_s: float = 10.0) -> bool:
+    """Wait until no process of group ``pgid`` runs (at most ``timeout_s``): a killed writer must not go on
+    filling the folder while the next session measures it. True when the group has ended."""
+    ends = time.monotonic() + timeout_s
+    while group_running(pgid):
+        if time.monotonic() > ends:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _linux_memory(pid: int) -> int:
     """The process's share of anonymous and shared-memory pages (PSS: a page that forked
     processes share counts once in all); its resident size where that cannot be read."""

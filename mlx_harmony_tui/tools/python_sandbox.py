@@ -35,14 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlx_harmony_tui.tools.output import ToolOutput, truncate
-from mlx_harmony_tui.tools.python_limits import WATCH_INTERVAL_S, MemoryCgroup, TreeWatcher, cgroup_support, group_running
+from mlx_harmony_tui.tools.python_limits import WATCH_INTERVAL_S, MemoryCgroup, TreeWatcher, cgroup_support, wait_for_group
 
 WORKER = Path(__file__).with_name("python_worker.py")
 RESTARTED = "the python session was restarted, earlier variables are gone"
 MAX_PROCESSES = 128  # RLIMIT_NPROC in the sandbox's own user namespace (threads count too)
 START_TIMEOUT_S = 30.0
 READ_BACK_BYTES = 16 * 1024 * 1024  # captured output read back per call; more is only counted
-GROUP_EXIT_TIMEOUT_S = 10.0  # how long closing a session waits for its killed processes to end
 UNSHARE_FLAGS = ("--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc")
 
 
@@ -202,11 +201,7 @@ class _Session:
         with self._lock:
             if not self._closed:
                 self.proc.wait()
-                # unshare (the group's leader) can die before the processes it ran: wait for them, so a killed
-                # writer cannot go on filling the folder while the next session measures it
-                ends = time.monotonic() + GROUP_EXIT_TIMEOUT_S
-                while group_running(self.proc.pid) and time.monotonic() < ends:
-                    time.sleep(0.01)
+                wait_for_group(self.proc.pid)  # unshare can end before what it ran
                 if self.cgroup is not None:
                     self.cgroup.remove()
                 for fd in (self.requests, self.replies, self.lifeline, self.capture):
@@ -399,12 +394,11 @@ class PythonSandbox:
             else:
                 after.append(f"{self._ended(reply)}; {RESTARTED}")
             self._drop_session()
-        elif self._session.stopped_for:  # the watch stopped the processes just as they replied: it is this call's doing
-            over_quota = f"{self._session.stopped_for}; {RESTARTED}"
-            after.append(over_quota)
-            self._drop_session()
-        elif over_quota:  # written faster than the watch could stop it: the call fails all the same
-            after.append(over_quota)
+        else:  # stopped by the watch just as it replied, or written faster than the watch could stop: it fails
+            if self._session.stopped_for:
+                over_quota = f"{self._session.stopped_for}; {RESTARTED}"
+                self._drop_session()
+            after += [over_quota] if over_quota else []
         error = reply.get("error") if finished else None
         text, cut = truncate(output.rstrip("\n"), self.output_limit)
         if size > READ_BACK_BYTES:

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from mlx_harmony_tui.bench.engine_bench import median_ci95
+
 REQUIRED = (
     "model", "prompt_tokens", "decode_tps_mlx_lm", "decode_tps_engine", "decode_ratio",
     "prefill_tps_mlx_lm", "prefill_tps_engine", "prefill_ratio", "ttft_s", "peak_memory_gb",
@@ -27,10 +29,19 @@ def test_bench_engine_json_line(default_model_dir):
     assert isinstance(result["prompt_tokens"], int) and result["prompt_tokens"] >= 64
     for key in REQUIRED[2:]:
         assert isinstance(result[key], float) and result[key] > 0, key
-    for key in ("decode_ratio_quartiles", "prefill_ratio_quartiles"):
+    for key in ("decode_ratio_quartiles", "prefill_ratio_quartiles", "decode_ratio_ci95", "prefill_ratio_ci95"):
         low, high = result[key]
         assert 0 < low <= high, key
     assert result["cached_tokens_engine"] == 0  # the engine prefills the whole prompt every round, as mlx-lm does
+
+
+def test_the_medians_interval_comes_from_the_order_statistics():
+    assert median_ci95([]) == (0.0, 0.0)
+    assert median_ci95([3.0, 1.0, 2.0]) == (1.0, 3.0)  # too few values: the whole range
+    # n = 9: P(Binomial(9, 1/2) <= 1) = 10/512 < 2.5% but <= 2 is 46/512: the 2nd smallest and 2nd largest
+    assert median_ci95([float(v) for v in range(9, 0, -1)]) == (2.0, 8.0)
+    # n = 100: the textbook interval is the 40th and 61st values
+    assert median_ci95([float(v) for v in range(1, 101)]) == (40.0, 61.0)
 
 
 def test_bench_rejects_bad_counts():

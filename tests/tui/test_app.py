@@ -48,6 +48,8 @@ async def ready(pilot, app) -> None:
 async def send(pilot, app, text: str) -> None:
     box = app.query_one(ChatInput)
     box.focus()
+    # a screen just closed gives focus back to what had it, later: the Enter must reach the input box
+    await wait_for(pilot, lambda: box.has_focus and app.screen is box.screen, 30)
     box.text = text
     await pilot.press("enter")
 

@@ -40,12 +40,11 @@ async def test_compare_answers_twice_at_once_and_keeping_b_goes_on_from_b(defaul
         assert app.chat.compare_next.label == "same prompt, temperature 0.5"
         assert "compare with" in app.query_one(StatusBar).state
 
-        counts = set()
+        counts = set()  # every value the status bar's count takes (the pilot's key press may return only when both are done)
+        app.watch(app.query_one(StatusBar), "running", lambda value: counts.add(value))
         await send(pilot, app, "Name an animal.")
-        await wait_for(pilot, lambda: app.busy)  # the key press has reached the app: the comparison runs (40 tokens a side)
-        while app.busy:
-            counts.add(app.query_one(StatusBar).running)
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "2 generating" in counts or bool(app.query(CompareTurn)) and not app.busy)
+        await wait_for(pilot, lambda: not app.busy)
         assert "2 generating" in counts  # both answers were decoding at once, and the status bar said so
         view = app.query_one(CompareTurn)
         a, b = view.answers["a"].answer_text, view.answers["b"].answer_text
