@@ -139,8 +139,7 @@ class Scheduler:
     def _prompt_and_output(self, request: Generate, kept: ConversationCache):
         """The prompt ids, the output reader that fits the model, how many old turns were left out, and the renderer."""
         loaded = self._loaded
-        decode = loaded.tokenizer.decode
-        output = HarmonyOutput(decode) if self._info.is_gpt_oss else self._plain_output(request)
+        output = HarmonyOutput(lm.text_decoder(loaded)) if self._info.is_gpt_oss else self._plain_output(request)
         if request.prompt_ids is not None:
             return list(request.prompt_ids), output, 0, None
         if self._info.is_gpt_oss:
@@ -170,8 +169,8 @@ class Scheduler:
         if request.tools and calls is None:
             raise UserError(f"tools: {self._info.name} cannot call tools (its chat template declares no tool calls)", "tools")
         if calls is None:
-            return PlainOutput(loaded.tokenizer.decode, loaded.eos_token_ids)
-        return TemplateToolOutput(loaded.tokenizer.decode, loaded.eos_token_ids, *calls, request.tools)
+            return PlainOutput(lm.text_decoder(loaded), loaded.eos_token_ids)
+        return TemplateToolOutput(lm.text_decoder(loaded), loaded.eos_token_ids, *calls, request.tools)
 
     def _opening(self, request: Generate, render: Callable[[list[dict]], list[int]], prompt: list[int]) -> int | None:
         """How many of ``prompt``'s tokens are its fixed opening (system text, tools, examples), if worth keeping.

@@ -162,3 +162,22 @@ def test_bad_messages_and_sampling_give_clear_errors(generator):
         list(generator.generate(messages=FRANCE, max_tokens=3, temperature=float("nan")))
     ids = list(generator.generate(messages=FRANCE, max_tokens=30, temperature=0))
     assert "Paris" in generator.tokenizer.decode(ids)
+
+
+SAMPLES = ["Hello there, how are you?", "Ünïcödé 日本語 and emoji 🌍🚀 in one line", " spaces  before , and . after !",
+           "def f(x):\n    return x ** 2  # code\n"]
+
+
+def test_the_streams_fast_decode_gives_what_the_tokenizer_gives(loaded_default, tiny_gpt_oss_dir, enc):
+    from mlx_harmony_tui.engine import lm
+
+    tiny = lm.load(tiny_gpt_oss_dir)
+    for loaded in (loaded_default, tiny):
+        fast = lm.text_decoder(loaded)
+        assert fast is not loaded.tokenizer.decode  # both tokenizers are fast ones that keep spaces as they are
+        for text in SAMPLES:
+            ids = lm.encode(loaded, text)
+            for end in range(1, len(ids) + 1):  # every prefix: pieces cut inside a character included
+                assert fast(ids[:end]) == loaded.tokenizer.decode(ids[:end])
+    specials = enc.encode("<|channel|>final<|message|>Hi<|return|>", allowed_special="all")
+    assert lm.text_decoder(tiny)(specials) == tiny.tokenizer.decode(specials)
