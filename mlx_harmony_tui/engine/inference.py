@@ -339,6 +339,7 @@ class InferenceThread:
                     with self._lock:
                         self._cancelled.update(self._samplers)
                     if not self._busy():
+                        self._farewell()
                         return
                     break
                 if isinstance(request, LoadModel) and self._busy():
@@ -357,7 +358,21 @@ class InferenceThread:
                     else:
                         self._scheduler.fail_all(exc)
             elif stopping:
+                self._farewell()
                 return
+
+    def _farewell(self) -> None:
+        """In a group, the ranks stop together: one last exchange after the round that stopped them. A rank other
+        than 0 leaves its process right after it (see serve_rank_zero), so rank 0's exit, which makes mlx.launch end
+        any rank still running, comes after theirs."""
+        if self._lockstep is None:
+            return
+        try:
+            with self._watch.waiting() if self._watch is not None else nullcontext():
+                self._lockstep.group.gather_text("")
+        except Exception as exc:  # a rank lost at the very end: nothing runs any more, so stopping is all there is
+            if not is_link_error(exc):
+                raise
 
     @staticmethod
     def _device() -> str:

@@ -58,6 +58,7 @@ def serve_rank_zero() -> int:
     stderr when the group breaks. Ctrl-C, which a terminal sends to every
     local rank at once, is left to rank 0: its engine's stop ends this one.
     """
+    import os
     import signal
     import sys
     import threading
@@ -72,6 +73,12 @@ def serve_rank_zero() -> int:
     if engine.failure:
         print(f"mlx-harmony rank {launch.rank if launch else '?'}: stopped: {engine.failure}", file=sys.stderr, flush=True)
         return 1
+    if launch is not None and threading.current_thread() is threading.main_thread():
+        # Rank 0 waits for this rank's last exchange and then exits with the command's status (130 after Ctrl-C),
+        # which makes mlx.launch kill any rank still running: leave at once, before the interpreter's slow teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
