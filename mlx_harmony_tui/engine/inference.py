@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..harmony.vocab import load_encoding
 from ..models.default_model import best_form
 from ..models.resolve import resolve_model
-from ..runtime import backend_name, blas_info
+from ..runtime import backend_name, blas_info, device_label
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
 from .group import SHARD_ENV, Group, GroupLost, is_link_error, launched
 from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, StallWatch, agree, in_turn, stall_limit
@@ -339,8 +339,7 @@ class InferenceThread:
                     with self._lock:
                         self._cancelled.update(self._samplers)
                     if not self._busy():
-                        self._farewell()
-                        return
+                        return self._farewell()
                     break
                 if isinstance(request, LoadModel) and self._busy():
                     break  # a new model waits until the running generations are done
@@ -358,29 +357,13 @@ class InferenceThread:
                     else:
                         self._scheduler.fail_all(exc)
             elif stopping:
-                self._farewell()
-                return
+                return self._farewell()
 
     def _farewell(self) -> None:
-        """In a group, the ranks stop together: one last exchange after the round that stopped them. A rank other
-        than 0 leaves its process right after it (see serve_rank_zero), so rank 0's exit, which makes mlx.launch end
-        any rank still running, comes after theirs."""
-        if self._lockstep is None:
-            return
-        try:
+        """In a group, the ranks stop together (see Lockstep.farewell)."""
+        if self._lockstep is not None:
             with self._watch.waiting() if self._watch is not None else nullcontext():
-                self._lockstep.group.gather_text("")
-        except Exception as exc:  # a rank lost at the very end: nothing runs any more, so stopping is all there is
-            if not is_link_error(exc):
-                raise
-
-    @staticmethod
-    def _device() -> str:
-        backend = backend_name()
-        if backend != "cpu":
-            return backend
-        blas = blas_info()
-        return f"cpu, {blas.name}" if blas.fast else "cpu, slow bundled BLAS"
+                self._lockstep.farewell()
 
     def _serve(self, request: Request) -> None:
         rid = getattr(request, "request_id", "")
@@ -464,7 +447,7 @@ class InferenceThread:
             is_gpt_oss=resolved.is_gpt_oss,
             model_type=resolved.model_type,
             context_length=resolved.context_length,
-            device=self._device(),
+            device=device_label(),
             ranks=ranks,
             rank_memory_gb=memory,
             tool_calling=resolved.is_gpt_oss or lm.tool_call_format(self.loaded) is not None,

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from ..config.sampling import SamplingParams
 from ..errors import UserError
 from .events import Done, Event
-from .group import Group
+from .group import Group, is_link_error
 from .requests import Call, Generate, Request
 
 HEARTBEAT_S = 1.0  # an idle rank 0 still speaks this often, so a lost rank is noticed before the next request
@@ -85,6 +85,16 @@ class Lockstep:
     def follow(self) -> Round | None:
         """Another rank: wait for rank 0's next round (None: nothing new)."""
         return self.group.share()
+
+    def farewell(self) -> None:
+        """One last exchange after the round that stopped every rank. A rank other than 0 leaves its process right
+        after it (see token_generator.serve_rank_zero), so rank 0's exit, which makes mlx.launch end any rank still
+        running, comes after theirs. A rank lost at this point changes nothing: everything has stopped."""
+        try:
+            self.group.gather_text("")
+        except Exception as exc:
+            if not is_link_error(exc):
+                raise
 
 
 def rank_log(rank: int):

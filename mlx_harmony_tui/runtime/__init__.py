@@ -9,7 +9,7 @@ import sys
 
 from .blas import OPENBLAS_HINT, BlasInfo, blas_info
 
-__all__ = ["OPENBLAS_HINT", "BlasInfo", "backend_name", "blas_info", "mlx_core"]
+__all__ = ["OPENBLAS_HINT", "BlasInfo", "backend_name", "blas_info", "device_label", "mlx_core"]
 
 
 def mlx_core():
@@ -28,3 +28,12 @@ def backend_name() -> str:
     if sys.platform == "darwin":
         return "metal"
     return "cuda"
+
+
+def device_label() -> str:
+    """Where the model runs, for the status bar: ``metal``, ``cuda``, or ``cpu`` with the BLAS in use."""
+    backend = backend_name()
+    if backend != "cpu":
+        return backend
+    blas = blas_info()
+    return f"cpu, {blas.name}" if blas.fast else "cpu, slow bundled BLAS"

@@ -36,5 +36,10 @@ def test_the_server_on_two_ranks_streams_to_the_official_client(tiny_gpt_oss_dir
     assert [(f["finish"], len(f["tokens"])) for f in followed] == [("length", 8)]  # rank 1 ran the same request
     output = log.read_text()
     assert len(re.findall(r"serving .* at http://", output)) == 1  # only rank 0 serves
-    # Ctrl-C reached every process: rank 0 stopped as a server does (130), rank 1 followed it out cleanly (no warning)
-    assert "Node with rank 0 exited with code 130" in output and "Node with rank 1" not in output
+    # Ctrl-C reached every process: rank 1 followed rank 0 out cleanly (mlx.launch warns of any rank that exits
+    # non-zero or that it had to kill), and rank 0 stopped as a server does (130). mlx.launch itself takes the same
+    # Ctrl-C: when it lands while it waits for its rank threads, it dies with its own KeyboardInterrupt before it
+    # reports rank 0's status (seen once in about 30 runs), so then only rank 1's clean exit can be checked here.
+    assert "Node with rank 1" not in output
+    launcher_interrupted = "KeyboardInterrupt" in output and "_wait_for_tstate_lock" in output
+    assert "Node with rank 0 exited with code 130" in output or launcher_interrupted, output
