@@ -189,7 +189,7 @@ def group_running(pgid: int) -> bool:
     return False
 
 
-def wait_for_group(pgid: int, timeout_s: float = 10.0) -> bool:
+def wait_for_group(pgid: int, timeout_s: float = 2.0) -> bool:
     """Wait until no process of group ``pgid`` runs (at most ``timeout_s``): a killed writer must not go on
     filling the folder while the next session measures it. True when the group has ended."""
     ends = time.monotonic() + timeout_s
