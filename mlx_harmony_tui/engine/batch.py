@@ -85,9 +85,11 @@ class DecodeBatch:
         if not self.rows:
             self._cache = None
 
-    def step(self, cancelled: set[str], sink) -> list[Sequence]:
+    def step(self, cancelled: set[str], sink, before_wait: Callable[[], None] = lambda: None) -> list[Sequence]:
         """Feed each row its input, emit what the fed tokens completed, and draw each continuing row's next input.
 
+        ``before_wait`` runs once the step's graph is built, just before the host
+        hands it to the device (MLX lets go of the GIL while it does).
         Returns the rows that ended at this step (already out of the batch).
         """
         inputs = self._inputs[0] if len(self.rows) == 1 else mx.concatenate(self._inputs)
@@ -99,6 +101,7 @@ class DecodeBatch:
                 mx.eval(inputs)
         logits = lm.forward_rows(self._loaded, inputs, self._cache)
         early = self._draw_early(logits)
+        before_wait()
         mx.async_eval(logits, [d.token for d in early.values()])
         fed = inputs.tolist()  # the one wait per step: the tokens drawn at the last step
         ended = []

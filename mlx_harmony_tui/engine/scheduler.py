@@ -48,6 +48,30 @@ CLEAR_CACHE_EVERY = 256  # decode steps between releases of MLX's buffer cache
 Sink = Callable[[Event], None]
 
 
+class HeldEvents:
+    """The scheduler's events, held until the inference thread is about to wait for the device.
+
+    A decode step spends milliseconds in Python building the next forward
+    pass, with the GIL held. An event handed over at once wakes the receiving
+    thread in the middle of that build: it asks for the GIL and, after the
+    switch interval, takes it while the build waits. Handed over just before
+    MLX evaluates (which lets the GIL go), the receiver runs while the device
+    works. An event reaches its receiver one graph build later.
+    """
+
+    def __init__(self, sink: Sink):
+        self._sink = sink
+        self._held: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self._held.append(event)
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        for event in held:
+            self._sink(event)
+
+
 class Scheduler:
     """Sequences waiting to prefill, the one prefilling, and the batch decoding."""
 
@@ -55,7 +79,8 @@ class Scheduler:
                  protected: list[int], encoding: Callable[[], Any], sink: Sink, cancelled: Callable[[], set[str]],
                  samplers: dict[str, LiveSampler], disk: DiskCaches | None = None, group: Group | None = None):
         self._loaded, self._info, self._caches, self._kv = loaded, info, caches, kv
-        self._protected, self._encoding, self._sink, self._cancelled = protected, encoding, sink, cancelled
+        self._protected, self._encoding, self._cancelled = protected, encoding, cancelled
+        self._sink = HeldEvents(sink)
         self._waiting: deque[Sequence] = deque()
         self._batch = DecodeBatch(loaded, group.share_tokens if group is not None else None)
         self.prefill_rate = 0.0  # tokens a second, measured on the last chunk (rank 0's, in a group)
@@ -194,6 +219,13 @@ class Scheduler:
 
     def step(self) -> None:
         """One round: a prefill chunk for the first waiting sequence (if any), then one decode step for the batch."""
+        try:
+            self._step()
+        finally:
+            if not self._batch:
+                self._sink.flush()  # no next step to hand them on at
+
+    def _step(self) -> None:
         with mx.stream(self._stream):
             try:
                 self._prefill()
@@ -203,7 +235,7 @@ class Scheduler:
                 self._fail([self._waiting.popleft()], exc)
             if self._batch:
                 try:
-                    ended = self._batch.step(self._cancelled(), self._sink)
+                    ended = self._batch.step(self._cancelled(), self._sink, self._sink.flush)
                 except Exception as exc:  # a bug in a forward pass: every row's cache may hold part of it
                     if is_link_error(exc):
                         raise
@@ -238,6 +270,7 @@ class Scheduler:
             n = min(size, target - held)
             if seq.opening is not None and held < seq.opening:
                 n = min(n, seq.opening - held)  # stop at the end of the opening, to keep it for others
+            self._sink.flush()  # the decoding rows' tokens: the chunk may take a while
             began = time.perf_counter()
             lm.prefill(self._loaded, mx.array(prompt[held : held + n]), cache.layers)
             cache.tokens.extend(prompt[held : held + n])
@@ -283,6 +316,7 @@ class Scheduler:
         self._waiting.clear()
         self._batch.remove(list(self._batch.rows))
         self._fail(rows, exc)
+        self._sink.flush()
 
     def abandon(self, message: str) -> None:
         """Fail every request with ``message``, a user's error (a rank of the group is gone); nothing is kept."""
@@ -292,10 +326,12 @@ class Scheduler:
         for seq in rows:
             self._samplers.pop(seq.rid, None)
             self._sink(Error(seq.rid, message))
+        self._sink.flush()
 
     def _all(self) -> list[Sequence]:
         return list(self._waiting) + list(self._batch.rows)
 
     def close(self) -> None:
         """Let queued MLX work finish (nothing may be in flight when the thread or process ends)."""
+        self._sink.flush()
         mx.synchronize(self._stream)

@@ -170,3 +170,30 @@ def test_a_long_prompt_arriving_mid_batch_does_not_stall_the_others(generator):
     thread.join(120)
     assert long_done.stats.prompt_tokens - long_done.stats.cached_tokens > 1200  # computed, not taken from a cache
     assert progress["during_prefill"] >= 3  # the running stream kept going while the long prompt was prefilled
+
+
+def test_a_finished_request_hears_of_it_while_the_others_decode(generator):
+    """Events wait at most until the next step is handed to the device (engine/scheduler.py HeldEvents), never until
+    the batch is empty: the short request's Done reaches it while the long one is still mid-answer."""
+    no_end = {int(t): -100.0 for t in generator.tokenizer.eos_token_ids}
+    long_received = [0]
+    seen_at_short_done: list[int] = []
+    long_started = threading.Event()
+
+    def long_one() -> None:
+        for event in generator.stream(messages=STORY, conversation=generator.new_conversation_id(), temperature=0.0,
+                                      max_tokens=80, logit_bias=no_end):
+            if isinstance(event, TextDelta):
+                long_received[0] += len(event.token_ids)
+                if long_received[0] >= 2:
+                    long_started.set()
+
+    thread = threading.Thread(target=long_one)
+    thread.start()
+    assert long_started.wait(120)
+    short = run(generator, [{"role": "user", "content": QUESTIONS[1]}], temperature=0.0, max_tokens=3)
+    seen_at_short_done.append(long_received[0])
+    thread.join(300)
+    assert short.finish_reason == "length" and len(short.token_ids) == 3
+    assert long_received[0] == 80
+    assert 2 <= seen_at_short_done[0] < 75  # the long answer went on well after the short one was reported done
