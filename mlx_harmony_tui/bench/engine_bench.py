@@ -9,6 +9,13 @@ beside it to show the spread and a 95% confidence interval of that median
 (distribution-free: from the order statistics, so it assumes nothing about
 the noise). A ratio above 1 means the engine is faster; an interval whose
 low end is above a target shows the target met beyond what noise explains.
+
+Decode tok/s is what a reader sees: tokens over the time from the first to
+the last. Beside it, the decode step: the median time between two tokens
+reaching the caller in a run. A shared GPU host switches between fast and
+slow spells for seconds at a time; a run caught by a switch moves its
+tok/s a lot but its median step little, so the step ratio shows the
+engine's own cost per token with less noise.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ from __future__ import annotations
 import math
 import statistics
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..engine.events import TextDelta, ToolCall
 from ..engine.reference import RawRun, raw_mlx_lm
 from ..engine.token_generator import TokenGenerator, launched_ranks
 from .where import run_place
@@ -38,6 +47,7 @@ class RunFigures:
     decode_tps: float
     tokens: int
     peak_memory_gb: float
+    step_s: float = 0.0  # median time between two tokens reaching the caller
 
 
 @dataclass
@@ -54,6 +64,10 @@ class EngineBenchResult:
     decode_ratio: float
     decode_ratio_quartiles: tuple[float, float]
     decode_ratio_ci95: tuple[float, float]
+    decode_step_ms_mlx_lm: float
+    decode_step_ms_engine: float
+    decode_step_ratio: float  # mlx-lm's step time / the engine's: above 1, the engine's step is shorter
+    decode_step_ratio_ci95: tuple[float, float]
     prefill_tps_mlx_lm: float
     prefill_tps_engine: float
     prefill_ratio: float
@@ -95,14 +109,29 @@ def _raw_figures(run: RawRun, prompt: list[int]) -> RunFigures:
         decode_tps=(len(arrivals) - 1) / (last - first) if len(arrivals) > 1 and last > first else 0.0,
         tokens=len(arrivals) - run.ended,
         peak_memory_gb=run.peak_memory_gb,
+        step_s=_median_step([(t, 1) for t, _ in arrivals]),
     )
 
 
+def _median_step(arrivals: list[tuple[float, int]]) -> float:
+    """The median time per token between arrivals, each ``(time, tokens it brought)``: a token that came with
+    others (a held-back multi-byte character, a hidden Harmony header) counts the gap shared among them."""
+    gaps = []
+    for (before, _), (at, count) in zip(arrivals, arrivals[1:]):
+        gaps += [(at - before) / count] * count
+    return statistics.median(gaps) if gaps else 0.0
+
+
 def _engine_figures(generator: TokenGenerator, prompt: list[int], max_tokens: int) -> tuple[RunFigures, int]:
+    arrivals = []
     # reuse_cache=False: every round prefills the whole prompt, as the mlx-lm side does
-    done = list(generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0, reuse_cache=False))[-1]
-    s = done.stats
-    return RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb), s.cached_tokens
+    for event in generator.stream(prompt=prompt, max_tokens=max_tokens, temperature=0.0, reuse_cache=False):
+        if isinstance(event, (TextDelta, ToolCall)) and event.token_ids:
+            arrivals.append((time.perf_counter(), len(event.token_ids)))
+    s = event.stats
+    figures = RunFigures(s.ttft_s, s.prefill_tps, s.decode_tps, s.completion_tokens, s.peak_memory_gb,
+                         _median_step(arrivals))
+    return figures, s.cached_tokens
 
 
 def median_ci95(values: list[float]) -> tuple[float, float]:
@@ -123,10 +152,14 @@ def median_ci95(values: list[float]) -> tuple[float, float]:
     return ordered[k - 1], ordered[n - k]
 
 
-def _ratios(engine_runs: list[RunFigures], raw_runs: list[RunFigures], name: str
+def _ratios(engine_runs: list[RunFigures], raw_runs: list[RunFigures], name: str, inverse: bool = False
             ) -> tuple[float, tuple[float, float], tuple[float, float]]:
-    """The median of the per-round engine/mlx-lm ratios of ``name``, their quartiles and the median's 95% interval."""
-    ratios = sorted(getattr(e, name) / getattr(r, name) for e, r in zip(engine_runs, raw_runs) if getattr(r, name))
+    """The median of the per-round engine/mlx-lm ratios of ``name`` (mlx-lm/engine when ``inverse``: for times),
+    their quartiles and the median's 95% interval."""
+    pairs = [(getattr(e, name), getattr(r, name)) for e, r in zip(engine_runs, raw_runs)]
+    if inverse:
+        pairs = [(r, e) for e, r in pairs]
+    ratios = sorted(a / b for a, b in pairs if b)
     if not ratios:
         return 0.0, (0.0, 0.0), (0.0, 0.0)
     if len(ratios) < 2:
@@ -183,6 +216,7 @@ def run_engine_bench(
     prefill_raw, prefill_engine = med(raw_runs, "prefill_tps"), med(engine_runs, "prefill_tps")
     decode_ratio, decode_quartiles, decode_ci = _ratios(engine_runs, raw_runs, "decode_tps")
     prefill_ratio, prefill_quartiles, prefill_ci = _ratios(engine_runs, raw_runs, "prefill_tps")
+    step_ratio, _, step_ci = _ratios(engine_runs, raw_runs, "step_s", inverse=True)
     return EngineBenchResult(
         **run_place(info.name),
         prompt_tokens=len(prompt),
@@ -193,6 +227,10 @@ def run_engine_bench(
         decode_ratio=decode_ratio,
         decode_ratio_quartiles=decode_quartiles,
         decode_ratio_ci95=decode_ci,
+        decode_step_ms_mlx_lm=med(raw_runs, "step_s") * 1e3,
+        decode_step_ms_engine=med(engine_runs, "step_s") * 1e3,
+        decode_step_ratio=step_ratio,
+        decode_step_ratio_ci95=step_ci,
         prefill_tps_mlx_lm=prefill_raw,
         prefill_tps_engine=prefill_engine,
         prefill_ratio=prefill_ratio,
@@ -235,6 +273,7 @@ def format_table(result: EngineBenchResult) -> str:
     rows = [
         ("prefill tok/s", result.prefill_tps_mlx_lm, result.prefill_tps_engine, result.prefill_ratio),
         ("decode tok/s", result.decode_tps_mlx_lm, result.decode_tps_engine, result.decode_ratio),
+        ("decode step ms", result.decode_step_ms_mlx_lm, result.decode_step_ms_engine, result.decode_step_ratio),
         ("TTFT s", result.ttft_s_mlx_lm, result.ttft_s, result.ttft_s_mlx_lm / result.ttft_s if result.ttft_s else 0.0),
         ("peak memory GB", result.peak_memory_gb_mlx_lm, result.peak_memory_gb, None),
     ]
@@ -250,9 +289,14 @@ def format_table(result: EngineBenchResult) -> str:
         if name in spread:
             (low, high), (ci_low, ci_high) = spread[name]
             line += f"  (rounds {low:.3f} to {high:.3f}; median {ci_low:.3f} to {ci_high:.3f})"
+        elif name == "decode step ms":
+            ci_low, ci_high = result.decode_step_ratio_ci95
+            line += f"  (median {ci_low:.3f} to {ci_high:.3f})"
         lines.append(line)
-    lines.append("ratios: median of the per-round ratios; in brackets their lower and upper quartiles, then the "
-                 "median's 95% confidence interval")
+    lines.append("ratios: median of the per-round ratios (decode step: mlx-lm's time over the engine's); in brackets "
+                 "their lower and upper quartiles, then the median's 95% confidence interval")
+    lines.append("decode step: median time between two tokens reaching the caller (less moved by a host's slow spells "
+                 "than tok/s)")
     if result.ranks > 1:
         memory = ", ".join(f"{gb:.2f}" for gb in result.memory_gb_per_rank)
         lines += [f"on {result.ranks} ranks (engine): prefill {result.prefill_tps_ranks:.3f} tok/s "

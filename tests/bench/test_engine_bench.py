@@ -7,11 +7,14 @@ import os
 import subprocess
 import sys
 
-from mlx_harmony_tui.bench.engine_bench import median_ci95
+import pytest
+
+from mlx_harmony_tui.bench.engine_bench import _median_step, median_ci95
 
 REQUIRED = (
     "model", "prompt_tokens", "decode_tps_mlx_lm", "decode_tps_engine", "decode_ratio",
     "prefill_tps_mlx_lm", "prefill_tps_engine", "prefill_ratio", "ttft_s", "peak_memory_gb",
+    "decode_step_ms_mlx_lm", "decode_step_ms_engine", "decode_step_ratio",
 )
 
 
@@ -29,10 +32,20 @@ def test_bench_engine_json_line(default_model_dir):
     assert isinstance(result["prompt_tokens"], int) and result["prompt_tokens"] >= 64
     for key in REQUIRED[2:]:
         assert isinstance(result[key], float) and result[key] > 0, key
-    for key in ("decode_ratio_quartiles", "prefill_ratio_quartiles", "decode_ratio_ci95", "prefill_ratio_ci95"):
+    for key in ("decode_ratio_quartiles", "prefill_ratio_quartiles", "decode_ratio_ci95", "prefill_ratio_ci95",
+                "decode_step_ratio_ci95"):
         low, high = result[key]
         assert 0 < low <= high, key
     assert result["cached_tokens_engine"] == 0  # the engine prefills the whole prompt every round, as mlx-lm does
+
+
+def test_the_median_step_shares_a_gap_among_the_tokens_that_came_together():
+    # one token 10 ms after the first, then two that came together 40 ms later: 20 ms each, counted twice
+    assert _median_step([(0.0, 1), (0.010, 1), (0.050, 2)]) == pytest.approx(0.020)
+    # a slow spell of two steps among four quick ones leaves the median at the quick step
+    assert _median_step([(0.0, 1), (0.010, 1), (0.020, 1), (0.050, 1), (0.080, 1), (0.090, 1), (0.100, 1)]) == \
+        pytest.approx(0.010)
+    assert _median_step([(0.0, 1)]) == 0.0
 
 
 def test_the_medians_interval_comes_from_the_order_statistics():
