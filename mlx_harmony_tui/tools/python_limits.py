@@ -241,11 +241,17 @@ def process_tree(root: int, table: Processes) -> set[int]:
     return tree
 
 
-def tree_memory(root: int) -> tuple[set[int], int]:
-    """The sandbox's processes below ``root`` and the memory they hold together, in bytes."""
+def tree_memory(root: int, give_up: Callable[[], bool] = lambda: False) -> tuple[set[int], int] | None:
+    """The sandbox's processes below ``root`` and the memory they hold together, in bytes; None once ``give_up()``
+    (asked between processes: reading a process's memory waits while it forks, so a fork loop makes each read slow)."""
     table = _linux_processes() if sys.platform == "linux" else _ps_processes()
     tree = process_tree(root, table)
-    return tree, sum(table[pid][2] or _linux_memory(pid) for pid in tree)
+    used = 0
+    for pid in tree:
+        if give_up():
+            return None
+        used += table[pid][2] or _linux_memory(pid)
+    return tree, used
 
 
 FileRecord = tuple[int, int, int]  # size, inode change time in ns, bytes counted
@@ -337,7 +343,7 @@ class TreeWatcher:
         """Stop watching closely; say why the call must fail if it grew the folder past its quota."""
         self._in_call = False  # before the lock: a check under way must not stop what has already replied
         self._busy.clear()
-        with self._lock:
+        with self._lock:  # a memory check under way gives up (see _over) rather than hold the caller up
             reason = self._disk_over()
             self._measure_baseline()  # between calls, only background processes can grow it from here
             self._baseline_at_end = True
@@ -367,7 +373,12 @@ class TreeWatcher:
 
     def _over(self) -> str | None:
         if self.memory_mb is not None:
-            tree, used = tree_memory(self.root)
+            # Once the call has replied the watch judges nothing until call_ends has measured: a check under way
+            # stops there (under a fork loop one check took 36 s, and the reply waited for it).
+            found = tree_memory(self.root, give_up=lambda: not self._in_call and not self._baseline_at_end)
+            if found is None:
+                return None
+            tree, used = found
             if used > self.memory_mb * MB:
                 for pid in tree:
                     try:
