@@ -64,6 +64,7 @@ class Comparing:
     def _compare(self, text: str, contender: Contender, view: CompareTurn, user_turn: UserTurn, settle: Comparison | None) -> None:
         failures: dict[str, Exception] = {}
         comparison = None
+        idle = self.app.chat_idle  # now: once the app is closing, self.app fails on this thread
         try:
             self._settle(settle)
             comparison = Comparison(self.session, contender)
@@ -79,7 +80,7 @@ class Comparing:
         finally:
             self._comparing = None
             self.post_message(CompareEnded(comparison, view, user_turn, failures, text))
-            self.app.chat_idle.set()
+            idle.set()
 
     def _run_side(self, side: str, events, view: CompareTurn, user_turn: UserTurn, failures: dict) -> None:
         turn = view.answers[side]

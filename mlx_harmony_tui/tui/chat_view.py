@@ -141,11 +141,12 @@ class ChatView(Comparing, Widget):
 
     @work(thread=True, group="generate")
     def _generate(self, text: str, turn: AssistantTurn, user_turn: UserTurn, settle: Comparison | None = None) -> None:
+        idle = self.app.chat_idle  # now: once the app is closing, self.app fails on this thread
         try:
             self._settle(settle)
             self._run_turn(text, turn, user_turn)
         finally:
-            self.app.chat_idle.set()  # the answer, cancelled or not, is saved: the app may close
+            idle.set()  # the answer, cancelled or not, is saved: the app may close
 
     def _run_turn(self, text: str, turn: AssistantTurn, user_turn: UserTurn) -> None:
         shown = [turn]  # the answer being drawn; each tool step gets a new one

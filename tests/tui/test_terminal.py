@@ -10,6 +10,9 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
+from mlx_harmony_tui.tui.hang_up import SAVE_WAIT_S
 from tests.cli.test_chat_cli import chat_env, chat_logs
 from tests.cli.test_generate_cli import _script, write_json
 from tests.support.terminal import ScreenTerminal
@@ -57,15 +60,21 @@ def test_alt_digits_and_f2_then_a_digit_switch_profiles_and_quitting_says_how_to
     assert term.after_alternate_screen() == [f"resume with: mlx-harmony --chat {saved['chat_id']}"]
 
 
-def test_closing_the_terminal_saves_the_partial_answer_as_cancelled(default_model_dir, tmp_path):
+@pytest.mark.parametrize("how", ["terminal closed", "ctrl+q"])
+def test_leaving_mid_answer_saves_the_partial_answer_as_cancelled(default_model_dir, tmp_path, how):
     write_json(tmp_path / "long.json", {"temperature": 0, "max_tokens": 400})
     term = app_terminal(tmp_path, "--prompt-config", str(tmp_path / "long.json"))
     try:
         term.wait_for(lambda _: " ready" in status_line(term))
         term.type(b"Write a long story about a lighthouse keeper and a storm.\r")
         term.wait_for(lambda _: "generating" in status_line(term) and "tok/s" in status_line(term))
-        term.proc.send_signal(signal.SIGHUP)  # what the terminal closing does
-        term.wait_for_exit()
+        if how == "ctrl+q":
+            term.type(CTRL_Q)
+        else:
+            term.proc.send_signal(signal.SIGHUP)  # what the terminal closing does
+        # It leaves once the cancelled answer is saved (well under a second here), not when the app gives up waiting
+        # for that after SAVE_WAIT_S (it once did: the answer's thread could no longer tell the app it was done).
+        term.wait_for_exit(timeout=SAVE_WAIT_S / 2)
     finally:
         term.close()
     answer = only_log(tmp_path)["messages"][-1]
