@@ -25,7 +25,7 @@ from ..config.response_schema import OutputConstraint, ResponseSchema, schema_fr
 from ..config.sampling import SamplingParams
 from ..engine.events import Event
 from ..errors import UserError
-from ..harmony.render import FunctionTool
+from ..harmony.render import FunctionTool, function_name
 from .prompt import build_prompt
 
 
@@ -85,15 +85,11 @@ def check_plain_request(request: ChatRequest, model_name: str, tool_calling: boo
                             "no tool calls)", field)
         item = {"role": "system" if message["role"] == "developer" else message["role"], "content": message["content"]}
         if message.get("tool_calls"):
-            item["tool_calls"] = [{"recipient": _bare(c["recipient"]), "arguments": c["arguments"]} for c in message["tool_calls"]]
+            item["tool_calls"] = [{"recipient": function_name(c["recipient"]), "arguments": c["arguments"]} for c in message["tool_calls"]]
         if message["role"] == "tool":
-            item["name"] = _bare(message.get("name") or "tool")
+            item["name"] = function_name(message.get("name") or "tool")
         plain.append(item)
     return plain
-
-
-def _bare(recipient: str) -> str:
-    return recipient.removeprefix("functions.")
 
 
 def complete_chat(generator: Any, settings: RunSettings, name: str, request: ChatRequest, processors: tuple = (),

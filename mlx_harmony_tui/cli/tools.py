@@ -14,6 +14,7 @@ import sys
 
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
 from ..errors import UserError
+from ..harmony.render import function_name
 from .common import add_tool_flags, ask_on_terminal, tool_options
 
 
@@ -81,7 +82,7 @@ def _list(args: argparse.Namespace, toolbox) -> int:
 def _call(args: argparse.Namespace, toolbox) -> int:
     toolbox.specs()  # starts MCP servers, so a failure is said before the call
     _notices(toolbox)
-    if args.name.removeprefix("functions.") != "python":
+    if function_name(args.name) != "python":
         try:
             value = json.loads(args.arguments)
         except ValueError as exc:

@@ -38,6 +38,14 @@ EFFORTS = ("low", "medium", "high")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
+FUNCTIONS = "functions."  # the namespace of the developer's functions in a recipient
+
+
+def function_name(recipient: str) -> str:
+    """``functions.get_weather`` -> ``get_weather``; other recipients as they are."""
+    return recipient.removeprefix(FUNCTIONS)
+
+
 @dataclass(frozen=True)
 class FunctionTool:
     """A function the model may call as ``functions.NAME`` with JSON arguments (``strict``: held to ``parameters``)."""
@@ -49,7 +57,7 @@ class FunctionTool:
 
     @property
     def recipient(self) -> str:
-        return "functions." + self.name
+        return FUNCTIONS + self.name
 
 
 @dataclass(frozen=True)

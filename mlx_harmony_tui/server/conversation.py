@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..harmony.render import FunctionTool
-from .messages import FUNCTIONS, JSON_CONTENT
+from ..harmony.render import FUNCTIONS, FunctionTool
+from .messages import JSON_CONTENT
 from .openai_format import invalid_request
 
 ToolMode = Literal["auto", "none", "required"]

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from ..chat.completion import ChatRequest, complete_chat, complete_text
 from ..config.sampling import SamplingParams
 from ..engine.events import Done, Event, StatsUpdate, TextDelta, ToolCall
+from ..harmony.render import function_name
 from .catalog import ServedModel
-from .messages import function_name
 from .openai_format import APIError, new_id, validation_error
 from .stop_text import StopText
 

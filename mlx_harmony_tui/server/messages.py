@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..harmony.render import FUNCTIONS
 from .openai_format import invalid_request
 from .schemas import ChatMessage
 
-FUNCTIONS = "functions."
 JSON_CONTENT = "<|constrain|>json"
 
 
@@ -52,11 +52,6 @@ def content_text(content: Any, where: str, required: bool, text_keys: dict[str, 
             raise invalid_request(f"{at}.{key}: must be text", param=f"{at}.{key}")
         texts.append(part[key])
     return "\n".join(texts)
-
-
-def function_name(recipient: str) -> str:
-    """``functions.get_weather`` -> ``get_weather``; other recipients as they are."""
-    return recipient.removeprefix(FUNCTIONS)
 
 
 def harmony_messages(messages: list[ChatMessage]) -> list[dict]:

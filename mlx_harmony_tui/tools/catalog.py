@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ..harmony.render import FunctionTool
+from ..harmony.render import FunctionTool, function_name
 from .apply_patch import DESCRIPTION as PATCH_DESCRIPTION
 from .apply_patch import PARAMETERS as PATCH_PARAMETERS
 
@@ -103,7 +103,7 @@ def mcp_spec(server: str, tool: str, description: str, parameters: dict, taken: 
 
 def find_spec(specs: list[ToolSpec], called: str) -> ToolSpec | None:
     """The tool a model's call names: ``functions.X``, ``browser.open``, ``browser_open`` or ``X``."""
-    bare = called.removeprefix("functions.")
+    bare = function_name(called)
     for spec in specs:
         if bare in (spec.name, spec.function):
             return spec
