@@ -241,17 +241,11 @@ def process_tree(root: int, table: Processes) -> set[int]:
     return tree
 
 
-def tree_memory(root: int, give_up: Callable[[], bool] = lambda: False) -> tuple[set[int], int] | None:
-    """The sandbox's processes below ``root`` and the memory they hold together, in bytes; None once ``give_up()``
-    (asked between processes: reading a process's memory waits while it forks, so a fork loop makes each read slow)."""
+def tree_memory(root: int) -> tuple[set[int], int]:
+    """The sandbox's processes below ``root`` and the memory they hold together, in bytes."""
     table = _linux_processes() if sys.platform == "linux" else _ps_processes()
     tree = process_tree(root, table)
-    used = 0
-    for pid in tree:
-        if give_up():
-            return None
-        used += table[pid][2] or _linux_memory(pid)
-    return tree, used
+    return tree, sum(table[pid][2] or _linux_memory(pid) for pid in tree)
 
 
 FileRecord = tuple[int, int, int]  # size, inode change time in ns, bytes counted
@@ -320,12 +314,15 @@ class TreeWatcher:
         self._baseline = folder_usage(workdir)
         self._ceiling = max(disk_mb * MB, self._baseline[0])
         self._busy = threading.Event()  # a call runs: watch closely
-        # A check and its stop happen under this lock, and a call's start and end move the baseline under it. Between
-        # a call's end and ``call_ends`` measuring the folder afresh, the watch judges nothing: the call's own growth
-        # is ``call_ends``'s to report, and what the folder held then is what background processes may not grow.
+        # A judgement and its stop happen under this lock, and a call's start and end move the baseline under it.
+        # Between a call's end and ``call_ends`` measuring the folder afresh, the watch judges nothing: the call's own
+        # growth is ``call_ends``'s to report, and what the folder held then is what background processes may not grow.
+        # Memory is read outside the lock (reading a forking process's memory waits for the fork: under a fork loop
+        # one reading took 36 s) and judged only if no call started or ended meanwhile (``_moves``).
         self._lock = threading.Lock()
         self._in_call = False
         self._baseline_at_end = True
+        self._moves = 0
         self._wake = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="python-sandbox-limits", daemon=True)
@@ -336,6 +333,7 @@ class TreeWatcher:
             self._measure_baseline()
             self._ceiling = max(self.disk_mb * MB, min(self._baseline[0], self._ceiling))  # it may shrink, never grow
             self._in_call, self._baseline_at_end = True, False
+            self._moves += 1
             self._busy.set()
         self._wake.set()
 
@@ -343,10 +341,11 @@ class TreeWatcher:
         """Stop watching closely; say why the call must fail if it grew the folder past its quota."""
         self._in_call = False  # before the lock: a check under way must not stop what has already replied
         self._busy.clear()
-        with self._lock:  # a memory check under way gives up (see _over) rather than hold the caller up
+        with self._lock:
             reason = self._disk_over()
             self._measure_baseline()  # between calls, only background processes can grow it from here
             self._baseline_at_end = True
+            self._moves += 1
         return None if reason is None else f"{reason}; delete files there to make room"
 
     def _measure_baseline(self) -> None:
@@ -364,21 +363,20 @@ class TreeWatcher:
                 return
             began = time.monotonic()
             with self._lock:
-                reason = self._over() if self._in_call or self._baseline_at_end else None
-                if reason is not None and (self._in_call or self._baseline_at_end):
+                judging, moves = self._in_call or self._baseline_at_end, self._moves
+            memory = tree_memory(self.root) if judging and self.memory_mb is not None else None
+            with self._lock:
+                reason = self._over(memory) if self._moves == moves and (self._in_call or self._baseline_at_end) else None
+                if reason is not None:
                     self._stop(reason)
                     return
             # a huge folder or process table must not eat the CPU: look at most 10% of the time
             self._done.wait(9 * (time.monotonic() - began))
 
-    def _over(self) -> str | None:
-        if self.memory_mb is not None:
-            # Once the call has replied the watch judges nothing until call_ends has measured: a check under way
-            # stops there (under a fork loop one check took 36 s, and the reply waited for it).
-            found = tree_memory(self.root, give_up=lambda: not self._in_call and not self._baseline_at_end)
-            if found is None:
-                return None
-            tree, used = found
+    def _over(self, memory: tuple[set[int], int] | None) -> str | None:
+        """Why to stop, from ``memory`` (tree_memory's reading, when memory is watched) and the folder now."""
+        if memory is not None and self.memory_mb is not None:
+            tree, used = memory
             if used > self.memory_mb * MB:
                 for pid in tree:
                     try:
