@@ -85,7 +85,7 @@ class DecodeBatch:
         if not self.rows:
             self._cache = None
 
-    def step(self, cancelled: set[str], sink, before_wait: Callable[[], None] = lambda: None) -> list[Sequence]:
+    def step(self, cancelled: set[str], sink, before_wait: Callable[[], None]) -> list[Sequence]:
         """Feed each row its input, emit what the fed tokens completed, and draw each continuing row's next input.
 
         ``before_wait`` runs once the step's graph is built, just before the host

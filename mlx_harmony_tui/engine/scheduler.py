@@ -90,6 +90,7 @@ class Scheduler:
         self._samplers = samplers  # shared with the inference thread's callers, for live updates
         self._disk = disk
         self._grammars: JsonGrammars | None = None  # the vocabulary for structured output, built at first use
+        self._decode = lm.text_decoder(loaded)  # the output readers' detokenizer
 
     @property
     def busy(self) -> bool:
@@ -164,7 +165,7 @@ class Scheduler:
     def _prompt_and_output(self, request: Generate, kept: ConversationCache):
         """The prompt ids, the output reader that fits the model, how many old turns were left out, and the renderer."""
         loaded = self._loaded
-        output = HarmonyOutput(lm.text_decoder(loaded)) if self._info.is_gpt_oss else self._plain_output(request)
+        output = HarmonyOutput(self._decode) if self._info.is_gpt_oss else self._plain_output(request)
         if request.prompt_ids is not None:
             return list(request.prompt_ids), output, 0, None
         if self._info.is_gpt_oss:
@@ -194,8 +195,8 @@ class Scheduler:
         if request.tools and calls is None:
             raise UserError(f"tools: {self._info.name} cannot call tools (its chat template declares no tool calls)", "tools")
         if calls is None:
-            return PlainOutput(lm.text_decoder(loaded), loaded.eos_token_ids)
-        return TemplateToolOutput(lm.text_decoder(loaded), loaded.eos_token_ids, *calls, request.tools)
+            return PlainOutput(self._decode, loaded.eos_token_ids)
+        return TemplateToolOutput(self._decode, loaded.eos_token_ids, *calls, request.tools)
 
     def _opening(self, request: Generate, render: Callable[[list[dict]], list[int]], prompt: list[int]) -> int | None:
         """How many of ``prompt``'s tokens are its fixed opening (system text, tools, examples), if worth keeping.
