@@ -76,6 +76,11 @@ def run_settings(options: StartOptions, app: AppSettings) -> RunSettings:
                    response_schema=options.response_schema or settings.response_schema)
 
 
+def cache_budget(app: AppSettings) -> int | None:
+    """Bytes of prompt caches kept in memory (None: the engine's default, a share of the machine's memory)."""
+    return None if app.cache_budget_mb is None else app.cache_budget_mb * MB
+
+
 def disk_cache(app: AppSettings) -> tuple[Path, int]:
     """Where prompt caches are kept on disk (for reopened chats and a restarted server), and the byte budget."""
     return cache_dir() / "prompt-caches", app.disk_cache_mb * MB
@@ -136,7 +141,7 @@ def start_chat(
     log = open_log(options.chat) if options.chat else None  # a wrong id fails before the model loads
     tools = make_toolbox(options.tools, app, approve)
     session = ChatSession(settings, profiles_file=options.profiles_file, progress=progress, system=options.system,
-                          tools=tools, cache_budget_bytes=app.cache_budget_mb * MB, disk_cache=disk_cache(app))
+                          tools=tools, cache_budget_bytes=cache_budget(app), disk_cache=disk_cache(app))
     notes: list[str] = []
     try:
         if log is not None:

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from ..chat.startup import MB, disk_cache, load_app_settings
+from ..chat.startup import cache_budget, disk_cache, load_app_settings
 from ..errors import UserError
 from ..server.app import create_app
 from ..server.background import listen
@@ -67,7 +67,7 @@ def serve(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     app = create_app(catalog, api_key=args.api_key, allowed_origins=origins, max_queue=args.max_queue,
-                     cache_budget_bytes=settings.cache_budget_mb * MB, max_concurrency=args.max_concurrency,
+                     cache_budget_bytes=cache_budget(settings), max_concurrency=args.max_concurrency,
                      disk_cache=disk_cache(settings))
     if args.preload:
         with progress_display(sys.stderr.isatty()) as progress:

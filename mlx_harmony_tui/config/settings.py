@@ -33,7 +33,7 @@ class AppSettings(BaseModel):
     keymap: dict[str, str] = Field(default_factory=dict)  # action -> key, e.g. {"cancel": "ctrl+c"}
     default_profile: str | None = None
     tool_approval: Literal["ask", "auto", "deny"] = "ask"
-    cache_budget_mb: int = Field(512, ge=0)
+    cache_budget_mb: int | None = Field(None, ge=0)  # prompt caches kept in memory (None: a share of the machine's)
     disk_cache_mb: int = Field(2048, ge=0)  # prompt caches kept on disk for reopened chats and a restarted server
     export_dir: str | None = None  # where exported chats go (default: paths.export_dir(), in Documents)
     slow_blas_noticed: bool = False  # the app said once that MLX runs on its slow bundled BLAS, and how to fix it

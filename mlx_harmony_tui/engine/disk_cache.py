@@ -1,16 +1,22 @@
 """Prompt caches that outlive the process: a reopened chat or a restarted server goes on warm.
 
-After each answer of a conversation that has a key (a saved chat's id, the
-server's conversation key), its cache is written to one safetensors file,
-as far as it can be reused exactly: up to the newest snapshot for models with
-sliding-window layers (GPT-OSS), else whole. The file records the model's
-identity and the token ids it holds, with their hash. Read back, it is used
-only when everything matches: the same model, a well-formed file whose token
-hash checks out, layers of the model's own kinds, and tokens the new prompt
-shares (then reused as a cache in memory is, exactly). Anything else is
-ignored (wrong output is worse than slow output) and the next answer writes
-a good one. The folder is kept
-under a byte budget, least recently used files first.
+Two kinds of file, each one safetensors file in the model's folder:
+
+- a conversation's: after each answer of a conversation that has a key (a
+  saved chat's id, the server's conversation key), what of its cache a later
+  prompt can reuse exactly: up to the newest snapshot for models with
+  sliding-window layers (GPT-OSS, where the prompt ended), else whole;
+- an opening's: a prefix two conversations were seen to share (a system prompt
+  and its tools), written once, named by its tokens.
+
+Each file records the model's identity and the token ids it holds, with their
+hash. A new prompt is matched against every file's tokens (read from the
+files' headers once, then kept in memory) and the file it shares the longest
+usable prefix with is read. It is used only when everything matches: the same
+model, a well-formed file whose token hash checks out, layers of the model's
+own kinds. Anything else is ignored (wrong output is worse than slow output)
+and the next answer writes a good one. The folder is kept under a byte
+budget, least recently used files first.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import tempfile
 from pathlib import Path
 
 from . import lm
-from .prompt_cache import ConversationCache, shared_prefix
+from .prompt_cache import TokenCache
+from .token_tree import common_length
 
 FORMAT = "mlx-harmony prompt cache 1"
+MAX_HEADER = 64 * 1024**2  # a safetensors header larger than this is not one of ours
 
 
 def model_identity(path: Path, config: dict) -> str:
@@ -41,6 +50,27 @@ def _tokens_hash(tokens: list[int]) -> str:
     return hashlib.sha256(json.dumps(tokens).encode()).hexdigest()
 
 
+def _header_tokens(path: Path) -> tuple[int, ...] | None:
+    """The token ids a cache file says it holds, read from its header alone (None: not a readable file of ours)."""
+    try:
+        with path.open("rb") as file:
+            (size,) = struct.unpack("<Q", file.read(8))
+            if size > MAX_HEADER:
+                return None
+            header = json.loads(file.read(size))
+        metadata = header.get("__metadata__") or {}
+        # mlx-lm stores our metadata beside its own, under a numbered prefix ("0.tokens" in 0.32)
+        prefix = next((key[: -len("format")] for key, value in metadata.items() if key.endswith("format") and value == FORMAT), None)
+        if prefix is None:
+            return None
+        tokens = json.loads(metadata[prefix + "tokens"])
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            return None
+        return tuple(tokens)
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return None
+
+
 class DiskCaches:
     """One model's prompt cache files in ``folder``, within ``budget_bytes``."""
 
@@ -49,37 +79,47 @@ class DiskCaches:
         self.folder = Path(folder) / self.identity[:16]
         self.budget_bytes = budget_bytes
         self._loaded = loaded
+        self._windowed = bool(TokenCache.empty(loaded).windowed)
+        self._index: dict[Path, tuple[int, ...]] | None = None  # file -> the tokens it holds, read at first use
 
     def path_for(self, key: str) -> Path:
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.safetensors"
 
-    def save(self, key: str, cache: ConversationCache) -> None:
-        """Write what ``cache`` holds that a later prompt can reuse exactly (nothing when it holds too little)."""
+    def opening_path(self, tokens: list[int]) -> Path:
+        return self.folder / f"opening-{_tokens_hash(tokens)[:32]}.safetensors"
+
+    def save(self, key: str, cache: TokenCache) -> None:
+        """Write what ``cache`` holds that a later prompt of its conversation can reuse (nothing when it holds too
+        little)."""
         layers, tokens = cache.reusable_state()
-        if len(tokens) < 2 or self.budget_bytes <= 0:
+        self._write(self.path_for(key), layers, tokens)
+
+    def save_opening(self, cache: TokenCache, length: int) -> None:
+        """Write ``cache``'s first ``length`` tokens (a point where it can be cut exactly), once."""
+        tokens = cache.tokens[:length]
+        path = self.opening_path(tokens)
+        if path in self._files():
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.path_for(key)
-        metadata = {"format": FORMAT, "identity": self.identity, "tokens": json.dumps(tokens), "tokens_sha256": _tokens_hash(tokens)}
-        fd, temporary = tempfile.mkstemp(prefix=".", suffix=".safetensors", dir=self.folder)
-        os.close(fd)
-        try:
-            lm.save_cache(temporary, layers, metadata)
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        self._enforce_budget()
+        self._write(path, cache.opening_state(length), tokens)
 
-    def load(self, key: str, prompt: list[int]) -> tuple[list, list[int]] | None:
-        """The saved layers and tokens for ``key`` if they are this model's, intact, and ``prompt`` starts like them.
+    def find(self, prompt: list[int], better_than: int = 0) -> TokenCache | None:
+        """The file sharing the longest usable prefix with ``prompt`` (more than ``better_than`` tokens), read as a
+        cache, if it is this model's and intact. Damaged and foreign files are passed over."""
+        wanted = prompt[:-1]
+        ranked = []
+        for path, tokens in self._files().items():
+            shared = common_length(tokens, wanted)
+            usable = min(shared, len(tokens)) if not self._windowed else len(tokens) if shared >= len(tokens) else 0
+            if usable > better_than:
+                ranked.append((usable, path))
+        for _, path in sorted(ranked, reverse=True):
+            cache = self._read(path)
+            if cache is not None:
+                return cache
+            self._files().pop(path, None)  # not usable: looked at no more until it is written again
+        return None
 
-        How much of them is reused is the caller's business (``ConversationCache.reuse_for``): plain
-        layers are cut back to the shared prefix, sliding-window ones only serve a prompt that extends them.
-        """
-        path = self.path_for(key)
-        if not path.is_file():
-            return None
+    def _read(self, path: Path) -> TokenCache | None:
         try:
             layers, metadata = lm.load_cache(str(path))
             tokens = json.loads(metadata["tokens"])
@@ -93,10 +133,37 @@ class DiskCaches:
             )
         except Exception:  # a damaged or foreign file: ignored, and replaced by the next answer
             return None
-        if not good or not shared_prefix(tokens, prompt[:-1]):
+        if not good or not tokens:
             return None
         os.utime(path)  # recently used
-        return layers, tokens
+        cache = TokenCache(layers, tokens)
+        cache.take_snapshot()
+        return cache
+
+    def _files(self) -> dict[Path, tuple[int, ...]]:
+        if self._index is None:
+            self._index = {}
+            for path in sorted(self.folder.glob("*.safetensors")) if self.folder.is_dir() else []:
+                tokens = _header_tokens(path)
+                if tokens:
+                    self._index[path] = tokens
+        return self._index
+
+    def _write(self, target: Path, layers: list, tokens: list[int]) -> None:
+        if len(tokens) < 2 or self.budget_bytes <= 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        metadata = {"format": FORMAT, "identity": self.identity, "tokens": json.dumps(tokens), "tokens_sha256": _tokens_hash(tokens)}
+        fd, temporary = tempfile.mkstemp(prefix=".", suffix=".safetensors", dir=self.folder)
+        os.close(fd)
+        try:
+            lm.save_cache(temporary, layers, metadata)
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        self._files()[target] = tuple(tokens)
+        self._enforce_budget()
 
     def _enforce_budget(self) -> None:
         files = sorted(self.folder.parent.glob("*/*.safetensors"), key=lambda p: p.stat().st_mtime)
@@ -106,3 +173,4 @@ class DiskCaches:
                 return
             total -= path.stat().st_size
             path.unlink(missing_ok=True)
+            self._files().pop(path, None)

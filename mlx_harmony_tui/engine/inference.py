@@ -32,6 +32,7 @@ from ..runtime import backend_name, blas_info, device_label
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
 from .group import SHARD_ENV, Group, GroupLost, is_link_error, launched
 from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, StallWatch, agree, in_turn, stall_limit
+from .memory import default_budget_bytes
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 
 # The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
@@ -98,9 +99,10 @@ class InferenceThread:
     def __init__(self, sink: Sink, cache_budget_bytes: int | None = None, disk_cache: tuple[Path, int] | None = None,
                  follow: bool = False):
         self._sink = sink
-        self._budget = cache_budget_bytes  # None: the store's default
+        # Bytes of kept prompt caches; rank 0's figure is every rank's (see Round).
+        self._budget = default_budget_bytes() if cache_budget_bytes is None else cache_budget_bytes
         self._disk_cache = disk_cache  # (folder, byte budget) for prompt caches kept on disk
-        self._caches = None  # the PromptCacheStore, made on this thread with the first model
+        self._caches = None  # the PrefixCache, made on this thread with the first model
         self._kv: tuple[int | None, int] = (None, 64)
         self._queue: queue.Queue[Request] = queue.Queue()
         self._waiting: deque[Request] = deque()  # taken from the queue, not served yet (a load waits for idle)
@@ -260,10 +262,10 @@ class InferenceThread:
             return True
         with self._lock:
             cancelled, updates, self._updates = frozenset(self._cancelled), self._updates, {}
-        rate = self._scheduler.prefill_rate if self._scheduler is not None else 0.0
+        pace = self._scheduler.pace.coefficients if self._scheduler is not None else (0.0, 0.0)
         try:
             with self._watch.waiting():
-                round_ = lockstep.lead(arrivals, cancelled, updates, rate, self._budget)
+                round_ = lockstep.lead(arrivals, cancelled, updates, pace, self._budget)
         except Exception as exc:
             if self._epoch != epoch or not is_link_error(exc):
                 raise
@@ -283,7 +285,7 @@ class InferenceThread:
         if not leads:
             self._budget = round_.budget
             if self._scheduler is not None:
-                self._scheduler.prefill_rate = round_.prefill_rate
+                self._scheduler.pace.coefficients = round_.pace
 
     def _lose_group(self, exc: BaseException) -> None:
         """A rank is gone: fail what runs with one clear line and go on alone (the sharded model is unusable)."""
@@ -394,7 +396,7 @@ class InferenceThread:
     def _load(self, request: LoadModel) -> None:
         from . import lm
         from .disk_cache import DiskCaches
-        from .prompt_cache import DEFAULT_BUDGET_BYTES, PromptCacheStore
+        from .prompt_cache import PrefixCache
         from .scheduler import Scheduler
 
         start = time.perf_counter()
@@ -459,7 +461,7 @@ class InferenceThread:
             raise
         self._protected = self._protected_ids(self.loaded)
         if self._caches is None:
-            self._caches = PromptCacheStore(DEFAULT_BUDGET_BYTES if self._budget is None else self._budget)
+            self._caches = PrefixCache(self._budget)
         # Under a group each rank holds only its part of a cache: a file of one rank's part is of no use alone.
         disk = DiskCaches(self._disk_cache[0], self.loaded, self._disk_cache[1]) if self._disk_cache and not group else None
         self._scheduler = Scheduler(self.loaded, self.info, self._caches, self._kv, self._protected, self._harmony, self._emit,

@@ -133,13 +133,17 @@ def copy_layer_state(layer) -> tuple[Any, int]:
     return copied, sum(a.nbytes for _, a in arrays if isinstance(a, mx.array))
 
 
-def restore_layer_state(layer, saved: Any) -> None:
-    """Put a state from :func:`copy_layer_state` back, copying again so the saved one stays intact."""
-    layer.state = _copy_arrays(saved)
+def layer_state(layer) -> Any:
+    """``layer``'s state as it is now (its arrays, not copies: see :func:`layer_from_state`)."""
+    return layer.state
 
 
 def layer_from_state(like, state: Any):
-    """A new cache layer of ``like``'s kind holding a state from :func:`copy_layer_state` (copied again)."""
+    """A new cache layer of ``like``'s kind holding ``state`` (from :func:`copy_layer_state` or :func:`layer_state`).
+
+    Its arrays are new array objects over the same memory: MLX copies one on
+    its first write while another holds it, so neither sees the other's writes.
+    """
     return type(like).from_state(_copy_arrays(state))
 
 

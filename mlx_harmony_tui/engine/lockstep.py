@@ -2,7 +2,7 @@
 
 Every round of the inference thread's loop begins with a :class:`Round` that
 rank 0 shares: the requests it took from its queue, the requests cancelled so
-far, live sampling changes, its prefill rate (which sizes prefill chunks),
+far, live sampling changes, its prefill pace (which sizes prefill chunks),
 and its cache budget. Every rank then takes exactly the same decisions, so
 their forward passes (and the collectives inside them) line up; the tokens
 themselves are rank 0's, shared at each decode step (``Group.share_tokens``).
@@ -51,7 +51,7 @@ class Round:
     requests: list[Any]
     cancelled: frozenset[str]
     updates: dict[str, SamplingParams] = field(default_factory=dict)
-    prefill_rate: float = 0.0
+    pace: tuple[float, float] = (0.0, 0.0)  # engine.pace.PrefillPace's coefficients
     budget: int | None = None
 
 
@@ -71,15 +71,15 @@ class Lockstep:
     def __init__(self, group: Group):
         self.group = group
         self.leads = group.rank == 0
-        self._said: tuple[frozenset[str], float] | None = None  # the last round's cancels and rate
+        self._said: tuple[frozenset[str], tuple[float, float]] | None = None  # the last round's cancels and pace
 
     def lead(self, requests: list[Request], cancelled: frozenset[str], updates: dict[str, SamplingParams],
-             prefill_rate: float, budget: int | None) -> Round:
+             pace: tuple[float, float], budget: int | None) -> Round:
         """Rank 0: share this round (only a tiny "nothing new" when nothing changed)."""
-        news = bool(requests or updates) or self._said != (cancelled, prefill_rate)
-        round_ = Round([shareable(r) for r in requests], cancelled, updates, prefill_rate, budget)
+        news = bool(requests or updates) or self._said != (cancelled, pace)
+        round_ = Round([shareable(r) for r in requests], cancelled, updates, pace, budget)
         self.group.share(round_ if news else None)
-        self._said = (cancelled, prefill_rate)
+        self._said = (cancelled, pace)
         return round_
 
     def follow(self) -> Round | None:

@@ -1,26 +1,31 @@
-"""Exact KV-cache reuse across turns and tool loops.
+"""Exact KV-cache reuse, shared by every conversation of a model.
 
-Each conversation keeps its model cache and the token ids it holds. A new
-prompt reuses the longest prefix it shares with them, so a chat turn or a
-tool-loop step only prefills what is new; the result matches a cold prefill
-of the whole prompt.
+Each sequence the scheduler runs computes in a :class:`TokenCache`: a model
+cache, the token ids it holds, and snapshots of its sliding-window layers.
+Finished (and fully prefilled) sequences leave theirs in the
+:class:`PrefixCache`, a radix tree of token ids (:mod:`.token_tree`). A new
+prompt starts from the longest prefix it shares with anything kept: its own
+conversation's last turn, another conversation that opened with the same
+system prompt and tools, a request of another API whose rendered prompt
+starts alike. The result matches a cold prefill of the whole prompt.
 
-- Plain (and quantized) KV layers keep every token, so cutting them back to
-  the shared prefix is exact.
+- Plain (and quantized) KV layers keep every token, so a kept cache serves any
+  prefix of its tokens: it is cut back to the shared length.
 - Sliding-window layers (GPT-OSS alternates them with full layers) forget old
-  tokens once the window wraps and cannot be cut back. For them a snapshot of
-  their state is taken after each prompt is prefilled up to its last token;
-  the next prompt restores the newest snapshot within the shared prefix and
-  cuts the plain layers back to the same length. A chat's next prompt always
-  extends the previous prompt, so that snapshot is always usable.
+  tokens once the window wraps and cannot be cut back. A cache can be reused
+  exactly only where a snapshot of those layers was taken: at the end of each
+  prompt's prefill, and at the message boundaries the scheduler stops at (the
+  end of the system and developer messages, which new conversations share,
+  and of the last whole message). Restoring one cuts the plain layers back to
+  the same length.
 
-Memory: the live conversation keeps its cache and newest snapshot; other
-conversations' caches and older snapshots share a byte budget, and the least
-recently used go first. Openings that conversations share (a system prompt
-and its tools, prefilled once from nothing) are kept the same way, so a new
-conversation that starts alike computes only what follows them. What else
-the engine keeps per conversation (turns dropped to fit the context, the
-seeded random key) lives on the same entry, so it goes with its cache.
+A reused cache is never written: a sequence computes in a fork whose arrays
+are the kept ones (MLX copies an array on its first write while another
+holds it), so concurrent requests that share a prefix each get their own.
+Memory: kept caches share a byte budget and a count limit, least recently
+used first out; the newest one stays whatever its size. What the engine keeps
+per conversation (turns dropped to fit the context, the seeded random key) is
+small and lives in its own bounded table.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import lm
+from .memory import default_budget_bytes
+from .token_tree import TokenTree
 
-DEFAULT_BUDGET_BYTES = 512 * 1024**2
-MAX_CONVERSATIONS = 64  # kept however small their caches are: a server opens one per new client conversation
+MAX_ENTRIES = 256  # kept caches, however small: each costs Python objects beyond its bytes
+MAX_CONVERSATIONS = 4096  # conversations whose dropped turns and seed are remembered
 
 
 @dataclass
@@ -44,33 +51,106 @@ class Snapshot:
     nbytes: int
 
 
-@dataclass
-class Prefix:
-    """Every layer's state right after exactly ``tokens`` were prefilled from nothing: where conversations that
-    open alike (the same system prompt and tools) start, without computing that opening again."""
+class TokenCache:
+    """A model cache, the tokens it holds, and snapshots of its window layers (offsets ascending)."""
 
-    tokens: tuple[int, ...]
-    states: list[Any]
-    nbytes: int
+    def __init__(self, layers: list, tokens: list[int], snapshots: list[Snapshot] | None = None):
+        self.layers = layers
+        self.tokens = tokens
+        self.snapshots: list[Snapshot] = snapshots or []
+        self.windowed = tuple(i for i, layer in enumerate(layers) if not lm.trims_exactly(layer))
+        self.owner: str | None = None  # the conversation that left it in the PrefixCache
+
+    @classmethod
+    def empty(cls, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64) -> TokenCache:
+        return cls(lm.new_cache(loaded, kv_bits, kv_group_size), [])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def cuts_anywhere(self) -> bool:
+        """Whether it can be cut back to any length: always without window layers, with them until the window
+        first fills."""
+        return all(lm.can_trim_now(self.layers[i]) for i in self.windowed)
+
+    def points(self) -> list[int]:
+        """The lengths it is marked at in the PrefixCache: its own, and its snapshots' (window layers)."""
+        if not self.windowed:
+            return [len(self.tokens)]
+        return [s.offset for s in self.snapshots if s.offset < len(self.tokens)] + [len(self.tokens)]
+
+    def usable(self, shared: int) -> int:
+        """The longest prefix of at most ``shared`` tokens it can give exactly."""
+        if self.cuts_anywhere:
+            return min(shared, len(self.tokens))
+        return max((p for p in self.points() if p <= shared), default=0)
+
+    def fork(self, length: int) -> TokenCache:
+        """A new cache holding exactly the first ``length`` tokens (as :meth:`usable` allows).
+
+        Its arrays are this cache's until it writes: this one never changes.
+        """
+        snapshot = None
+        if not self.cuts_anywhere and length != len(self.tokens):
+            snapshot = next(s for s in self.snapshots if s.offset == length)
+        layers = []
+        for i, layer in enumerate(self.layers):
+            if snapshot is not None and i in snapshot.states:
+                layers.append(lm.layer_from_state(layer, snapshot.states[i]))
+            else:
+                copy = lm.layer_from_state(layer, lm.layer_state(layer))
+                lm.trim_layer(copy, len(self.tokens) - length)
+                layers.append(copy)
+        return TokenCache(layers, self.tokens[:length], [s for s in self.snapshots if s.offset <= length])
+
+    def take_snapshot(self) -> None:
+        """Keep the window layers' state at the current length."""
+        offset = len(self.tokens)
+        if not self.windowed or offset == 0 or (self.snapshots and self.snapshots[-1].offset == offset):
+            return
+        states, total = {}, 0
+        for i in self.windowed:
+            states[i], nbytes = lm.copy_layer_state(self.layers[i])
+            total += nbytes
+        self.snapshots.append(Snapshot(offset, states, total))
+
+    def thin_snapshots(self, keep_first: int = 2) -> bool:
+        """Drop the middle snapshot (the first ``keep_first`` are shared openings, the last is where the next turn
+        starts); False when there is none to drop."""
+        inner = self.snapshots[keep_first:-1]
+        if not inner:
+            return False
+        self.snapshots.remove(inner[len(inner) // 2])
+        return True
+
+    def nbytes(self) -> int:
+        return lm.cache_nbytes(self.layers) + sum(s.nbytes for s in self.snapshots)
+
+    def reusable_state(self) -> tuple[list, list[int]]:
+        """Layers holding what a later prompt is most likely to reuse, and their tokens, for a file on disk.
+
+        With sliding-window layers that is the newest snapshot (where the prompt ended: the next turn starts
+        there), with the plain layers cut to its length; otherwise everything.
+        """
+        if not self.windowed:
+            return [lm.cut_copy(layer, len(self.tokens)) for layer in self.layers], list(self.tokens)
+        if not self.snapshots:
+            return [], []
+        return self.fork(self.snapshots[-1].offset).layers, self.tokens[: self.snapshots[-1].offset]
+
+    def opening_state(self, length: int) -> list:
+        """Layers holding exactly the first ``length`` tokens (a point), for a file on disk."""
+        forked = self.fork(length)
+        if forked.windowed:
+            return forked.layers
+        return [lm.cut_copy(layer, length) for layer in forked.layers]
 
 
-def shared_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+class ConversationState:
+    """What the engine remembers of one conversation besides its cache."""
 
-
-class ConversationCache:
-    """One conversation's model cache, the tokens it holds, snapshots of its window layers, and its engine state."""
-
-    def __init__(self, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64):
-        self._new = lambda: lm.new_cache(loaded, kv_bits, kv_group_size)
-        self.layers: list = self._new()
-        self.tokens: list[int] = []
-        self.snapshots: list[Snapshot] = []
-        self._windowed = [i for i, layer in enumerate(self.layers) if not lm.trims_exactly(layer)]
+    def __init__(self):
         self.dropped_turns = 0  # oldest turns left out to fit the context (see engine.context)
         self._seed: tuple[int, Any] | None = None  # (seed, the random key its next draw continues from)
 
@@ -84,170 +164,122 @@ class ConversationCache:
         if params.seed is not None:
             self._seed = (params.seed, key)
 
-    def reset(self) -> None:
-        self.layers = self._new()
-        self.tokens = []
-        self.snapshots = []
 
-    def reuse_for(self, prompt: list[int]) -> int:
-        """Make the cache hold the longest reusable prefix of ``prompt``; return its length.
+@dataclass
+class Found:
+    """Where a prompt can start: ``length`` tokens of ``source`` (None: nothing usable); ``shared`` is how many
+    tokens it has in common with what is kept (more than ``length`` when no exact point lies further)."""
 
-        The prompt's last token is never served from cache: its forward pass
-        gives the first token's logits.
-        """
-        target = shared_prefix(self.tokens, prompt[:-1])
-        if target == len(self.tokens):
-            return target
-        if all(lm.can_trim_now(layer) for layer in self.layers):
-            self._cut_to(target)
-            return target
-        usable = [s for s in self.snapshots if s.offset <= target]
-        if not usable:
-            self.reset()
-            return 0
-        snapshot = usable[-1]
-        for i, state in snapshot.states.items():
-            lm.restore_layer_state(self.layers[i], state)
-        for i, layer in enumerate(self.layers):
-            if i not in snapshot.states:
-                lm.trim_layer(layer, len(self.tokens) - snapshot.offset)
-        self.tokens = self.tokens[: snapshot.offset]
-        self._forget_after(snapshot.offset)
-        return snapshot.offset
-
-    def _cut_to(self, length: int) -> None:
-        for layer in self.layers:
-            lm.trim_layer(layer, len(self.tokens) - length)
-        self.tokens = self.tokens[:length]
-        self._forget_after(length)
-
-    def _forget_after(self, length: int) -> None:
-        # Snapshots past ``length`` belong to a branch whose tokens the plain layers no longer hold.
-        self.snapshots = [s for s in self.snapshots if s.offset <= length]
-
-    def take_snapshot(self) -> None:
-        """Save the window layers' state at the current length (called after each prefill)."""
-        offset = len(self.tokens)
-        if not self._windowed or offset == 0 or (self.snapshots and self.snapshots[-1].offset == offset):
-            return
-        states, total = {}, 0
-        for i in self._windowed:
-            states[i], nbytes = lm.copy_layer_state(self.layers[i])
-            total += nbytes
-        self.snapshots.append(Snapshot(offset, states, total))
-
-    def capture_prefix(self) -> Prefix:
-        """Copies of every layer as they are now, for other conversations to start from."""
-        states, total = [], 0
-        for layer in self.layers:
-            state, nbytes = lm.copy_layer_state(layer)
-            states.append(state)
-            total += nbytes
-        return Prefix(tuple(self.tokens), states, total)
-
-    def start_from(self, prefix: Prefix) -> None:
-        """Hold ``prefix`` (copied) instead of what this cache held."""
-        self.reset()
-        for layer, state in zip(self.layers, prefix.states):
-            lm.restore_layer_state(layer, state)
-        self.tokens = list(prefix.tokens)
-        self.take_snapshot()
-
-    def reusable_state(self) -> tuple[list, list[int]]:
-        """Layers holding what a later prompt can reuse exactly, and their tokens (this cache is left as it is).
-
-        With sliding-window layers that is the newest snapshot, with the plain layers cut to its length.
-        """
-        if not self._windowed:
-            return [lm.cut_copy(layer, len(self.tokens)) for layer in self.layers], list(self.tokens)
-        if not self.snapshots:
-            return [], []
-        snapshot = self.snapshots[-1]
-        layers = [
-            lm.layer_from_state(layer, snapshot.states[i]) if i in snapshot.states else lm.cut_copy(layer, snapshot.offset)
-            for i, layer in enumerate(self.layers)
-        ]
-        return layers, self.tokens[: snapshot.offset]
-
-    def install(self, layers: list, tokens: list[int]) -> None:
-        """Hold ``layers`` (read from disk) and their ``tokens`` instead of what this cache held."""
-        self.layers = layers
-        self.tokens = list(tokens)
-        self.snapshots = []
-        self.take_snapshot()
-
-    def cache_bytes(self) -> int:
-        return lm.cache_nbytes(self.layers)
-
-    def snapshot_bytes(self, skip_newest: bool = False) -> int:
-        snapshots = self.snapshots[:-1] if skip_newest else self.snapshots
-        return sum(s.nbytes for s in snapshots)
+    source: TokenCache | None
+    length: int
+    shared: int
 
 
-class PromptCacheStore:
-    """Conversation caches by id: the live one, plus others within ``budget_bytes`` and ``max_entries``."""
+class PrefixCache:
+    """Kept token caches of one model in a radix tree, within ``budget_bytes`` and ``max_entries``."""
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, max_entries: int = MAX_CONVERSATIONS):
-        self.budget_bytes = budget_bytes
+    def __init__(self, budget_bytes: int | None = None, max_entries: int = MAX_ENTRIES,
+                 max_conversations: int = MAX_CONVERSATIONS):
+        self.budget_bytes = default_budget_bytes() if budget_bytes is None else budget_bytes
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, ConversationCache] = OrderedDict()
-        self._prefixes: OrderedDict[tuple[int, ...], Prefix] = OrderedDict()
+        self.max_conversations = max_conversations
+        self._tree = TokenTree()
+        self._entries: OrderedDict[TokenCache, int] = OrderedDict()  # least recently used first; value: its bytes
+        self._used: dict[TokenCache, int] = {}  # when each was last used, on a counter
+        self._clock = 0
+        self._conversations: OrderedDict[str, ConversationState] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, conversation_id: str, loaded: lm.LoadedModel, kv_bits: int | None = None, kv_group_size: int = 64) -> ConversationCache:
-        """The cache for ``conversation_id`` (created if new), which becomes the live one."""
-        entry = self._entries.get(conversation_id)
-        if entry is None:
-            entry = self._entries[conversation_id] = ConversationCache(loaded, kv_bits, kv_group_size)
-        self._entries.move_to_end(conversation_id)
-        return entry
+    def __contains__(self, cache: TokenCache) -> bool:
+        return cache in self._entries
 
-    def drop(self, conversation_id: str) -> None:
-        self._entries.pop(conversation_id, None)
+    @property
+    def nbytes(self) -> int:
+        return sum(self._entries.values())
+
+    def entries(self) -> list[TokenCache]:
+        """Kept caches, least recently used first."""
+        return list(self._entries)
+
+    def conversation(self, conversation_id: str) -> ConversationState:
+        """The state of ``conversation_id`` (made if new; the least recently used go beyond ``max_conversations``)."""
+        state = self._conversations.get(conversation_id)
+        if state is None:
+            state = self._conversations[conversation_id] = ConversationState()
+            while len(self._conversations) > self.max_conversations:
+                self._conversations.popitem(last=False)
+        self._conversations.move_to_end(conversation_id)
+        return state
+
+    def find(self, prompt: list[int], touch: bool = True) -> Found:
+        """The longest exact start kept for ``prompt`` (its last token is never served: its logits give the first
+        token); with ``touch``, the cache found counts as used."""
+        shared, met, below = self._tree.walk(prompt[:-1])
+        source, length = None, 0
+        if below is not None and below.cuts_anywhere:
+            source, length = below, shared
+        else:
+            for depth, items in reversed(met):
+                if depth > 0:
+                    source, length = max(items, key=self._used.__getitem__), depth
+                    break
+        if source is None or length == 0:
+            return Found(None, 0, shared)
+        if touch:
+            self._touch(source)
+        return Found(source, length, shared)
+
+    def add(self, cache: TokenCache, owner: str | None = None) -> None:
+        """Keep ``cache`` (nothing may write to it any more); kept caches it makes useless go."""
+        if len(cache) == 0 or cache in self._entries:
+            return
+        cache.owner = owner
+        for other in self._covered_by(cache):
+            self.remove(other)
+        self._keep(cache)
+        self.enforce_budget()
+
+    def remove(self, cache: TokenCache) -> None:
+        if self._entries.pop(cache, None) is None:
+            return
+        del self._used[cache]
+        for point in cache.points():
+            self._tree.unmark(cache.tokens[:point], cache)
 
     def clear(self) -> None:
         self._entries.clear()
-        self._prefixes.clear()
+        self._used.clear()
+        self._tree = TokenTree()
+        self._conversations.clear()
 
-    def find_prefix(self, prompt: list[int]) -> Prefix | None:
-        """The longest kept opening that ``prompt`` starts with (and goes on past), most recently used first."""
-        best = None
-        for tokens, prefix in self._prefixes.items():
-            if len(tokens) < len(prompt) and (best is None or len(tokens) > len(best.tokens)) and tuple(prompt[: len(tokens)]) == tokens:
-                best = prefix
-        if best is not None:
-            self._prefixes.move_to_end(best.tokens)
-        return best
+    def enforce_budget(self) -> None:
+        """Drop least recently used caches, then the newest one's middle snapshots, until within budget."""
+        while len(self._entries) > 1 and (len(self._entries) > max(self.max_entries, 1) or self.nbytes > self.budget_bytes):
+            self.remove(next(iter(self._entries)))
+        if self._entries and self.nbytes > self.budget_bytes:
+            newest = next(reversed(self._entries))
+            if len(newest.snapshots) > 3:
+                self.remove(newest)
+                while newest.nbytes() > self.budget_bytes and newest.thin_snapshots():
+                    pass
+                self._keep(newest)
 
-    def has_prefix(self, tokens: list[int]) -> bool:
-        return tuple(tokens) in self._prefixes
+    def _keep(self, cache: TokenCache) -> None:
+        for point in cache.points():
+            self._tree.mark(cache.tokens[:point], cache)
+        self._entries[cache] = cache.nbytes()
+        self._touch(cache)
 
-    def add_prefix(self, prefix: Prefix) -> None:
-        self._prefixes[prefix.tokens] = prefix
+    def _touch(self, cache: TokenCache) -> None:
+        self._clock += 1
+        self._used[cache] = self._clock
+        self._entries.move_to_end(cache)
 
-    def spare_bytes(self) -> int:
-        """Bytes held beyond the live conversation's cache and newest snapshot."""
-        if not self._entries:
-            return 0
-        *others, live = self._entries.values()
-        openings = sum(p.nbytes for p in self._prefixes.values())
-        return sum(e.cache_bytes() + e.snapshot_bytes() for e in others) + live.snapshot_bytes(skip_newest=True) + openings
-
-    def enforce_budget(self, in_use: set[str] = frozenset()) -> None:
-        """Drop least recently used conversations, then openings, then the live one's oldest snapshots, until within budget.
-
-        The live conversation (the one used last) and those ``in_use`` (a request runs on them) are not dropped.
-        """
-        while self._entries and (len(self._entries) > max(self.max_entries, 1) or self.spare_bytes() > self.budget_bytes):
-            live = next(reversed(self._entries))
-            idle = [key for key in self._entries if key != live and key not in in_use]
-            if idle:
-                del self._entries[idle[0]]
-            elif self._prefixes:
-                self._prefixes.popitem(last=False)
-            elif len(self._entries[live].snapshots) > 1:
-                self._entries[live].snapshots.pop(0)
-            else:
-                return
+    def _covered_by(self, cache: TokenCache) -> list[TokenCache]:
+        """Kept caches that hold a prefix of ``cache``'s tokens and whose every reuse point it also has."""
+        _, met, _ = self._tree.walk(cache.tokens)
+        points = set(cache.points())
+        return [other for depth, items in met for other in items
+                if len(other) == depth and (cache.cuts_anywhere or set(other.points()) <= points)]

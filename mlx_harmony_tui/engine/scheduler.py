@@ -1,26 +1,29 @@
 """Continuous batching on the inference thread: admit requests, prefill them in chunks, decode them together.
 
 A request is admitted at once: its prompt is rendered (the oldest turns
-dropped to fit the context) and its conversation's cache reused as far as it
-matches. It then waits its turn to prefill, one sequence at a time, in
-chunks; while others decode, a chunk is sized to take about
-:data:`CHUNK_TARGET_S`, so a long prompt never freezes their streams. Once
+dropped to fit the context) and it waits to prefill (:mod:`.prefill_queue`
+picks which one goes next: the least left to compute, aged by others' work).
+When its prefill starts it takes the longest exact prefix it can reuse: from
+the caches every conversation leaves behind (:mod:`.prompt_cache`), from a
+sequence being prefilled right now, or from a file on disk
+(:mod:`.disk_cache`). It is then prefilled in chunks sized in seconds
+(:mod:`.pace`): short while others decode or wait, so a long prompt never
+freezes their streams nor keeps a short request from its first token. Once
 its prompt is in but its last token (where GPT-OSS's sliding-window layers
-are copied, see :mod:`.prompt_cache`), it joins the batch and decodes one
-token per step with the others until it ends; then its cache goes back to its
-conversation.
+are copied), its cache is offered to others and it joins the batch, decoding
+one token per step with the others until it ends; then its cache is kept for
+whatever comes next.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections import deque
 from typing import Any, Callable
 
 from ..errors import UserError
 from ..harmony.render import harmony_prompt_tokens
-from ..harmony.stream import CALL, RETURN, SPECIAL_FROM
+from ..harmony.stream import CALL, END, RETURN, SPECIAL_FROM
 from ..runtime import mlx_core
 from . import lm
 from .batch import DecodeBatch
@@ -28,21 +31,24 @@ from .context import fit_context
 from .disk_cache import DiskCaches
 from .events import Error, Event, ModelInfo
 from .group import Group, is_link_error
+from .pace import PrefillPace
+from .prefill_queue import PrefillQueue
 from .prompt import prompt_tokens
-from .prompt_cache import ConversationCache, PromptCacheStore, shared_prefix
+from .prompt_cache import ConversationState, PrefixCache, TokenCache
 from .requests import Generate
 from .sampling import LiveSampler
 from .sequence import GenerationClock, Sequence
 from .structured import JsonGrammars, model_vocabulary, output_processor
+from .token_tree import common_length
 from .tool_choice import FunctionCallRequired
 from .turn_output import HarmonyOutput, PlainOutput, TemplateToolOutput
 
 mx = mlx_core()
 
-PREFILL_STEP = 2048  # tokens a chunk when nothing else is decoding
-CHUNK_TARGET_S = 0.25  # while others decode, a prefill chunk takes about this long
-MIN_CHUNK = 16
-MIN_OPENING = 16  # shorter openings are not worth a copy of the cache
+CHUNK_TARGET_S = 0.25  # a prefill chunk while others decode or wait
+ALONE_TARGET_S = 0.5  # while nothing else runs: a request arriving meanwhile waits for the chunk to end
+SNAPSHOT_MARGIN = 4  # a message boundary this close to the end of the prefill is left to the snapshot taken there
+MIN_OPENING_FILE = 256  # a shared opening shorter than this is not worth a file on disk
 CLEAR_CACHE_EVERY = 256  # decode steps between releases of MLX's buffer cache
 
 Sink = Callable[[Event], None]
@@ -73,17 +79,22 @@ class HeldEvents:
 
 
 class Scheduler:
-    """Sequences waiting to prefill, the one prefilling, and the batch decoding."""
+    """Sequences waiting to prefill, and the batch decoding."""
 
-    def __init__(self, loaded: Any, info: ModelInfo, caches: PromptCacheStore, kv: tuple[int | None, int],
+    def __init__(self, loaded: Any, info: ModelInfo, caches: PrefixCache, kv: tuple[int | None, int],
                  protected: list[int], encoding: Callable[[], Any], sink: Sink, cancelled: Callable[[], set[str]],
                  samplers: dict[str, LiveSampler], disk: DiskCaches | None = None, group: Group | None = None):
         self._loaded, self._info, self._caches, self._kv = loaded, info, caches, kv
         self._protected, self._encoding, self._cancelled = protected, encoding, cancelled
         self._sink = HeldEvents(sink)
-        self._waiting: deque[Sequence] = deque()
+        empty = TokenCache.empty(loaded, *kv)
+        self._windowed = bool(empty.windowed)
+        self._batchable = lm.batchable(empty.layers)  # quantized KV caches are not: such sequences run one at a time
+        self._ends = frozenset((END, CALL, RETURN) if info.is_gpt_oss else loaded.eos_token_ids)  # tokens ending a message
+        self._queue = PrefillQueue(caches, self._windowed)
         self._batch = DecodeBatch(loaded, group.share_tokens if group is not None else None)
-        self.prefill_rate = 0.0  # tokens a second, measured on the last chunk (rank 0's, in a group)
+        self.pace = PrefillPace()  # rank 0's measurements, in a group
+        self._measures = group is None or group.rank == 0
         self._steps = 0
         # In a group, the model's collectives and the rounds' share one stream, so they stay in order.
         self._stream = group.stream if group is not None else mx.new_thread_local_stream(mx.default_device())
@@ -94,12 +105,12 @@ class Scheduler:
 
     @property
     def busy(self) -> bool:
-        return bool(self._waiting or self._batch)
+        return bool(self._queue or self._batch)
 
     @property
     def running(self) -> int:
         """Requests admitted and not yet done."""
-        return len(self._waiting) + len(self._batch)
+        return len(self._queue) + len(self._batch)
 
     def sampler(self, request_id: str) -> LiveSampler | None:
         """The sampler of a running request (for live parameter updates)."""
@@ -108,14 +119,13 @@ class Scheduler:
     # --- admission ---------------------------------------------------------------------------------------
 
     def admit(self, request: Generate) -> None:
-        """Render ``request``'s prompt, find its reusable cache, and queue it to prefill (UserError if it cannot run)."""
+        """Render ``request``'s prompt and queue it to prefill (UserError if it cannot run)."""
         if not self.busy:
             mx.reset_peak_memory()
         start = time.perf_counter()
         gpt_oss = self._info.is_gpt_oss
-        in_use = {seq.request.conversation_id for seq in self._all()}
-        kept = self._caches.get(request.conversation_id, self._loaded, *self._kv)
-        prompt, output, dropped, render = self._prompt_and_output(request, kept)
+        conversation = self._caches.conversation(request.conversation_id)
+        prompt, output, dropped = self._prompt_and_output(request, conversation)
         if not prompt:
             raise UserError("the prompt is empty")
         processors = request.processors
@@ -129,32 +139,15 @@ class Scheduler:
             constrained = output_processor(self._json_grammars(), request.output, gpt_oss, self._loaded.tokenizer.decode,
                                            self._loaded.eos_token_ids)
             processors += (constrained,)
-        # A conversation's cache serves one request at a time; another one at once computes in its own.
-        shared = request.reuse_cache and request.conversation_id not in in_use
-        cache = kept if shared else ConversationCache(self._loaded, *self._kv)
-        cached = cache.reuse_for(prompt)
-        opening = None
-        if request.reuse_cache and request.persist_key and self._disk is not None and not cache.tokens:
-            found = self._disk.load(request.persist_key, prompt)  # a reopened chat, a restarted server
-            if found is not None:
-                cache.install(*found)
-                cached = cache.reuse_for(prompt)
-        if request.reuse_cache:
-            prefix = self._caches.find_prefix(prompt)
-            if prefix is not None and len(prefix.tokens) > cached:
-                cache.start_from(prefix)
-                cached = len(prefix.tokens)
-            if cached == 0 and render is not None:
-                opening = self._opening(request, render, prompt)
-        sampler = LiveSampler(request.params, protected_ids=self._protected, key=kept.seed_key_for(request.params),
+        sampler = LiveSampler(request.params, protected_ids=self._protected, key=conversation.seed_key_for(request.params),
                               penalty_exempt_from=SPECIAL_FROM if gpt_oss else None)
-        clock = GenerationClock(len(prompt), cached, dropped, start=start, peak_memory=lambda: mx.get_peak_memory() / 1e9,
+        clock = GenerationClock(len(prompt), 0, dropped, start=start, peak_memory=lambda: mx.get_peak_memory() / 1e9,
                                 mask_cost=constrained.cost if constrained is not None else None)
         room = (self._context_limit(request) or 1 << 62) - len(prompt)
-        seq = Sequence(request, prompt, cache, output, sampler, processors, clock, room, kept, history=list(prompt),
-                       opening=opening)
+        seq = Sequence(request, prompt, None, output, sampler, processors, clock, room, conversation, history=list(prompt),
+                       boundaries=self._boundaries(prompt))
         self._samplers[request.request_id] = sampler
-        self._waiting.append(seq)
+        self._queue.append(seq)
 
     def _json_grammars(self) -> JsonGrammars:
         if self._grammars is None:
@@ -162,12 +155,12 @@ class Scheduler:
             self._grammars = JsonGrammars(lambda: model_vocabulary(self._loaded, stops), self._loaded.vocab_size, stops)
         return self._grammars
 
-    def _prompt_and_output(self, request: Generate, kept: ConversationCache):
-        """The prompt ids, the output reader that fits the model, how many old turns were left out, and the renderer."""
+    def _prompt_and_output(self, request: Generate, conversation: ConversationState):
+        """The prompt ids, the output reader that fits the model, and how many old turns were left out."""
         loaded = self._loaded
         output = HarmonyOutput(self._decode) if self._info.is_gpt_oss else self._plain_output(request)
         if request.prompt_ids is not None:
-            return list(request.prompt_ids), output, 0, None
+            return list(request.prompt_ids), output, 0
         if self._info.is_gpt_oss:
             if request.harmony is None:
                 raise ValueError("a GPT-OSS chat request needs its HarmonySettings (TokenGenerator fills them in)")
@@ -182,11 +175,11 @@ class Scheduler:
         messages = request.messages or []
         limit = self._context_limit(request)
         if not limit:
-            return render(messages), output, 0, render
+            return render(messages), output, 0
         reserve = min(request.params.max_tokens, limit // 2)
-        prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, kept.dropped_turns)
-        kept.dropped_turns = dropped
-        return prompt, output, dropped, render
+        prompt, dropped = fit_context(messages, render, limit, reserve, request.keep_messages, conversation.dropped_turns)
+        conversation.dropped_turns = dropped
+        return prompt, output, dropped
 
     def _plain_output(self, request: Generate):
         """The reader for a model with a chat template: tool calls parsed from it when the request declares tools."""
@@ -198,20 +191,12 @@ class Scheduler:
             return PlainOutput(self._decode, loaded.eos_token_ids)
         return TemplateToolOutput(self._decode, loaded.eos_token_ids, *calls, request.tools)
 
-    def _opening(self, request: Generate, render: Callable[[list[dict]], list[int]], prompt: list[int]) -> int | None:
-        """How many of ``prompt``'s tokens are its fixed opening (system text, tools, examples), if worth keeping.
-
-        It is where ``prompt`` parts from the same opening followed by an empty user message.
-        """
-        fixed = (request.messages or [])[: request.keep_messages]
-        try:
-            bare = render([*fixed, {"role": "user", "content": ""}])
-        except UserError:
-            return None
-        length = shared_prefix(bare, prompt[:-1])
-        if length < MIN_OPENING or self._caches.has_prefix(prompt[:length]):
-            return None
-        return length
+    def _boundaries(self, prompt: list[int]) -> tuple[int, ...]:
+        """Where the prompt's messages end, for models whose window layers can be reused only where a snapshot is."""
+        if not self._windowed:
+            return ()
+        ends = self._ends
+        return tuple(i + 1 for i, token in enumerate(prompt[:-1]) if token in ends)
 
     def _context_limit(self, request: Generate) -> int | None:
         return request.max_context_tokens or self._info.context_length
@@ -219,7 +204,7 @@ class Scheduler:
     # --- running -------------------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One round: a prefill chunk for the first waiting sequence (if any), then one decode step for the batch."""
+        """One round: a prefill chunk for the waiting sequence picked (if any), then one decode step for the batch."""
         try:
             self._step()
         finally:
@@ -228,12 +213,17 @@ class Scheduler:
 
     def _step(self) -> None:
         with mx.stream(self._stream):
-            try:
-                self._prefill()
-            except Exception as exc:  # a bug: the sequence being prefilled fails, the batch goes on
-                if is_link_error(exc):
-                    raise
-                self._fail([self._waiting.popleft()], exc)
+            self._drop_cancelled()
+            seq = self._queue.pick() if not self._batch or self._batchable else None
+            if seq is not None:
+                try:
+                    self._prefill(seq)
+                except Exception as exc:  # a bug: the sequence being prefilled fails, the batch goes on
+                    if is_link_error(exc):
+                        raise
+                    if seq in self._queue:
+                        self._queue.remove(seq)
+                    self._fail([seq], exc)
             if self._batch:
                 try:
                     ended = self._batch.step(self._cancelled(), self._sink, self._sink.flush)
@@ -253,68 +243,104 @@ class Scheduler:
                 if self._steps % CLEAR_CACHE_EVERY == 0:
                     mx.clear_cache()
 
-    def _prefill(self) -> None:
+    def _drop_cancelled(self) -> None:
         cancelled = self._cancelled()
-        while self._waiting and self._waiting[0].rid in cancelled:
-            seq = self._waiting[0]
-            seq.finish = "cancelled"
-            self._finish(seq)
-            self._waiting.popleft()
-        if not self._waiting or (self._batch and not self._can_join()):
-            return
-        seq = self._waiting[0]
-        cache, prompt = seq.cache, seq.prompt
-        held = len(cache.tokens)
-        target = len(prompt) - 1
-        if held < target:
-            size = PREFILL_STEP if not self._batch else self._chunk_size()
-            n = min(size, target - held)
-            if seq.opening is not None and held < seq.opening:
-                n = min(n, seq.opening - held)  # stop at the end of the opening, to keep it for others
-            self._sink.flush()  # the decoding rows' tokens: the chunk may take a while
-            began = time.perf_counter()
-            lm.prefill(self._loaded, mx.array(prompt[held : held + n]), cache.layers)
-            cache.tokens.extend(prompt[held : held + n])
-            mx.clear_cache()
-            self.prefill_rate = n / max(time.perf_counter() - began, 1e-6)
-            if len(cache.tokens) == seq.opening:
-                self._caches.add_prefix(cache.capture_prefix())
+        for seq in self._queue:
+            if seq.rid in cancelled:
+                seq.finish = "cancelled"
+                self._queue.remove(seq)
+                self._finish(seq)
+
+    def _prefill(self, seq: Sequence) -> None:
+        """Prefill one chunk of ``seq``; once fully prefilled, it joins the batch."""
+        if not seq.started:
+            self._start(seq)
+        if not seq.prefilled:
+            self._chunk(seq)
         if seq.prefilled:
-            cache.take_snapshot()
-            self._waiting.popleft()
+            seq.cache.take_snapshot()
+            self._queue.remove(seq)
+            if seq.request.reuse_cache:
+                self._caches.add(seq.cache.fork(len(seq.cache)), seq.request.conversation_id)  # for requests to come
             self._batch.add(seq)
 
-    def _can_join(self) -> bool:
-        """Quantized KV caches cannot be batched: such sequences run one at a time."""
-        return lm.batchable(self._waiting[0].cache.layers) and lm.batchable(self._batch.rows[0].cache.layers)
+    def _start(self, seq: Sequence) -> None:
+        """Give ``seq`` its cache: a fork of the longest exact prefix of its prompt found, or an empty one."""
+        request, prompt = seq.request, seq.prompt
+        source, length, origin = None, 0, None
+        if request.reuse_cache:
+            found = self._caches.find(prompt)
+            source, length, origin = found.source, found.length, found.source.owner if found.source else None
+            other, usable = self._queue.best_started_source(seq)
+            if usable > length:
+                source, length, origin = other.cache, usable, other.request.conversation_id
+            if self._disk is not None and length < len(prompt) - 1:
+                kept = self._disk.find(prompt, length)  # a reopened chat, a restarted server
+                if kept is not None:
+                    self._caches.add(kept)
+                    source, length, origin = kept, kept.usable(common_length(kept.tokens, prompt[:-1])), None
+        seq.cache = source.fork(length) if source is not None and length else TokenCache.empty(self._loaded, *self._kv)
+        seq.cache.take_snapshot()  # where it started is a point it can be cut back to, as its source could
+        seq.source = source if source in self._caches else None
+        seq.clock.cached_tokens = length
+        if (self._disk is not None and source is not None and origin != request.conversation_id
+                and MIN_OPENING_FILE <= length < len(source)):
+            try:
+                self._disk.save_opening(source, length)  # an opening two conversations share: kept for a restart
+            except OSError:
+                pass  # a full or read-only disk: it stays in memory only
 
-    def _chunk_size(self) -> int:
-        if self.prefill_rate <= 0:
-            return 64
-        return max(MIN_CHUNK, min(PREFILL_STEP, int(self.prefill_rate * CHUNK_TARGET_S)))
+    def _chunk(self, seq: Sequence) -> None:
+        cache, prompt = seq.cache, seq.prompt
+        held, target = len(cache.tokens), len(prompt) - 1
+        alone = not self._batch and len(self._queue) == 1
+        n = min(self.pace.chunk(held, ALONE_TARGET_S if alone else CHUNK_TARGET_S), target - held)
+        stops = self._stops(seq)
+        n = min([n] + [stop - held for stop in stops if held < stop < held + n])
+        self._sink.flush()  # the decoding rows' tokens: the chunk may take a while
+        began = time.perf_counter()
+        lm.prefill(self._loaded, mx.array(prompt[held : held + n]), cache.layers)
+        cache.tokens.extend(prompt[held : held + n])
+        mx.clear_cache()
+        if self._measures:
+            self.pace.observe(n, held, time.perf_counter() - began)
+        self._queue.counted(seq, n)
+        if held + n in stops:
+            cache.take_snapshot()
+
+    def _stops(self, seq: Sequence) -> set[int]:
+        """Where ``seq``'s prefill stops to snapshot its window layers: message ends, and where others wait."""
+        if not self._windowed:
+            return set()
+        last = len(seq.prompt) - 1 - SNAPSHOT_MARGIN
+        return seq.stops | {b for b in seq.boundaries if b <= last}
 
     def _finish(self, seq: Sequence) -> None:
         self._samplers.pop(seq.rid, None)
-        key = seq.request.persist_key
-        if key and self._disk is not None and seq.cache is seq.kept and seq.finish != "cancelled":
-            try:
-                self._disk.save(key, seq.cache)
-            except OSError:
-                pass  # a full or read-only disk: the cache stays in memory, the next answer tries again
+        cache, conversation = seq.cache, seq.request.conversation_id
+        if cache is not None and seq.request.reuse_cache and len(cache.tokens):
+            key = seq.request.persist_key
+            if key and self._disk is not None and seq.finish != "cancelled":
+                try:
+                    self._disk.save(key, cache)
+                except OSError:
+                    pass  # a full or read-only disk: the cache stays in memory, the next answer tries again
+            self._caches.add(cache, conversation)
+            source = seq.source
+            if source is not None and source.owner == conversation and source in self._caches:
+                self._caches.remove(source)  # what it held past this answer's start was a branch its conversation left
         seq.done(self._sink)
-        self._caches.enforce_budget(in_use={s.request.conversation_id for s in self._all()})
 
     def _fail(self, rows: list[Sequence], exc: Exception) -> None:
         detail = traceback.format_exc()
-        for seq in rows:
+        for seq in rows:  # their caches may hold part of a forward pass: they are not kept
             self._samplers.pop(seq.rid, None)
-            self._caches.drop(seq.request.conversation_id)  # its cache may hold part of a forward pass
             self._sink(Error(seq.rid, f"internal error: {type(exc).__name__}: {exc}", False, detail))
 
     def fail_all(self, exc: Exception) -> None:
         """Fail every request (the scheduler itself went wrong); the engine keeps serving new ones."""
         rows = self._all()
-        self._waiting.clear()
+        self._queue.clear()
         self._batch.remove(list(self._batch.rows))
         self._fail(rows, exc)
         self._sink.flush()
@@ -322,7 +348,7 @@ class Scheduler:
     def abandon(self, message: str) -> None:
         """Fail every request with ``message``, a user's error (a rank of the group is gone); nothing is kept."""
         rows = self._all()
-        self._waiting.clear()
+        self._queue.clear()
         self._batch = DecodeBatch(self._loaded)
         for seq in rows:
             self._samplers.pop(seq.rid, None)
@@ -330,7 +356,7 @@ class Scheduler:
         self._sink.flush()
 
     def _all(self) -> list[Sequence]:
-        return list(self._waiting) + list(self._batch.rows)
+        return list(self._queue) + list(self._batch.rows)
 
     def close(self) -> None:
         """Let queued MLX work finish (nothing may be in flight when the thread or process ends)."""

@@ -65,8 +65,8 @@ class GenerationClock:
 
 @dataclass(eq=False)
 class Sequence:
-    """A request in the scheduler. ``cache`` is the ConversationCache it computes in (its conversation's, or a
-    throwaway one); ``history`` is the prompt and every token generated so far."""
+    """A request in the scheduler. ``cache`` is the engine.prompt_cache.TokenCache it computes in, found when its
+    prefill starts (None until then); ``history`` is the prompt and every token generated so far."""
 
     request: Generate
     prompt: list[int]
@@ -76,12 +76,16 @@ class Sequence:
     processors: tuple
     clock: GenerationClock
     room: int  # tokens left in the context window
-    kept: Any  # the conversation's cache entry: its seed key is kept there
+    conversation: Any  # engine.prompt_cache.ConversationState: its seed key is kept there
     history: list[int] = field(default_factory=list)
     generated: list[int] = field(default_factory=list)
     unsent: list[int] = field(default_factory=list)
     finish: str | None = None
-    opening: int | None = None  # prefill stops here first and keeps the cache for conversations that open alike
+    boundaries: tuple[int, ...] = ()  # prompt lengths where a message ends (models with sliding-window layers)
+    stops: set[int] = field(default_factory=set)  # prompt lengths where prefill stops and snapshots the window layers
+    source: Any = None  # the kept TokenCache its cache was forked from
+    queued_at: int = 0  # the scheduler's count of prefilled tokens when it was admitted (its age, in others' work)
+    own_prefill: int = 0  # tokens it prefilled itself
     _stats_at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -89,9 +93,18 @@ class Sequence:
         return self.request.request_id
 
     @property
+    def started(self) -> bool:
+        return self.cache is not None
+
+    @property
+    def held(self) -> int:
+        """Prompt tokens in its cache so far."""
+        return len(self.cache.tokens) if self.cache is not None else 0
+
+    @property
     def prefilled(self) -> bool:
         """Everything but the prompt's last token is in the cache: it can join the batch."""
-        return len(self.cache.tokens) >= len(self.prompt) - 1
+        return self.held >= len(self.prompt) - 1
 
     @property
     def draws_early(self) -> bool:
@@ -140,6 +153,6 @@ class Sequence:
         if self.unsent:
             sink(TextDelta(self.rid, "", tuple(self.unsent)))
             self.unsent.clear()
-        self.kept.keep_seed_key(self.sampler.params, self.sampler.key)
+        self.conversation.keep_seed_key(self.sampler.params, self.sampler.key)
         repairs = tuple(dict.fromkeys(self.output.repairs))
         sink(Done(self.rid, self.finish or "cancelled", self.clock.stats(), tuple(self.generated), repairs, tuple(self.prompt)))

@@ -12,6 +12,7 @@ from mlx_harmony_tui.chat.startup import StartOptions, list_profiles, load_app_s
 from mlx_harmony_tui.config.resolve import resolve_run_settings
 from mlx_harmony_tui.config.settings import AppSettings
 from mlx_harmony_tui.engine.events import Done
+from mlx_harmony_tui.engine.token_tree import common_length
 from mlx_harmony_tui.errors import UserError
 from mlx_harmony_tui.logs.store import ChatStore, read_chat_file
 
@@ -72,22 +73,24 @@ def test_start_chat_applies_settings_profile_and_flags(default_model_dir, tmp_pa
 
 
 def test_cache_budget_from_settings_bounds_what_other_conversations_keep(default_model_dir):
-    def returning_turn_cached(budget_mb: int) -> int:
+    def returning_turn(budget_mb: int) -> tuple[int, int]:
+        """The returning turn's cached tokens, and how many of its prompt's tokens the other conversation's share."""
         session, _ = start_chat(StartOptions(sampling={"temperature": 0.0, "max_tokens": 4}),
                                 AppSettings(cache_budget_mb=budget_mb, disk_cache_mb=0))  # memory only: the disk would serve it
         try:
             finish(session.send("Name a fruit."))
             first = session.generator.use_conversation(None)  # another conversation meanwhile
-            finish(session.generator.stream(messages=[{"role": "user", "content": "Name a colour."}]))
+            other = finish(session.generator.stream(messages=[{"role": "user", "content": "Name a colour."}]))
             session.generator.use_conversation(first)
-            return finish(session.send("And a vegetable?")).stats.cached_tokens
+            back = finish(session.send("And a vegetable?"))
+            return back.stats.cached_tokens, common_length(back.prompt_ids, other.prompt_ids)
         finally:
             session.close()
 
-    assert returning_turn_cached(0) == 0  # no room beyond the live conversation: the first one's cache was dropped
-    assert returning_turn_cached(512) > 0
-
-
+    cached, shared = returning_turn(0)
+    assert cached == shared  # no room beyond the newest cache: only what it shares with the other conversation
+    cached, shared = returning_turn(512)
+    assert cached > shared + 10  # its own first turn was kept
 def test_damaged_settings_and_profiles_are_reported_not_fatal(tmp_path, monkeypatch):
     config = tmp_path / "config"
     config.mkdir()

@@ -41,13 +41,3 @@ def test_frequency_penalty_is_an_ordinary_sampling_parameter(generator):
 
     assert most_repeated(plain) >= 5  # the model does repeat itself here
     assert most_repeated(penalised) < most_repeated(plain)
-
-
-def test_per_conversation_engine_state_is_bounded(generator):
-    from mlx_harmony_tui.engine.prompt_cache import MAX_CONVERSATIONS
-
-    for _ in range(MAX_CONVERSATIONS + 6):  # a server opens a conversation per new client
-        generator.use_conversation(None)
-        list(generator.stream(prompt=[1, 2, 3], max_tokens=1, temperature=0.0, seed=5))
-    assert len(generator._engine._caches) <= MAX_CONVERSATIONS
-    generator.use_conversation(None)

@@ -13,7 +13,9 @@ import pytest
 from mlx_harmony_tui.config.sampling import SamplingParams
 from mlx_harmony_tui.engine.events import Done, Error, ToolCall
 from mlx_harmony_tui.engine.requests import Generate, LoadModel
+from mlx_harmony_tui.engine.token_tree import common_length
 from mlx_harmony_tui.harmony.render import FunctionTool, HarmonySettings, harmony_prompt_tokens
+from mlx_harmony_tui.harmony.stream import END
 from tests.support.engine import FirstLogits, Script, run_request, start_engine
 
 TOLERANCE = 1e-4
@@ -119,10 +121,15 @@ def test_gpt_oss_edited_history_falls_back_to_an_older_snapshot(gpt_oss, enc):
         run_turn(gpt_oss, f"e{turn}", messages, "edit")
         messages += [{"role": "assistant", "content": f"Answer {turn}."}]
     first_turn = harmony_prompt_tokens(enc, messages[:1], SETTINGS)
-    # Edit the second user message: only the snapshot taken in turn 1 (before the edit point) is usable.
+    # Edit the second user message: the cache is reused up to the end of the message before it (a snapshot was
+    # taken at that message boundary in turn 2), not past the edit.
     edited = messages[:2] + [{"role": "user", "content": "A different second question."}]
+    edited_prompt = harmony_prompt_tokens(enc, edited, SETTINGS)
+    shared = common_length(edited_prompt, harmony_prompt_tokens(enc, messages[:3], SETTINGS))
+    last_end = max(i + 1 for i, token in enumerate(edited_prompt[:shared]) if token == END)
+    assert len(first_turn) < last_end < shared
     result = assert_matches_cold(gpt_oss, "e-edit", edited, "edit")
-    assert result.cached == len(first_turn) - 1
+    assert result.cached == last_end
     # Editing the first message leaves nothing usable past the window: a full prefill.
     rewritten = [{"role": "user", "content": "Something else entirely. " + long_text(3)}]
     result = assert_matches_cold(gpt_oss, "e-rewrite", rewritten, "edit")
@@ -149,16 +156,18 @@ def test_regenerating_the_same_prompt_reuses_all_but_its_last_token(plain):
     assert first.cached < again.cached == again.prompt_tokens - 1
 
 
-def test_budget_drops_other_conversations_not_the_live_one(tiny_gpt_oss_dir):
+def test_budget_drops_other_conversations_not_the_live_one(tiny_gpt_oss_dir, enc):
     engine = start_engine(str(tiny_gpt_oss_dir), cache_budget_bytes=0)
     try:
         a = [{"role": "user", "content": long_text(20)}]
         run_turn(engine, "a1", a, "A")
         b = [{"role": "user", "content": long_text(21)}]
         run_turn(engine, "b1", b, "B")
-        # A was not live and the budget is 0: its cache is gone.
+        # A was not live and the budget is 0: its cache is gone; only the system message B's cache shares is reused.
         a2 = run_turn(engine, "a2", a + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "more"}], "A")
-        assert a2.cached == 0
+        a_prompt = harmony_prompt_tokens(enc, a, SETTINGS)
+        shared = common_length(a_prompt, harmony_prompt_tokens(enc, b, SETTINGS))
+        assert a2.cached == max(i + 1 for i, token in enumerate(a_prompt[:shared]) if token == END)  # system, developer
         # The live conversation keeps its cache and newest snapshot even with no budget.
         a3 = run_turn(engine, "a3", a + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "more"}, {"role": "assistant", "content": "y"}, {"role": "user", "content": "again"}], "A")
         assert a3.cached == a2.prompt_tokens - 1
