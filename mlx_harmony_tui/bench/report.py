@@ -1,6 +1,6 @@
 """``mlx-harmony bench report``: the whole benchmark suite, written up for a person to read.
 
-Runs every benchmark on one model (engine, turns, tui, server, logs, dataset)
+Runs every benchmark on one model (engine, turns, tui, server, http, agent, logs, dataset)
 and one long generation timed chunk by chunk, each in a fresh process of its
 own so none inherits what another left behind, then writes into one folder:
 
@@ -33,7 +33,7 @@ from .report_text import figures, report_markdown, write_plots
 
 Progress = Callable[[str, float], None]
 LOADING_STAGES = ("loading", "downloading", "converting", "extracting", "fetching", "ready")
-BENCHES = ("engine", "turns", "tui", "server", "http", "logs", "dataset", "long_generation")
+BENCHES = ("engine", "turns", "tui", "server", "http", "agent", "logs", "dataset", "long_generation")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class ReportSizes:
     server_max_tokens: int = 64
     server_rounds: int = 2
     server_clients: tuple[int, ...] = (1, 4, 8)
+    agent_opening_tokens: int = 4000
+    agent_steps: tuple[int, int] = (4, 6)
+    agent_answer_tokens: tuple[int, int] = (32, 96)
+    agent_result_tokens: tuple[int, int] = (100, 1000)
     logs: int = 1000
     log_messages: int = 2000
     dataset_turns: int = 12
@@ -62,9 +66,9 @@ class ReportSizes:
 STANDARD = ReportSizes()
 QUICK = ReportSizes(
     engine_prompt_tokens=128, engine_max_tokens=32, engine_rounds=1, turns=3, turns_user_tokens=32, turns_max_tokens=24,
-    tui_max_tokens=32, tui_rounds=1, tui_keys=3, server_max_tokens=16, server_rounds=1, server_clients=(1, 4), logs=100,
-    log_messages=200,
-    dataset_turns=4, dataset_max_tokens=32, long_tokens=96,
+    tui_max_tokens=32, tui_rounds=1, tui_keys=3, server_max_tokens=16, server_rounds=1, server_clients=(1, 4),
+    agent_opening_tokens=2000, agent_steps=(2, 3), agent_answer_tokens=(8, 16), agent_result_tokens=(40, 160),
+    logs=100, log_messages=200, dataset_turns=4, dataset_max_tokens=32, long_tokens=96,
 )
 
 
@@ -129,6 +133,15 @@ def _dataset(model: str | None, sizes: ReportSizes, out: Path, progress: Progres
     return result.as_dict()
 
 
+def _agent(model: str | None, sizes: ReportSizes, progress: Progress) -> dict:
+    from .agent_bench import run_agent_bench
+    from .agent_trace import TraceSizes
+
+    trace = TraceSizes(sizes.agent_opening_tokens, tuple(sizes.agent_steps), tuple(sizes.agent_answer_tokens),
+                       tuple(sizes.agent_result_tokens))
+    return run_agent_bench(model, "chat", trace, progress=progress)
+
+
 def run_bench(name: str, model: str | None, sizes: ReportSizes, out: Path, progress: Progress) -> dict:
     """Run one benchmark of the suite in this process and return its raw result."""
     from .engine_bench import run_engine_bench
@@ -149,6 +162,8 @@ def run_bench(name: str, model: str | None, sizes: ReportSizes, out: Path, progr
         return run_server_bench(model, tuple(s.server_clients), s.server_max_tokens, s.server_rounds, progress)
     if name == "http":
         return run_http_bench(model, s.server_max_tokens, s.server_rounds, progress)
+    if name == "agent":
+        return _agent(model, s, progress)
     if name == "logs":
         return run_logs_bench(s.logs, s.log_messages)
     if name == "dataset":

@@ -89,6 +89,7 @@ def figures(results: dict) -> list[Figure]:
         _figure("http", "TTFT over HTTP streaming", "s", v.get("ttft_s_http"), v.get("ttft_s_engine"), "engine alone", lower_is_better=True),
         _figure("http", "decode over HTTP streaming", "tok/s", v.get("decode_tps_http"), v.get("decode_tps_engine"), "engine alone"),
     ]
+    rows += _agent_figures(results.get("agent") or {})
     g = results.get("logs") or {}
     n_logs, n_messages = g.get("logs", "?"), g.get("long_log_messages", "?")
     rows += [
@@ -123,6 +124,44 @@ def figures(results: dict) -> list[Figure]:
         _figure("long generation", "decode, last window", "tok/s", eng.get("last_window_tps"), mlx.get("last_window_tps"), raw),
     ]
     return rows
+
+
+def _cached_percent(side: dict) -> float | None:
+    prompt, cached = side.get("prompt_tokens"), side.get("cached_tokens")
+    return 100 * cached / prompt if prompt and cached is not None else None
+
+
+def _agent_figures(a: dict) -> list[Figure]:
+    servers = a.get("servers") or {}
+    ours, theirs = servers.get("mlx-harmony") or {}, servers.get("mlx_lm.server") or {}
+    against = "mlx_lm.server"
+    return [
+        _figure("agent", "coding-agent trace, wall time", "s", ours.get("wall_s"), theirs.get("wall_s"), against, lower_is_better=True),
+        _figure("agent", "TTFT per step, p50", "s", ours.get("ttft_p50_s"), theirs.get("ttft_p50_s"), against, lower_is_better=True),
+        _figure("agent", "TTFT per step, p95", "s", ours.get("ttft_p95_s"), theirs.get("ttft_p95_s"), against, lower_is_better=True),
+        _figure("agent", "prompt tokens computed, all steps", "tokens", ours.get("computed_tokens"), theirs.get("computed_tokens"),
+                against, lower_is_better=True),
+        _figure("agent", "prompt served from the cache, all steps", "%", _cached_percent(ours), _cached_percent(theirs), against),
+    ]
+
+
+def _agent_section(a: dict) -> list[str]:
+    """The agent bench's own table: both servers' figures, then its verdicts (ratios, same prompts or not)."""
+    from .agent_bench import verdicts
+
+    lines = [
+        "## Agent trace, both servers",
+        "",
+        f"{a['requests']} requests from three sessions and two subagents sharing an opening of {a['opening_tokens']:,} tokens, "
+        f"sent through `/v1/chat/completions` ({a['rounds']} round(s); token sums over every step).",
+        "",
+        "| server | wall s | TTFT p50 s | TTFT p95 s | prompt tokens | computed | cached | completion |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, f in a["servers"].items():
+        lines.append(f"| {name} | {f['wall_s']:.2f} | {f['ttft_p50_s']:.3f} | {f['ttft_p95_s']:.3f} | {_number(f['prompt_tokens'])} | "
+                     f"{_number(f['computed_tokens'])} | {_number(f['cached_tokens'])} | {_number(f['completion_tokens'])} |")
+    return lines + [""] + [f"- {line}" for line in verdicts(a)] + [""]
 
 
 def write_plots(results: dict, out: Path) -> list[Path]:
@@ -235,6 +274,9 @@ def report_markdown(data: dict) -> str:
                 f"{r['finish_reason']} |"
             )
         lines.append("")
+    if (results.get("agent") or {}).get("servers"):
+        lines += _agent_section(results["agent"])
+    opening = (results.get("agent") or {}).get("opening_tokens", s["agent_opening_tokens"])  # measured: the tools set a floor
     lines += [
         "## How it was measured",
         "",
@@ -254,6 +296,12 @@ def report_markdown(data: dict) -> str:
         f"{s['server_max_tokens']} tokens; total tok/s over the round's wall time, TTFT per request.",
         f"- **http**: the same chat request streamed over HTTP (`/v1/chat/completions`) and through the engine alone, "
         f"{s['server_max_tokens']} tokens, median of {s['server_rounds']}.",
+        f"- **agent**: a coding agent's traffic replayed on this server and then on `mlx_lm.server`, each alone on the machine: "
+        f"three sessions and two subagents open with the same system message of about {opening:,} tokens "
+        f"(instructions, tools as JSON), then take {s['agent_steps'][0]}-{s['agent_steps'][1]} tool steps each (answers forced to "
+        f"{s['agent_answer_tokens'][0]}-{s['agent_answer_tokens'][1]} tokens, tool results of {s['agent_result_tokens'][0]}-"
+        f"{s['agent_result_tokens'][1]}), starting when earlier sessions reach given steps; wall time, TTFT per step, "
+        "usage's prompt and cached tokens.",
         f"- **logs**: {s['logs']} chat logs and one of {s['log_messages']} messages in a temporary folder.",
         f"- **dataset**: the first {s['dataset_turns']} standard questions as one conversation, answers of up to "
         f"{s['dataset_max_tokens']} tokens.",

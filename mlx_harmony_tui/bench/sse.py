@@ -1,4 +1,4 @@
-"""The chunks of one streamed chat completion, as the benches read them from a server."""
+"""The chunks of one streamed answer, as the benches read them from a server."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ if TYPE_CHECKING:
     import httpx
 
 
-def stream_chunks(client: "httpx.Client", body: dict) -> Iterator[dict]:
-    """POST ``body`` to ``/v1/chat/completions`` and yield each server-sent JSON chunk as it arrives."""
-    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+def stream_chunks(client: "httpx.Client", body: dict, path: str = "/v1/chat/completions") -> Iterator[dict]:
+    """POST ``body`` to ``path`` and yield each server-sent JSON chunk (or named event's data) as it arrives."""
+    with client.stream("POST", path, json=body) as response:
         if response.status_code != 200:
             raise RuntimeError(f"the server answered {response.status_code}: {response.read().decode()[:400]}")
         for line in response.iter_lines():

@@ -68,6 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
     http_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
     http_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
     http_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    agent = bench_sub.add_parser("agent", help="a coding agent's traffic (shared opening, tool loops, sessions at once): "
+                                 "this server against mlx_lm.server")
+    agent.add_argument("--model", "-m", help="mlx-lm folder, .gguf file or Hugging Face repo id (default: the embedded model; "
+                       "with --api responses or messages, a tiny GPT-OSS built on first use)")
+    agent.add_argument("--api", default="chat", metavar="API", help="chat (both servers, the default), responses or messages "
+                       "(this server only, a GPT-OSS model)")
+    agent.add_argument("--opening-tokens", type=int, default=5000, help="the shared system message's length (default 5000)")
+    agent.add_argument("--steps", default="10-15", metavar="N|A-B", help="tool steps per session (default 10-15)")
+    agent.add_argument("--answer-tokens", default="32-128", metavar="N|A-B", help="forced answer length per step (default 32-128)")
+    agent.add_argument("--result-tokens", default="100-2000", metavar="N|A-B", help="tool result length per step (default 100-2000)")
+    agent.add_argument("--tools", type=int, default=12, help="how many of the 12 tools to declare (default 12)")
+    agent.add_argument("--seed", type=int, default=0, help="the trace's seed (default 0)")
+    agent.add_argument("--rounds", type=int, default=1, help="replays per server, the first server alternating (default 1)")
+    agent.add_argument("--first", default="ours", metavar="ours|theirs", help="the server going first in round 1 (default ours)")
+    agent.add_argument("--json", action="store_true", help="print one JSON line")
+    interrupt = bench_sub.add_parser("interrupt", help="a one-line request sent while a long prompt is read: its wait, on this "
+                                     "server and mlx_lm.server")
+    add_model_flags(interrupt)
+    interrupt.add_argument("--long-tokens", type=int, default=5000, help="the long prompt's length (default 5000)")
+    interrupt.add_argument("--delay", type=float, default=1.5, help="seconds between the long prompt and the short one (default 1.5)")
+    interrupt.add_argument("--max-tokens", type=int, default=8, help="tokens per answer (default 8)")
+    interrupt.add_argument("--json", action="store_true", help="print one JSON line")
     constrained = bench_sub.add_parser("constrained", help="decode tok/s with a JSON schema against without, and the mask's cost")
     add_model_flags(constrained)
     constrained.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
@@ -188,6 +210,50 @@ def _bench_http(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_range(flag: str, text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        bounds = (0, 0)
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise UserError(f"--{flag}: expected a count or a range like 10-15, from 1 up (got {text!r})")
+    return bounds
+
+
+def _bench_interrupt(args: argparse.Namespace) -> int:
+    from ..bench.interrupt_bench import format_table, run_interrupt_bench
+
+    _check_counts(args, ("long_tokens", "max_tokens"))
+    if args.delay < 0:
+        raise UserError("--delay: must be 0 or more")
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_interrupt_bench(args.model, args.long_tokens, args.delay, args.max_tokens, progress)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def _bench_agent(args: argparse.Namespace) -> int:
+    from ..bench.agent_bench import SERVERS, format_table, run_agent_bench
+    from ..bench.agent_opening import TOOLS
+    from ..bench.agent_requests import APIS
+    from ..bench.agent_trace import TraceSizes
+
+    _check_counts(args, ("opening_tokens", "tools", "rounds"))
+    if args.api not in APIS:
+        raise UserError(f"--api: expected chat, responses or messages (got {args.api!r})")
+    if args.first not in ("ours", "theirs"):
+        raise UserError(f"--first: expected ours or theirs (got {args.first!r})")
+    if args.tools > len(TOOLS):
+        raise UserError(f"--tools: the trace has {len(TOOLS)} tools (got {args.tools})")
+    sizes = TraceSizes(args.opening_tokens, _token_range("steps", args.steps), _token_range("answer-tokens", args.answer_tokens),
+                       _token_range("result-tokens", args.result_tokens), args.tools, args.seed)
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_agent_bench(args.model, args.api, sizes, args.rounds, SERVERS[args.first == "theirs"], progress)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def _bench_constrained(args: argparse.Namespace) -> int:
     from ..bench.constrained_bench import format_table, run_constrained_bench
 
@@ -247,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
                  "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http,
-                 "constrained": _bench_constrained}.get(args.bench_command)
+                 "constrained": _bench_constrained, "agent": _bench_agent, "interrupt": _bench_interrupt}.get(args.bench_command)
         if bench is None:
             return run_main(grouped(args, __spec__.name, argv, lambda: _bench_engine(args)))
         return run_main(lambda: bench(args))

@@ -262,7 +262,7 @@ class InferenceThread:
             return True
         with self._lock:
             cancelled, updates, self._updates = frozenset(self._cancelled), self._updates, {}
-        pace = self._scheduler.pace.coefficients if self._scheduler is not None else (0.0, 0.0)
+        pace = self._scheduler.pace.coefficients if self._scheduler is not None else (0.0, 0.0, 0.0)
         try:
             with self._watch.waiting():
                 round_ = lockstep.lead(arrivals, cancelled, updates, pace, self._budget)
@@ -332,6 +332,8 @@ class InferenceThread:
             if self._epoch != epoch:
                 return  # a stall handed the engine to a new thread while this one waited
             block = not self._busy() and not self._waiting
+            if block and self._scheduler is not None and self._scheduler.save_one():
+                block = False  # idle: one cache file was written; look for arrivals before the next
             if not self._take_round(block, epoch):
                 return
             while self._waiting:

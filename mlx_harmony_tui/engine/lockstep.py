@@ -51,7 +51,7 @@ class Round:
     requests: list[Any]
     cancelled: frozenset[str]
     updates: dict[str, SamplingParams] = field(default_factory=dict)
-    pace: tuple[float, float] = (0.0, 0.0)  # engine.pace.PrefillPace's coefficients
+    pace: tuple[float, float, float] = (0.0, 0.0, 0.0)  # engine.pace.PrefillPace's coefficients
     budget: int | None = None
 
 
@@ -71,10 +71,10 @@ class Lockstep:
     def __init__(self, group: Group):
         self.group = group
         self.leads = group.rank == 0
-        self._said: tuple[frozenset[str], tuple[float, float]] | None = None  # the last round's cancels and pace
+        self._said: tuple[frozenset[str], tuple[float, float, float]] | None = None  # the last round's cancels and pace
 
     def lead(self, requests: list[Request], cancelled: frozenset[str], updates: dict[str, SamplingParams],
-             pace: tuple[float, float], budget: int | None) -> Round:
+             pace: tuple[float, float, float], budget: int | None) -> Round:
         """Rank 0: share this round (only a tiny "nothing new" when nothing changed)."""
         news = bool(requests or updates) or self._said != (cancelled, pace)
         round_ = Round([shareable(r) for r in requests], cancelled, updates, pace, budget)

@@ -1,12 +1,13 @@
 """How long a prefill chunk takes, so chunks can be sized in seconds.
 
 A chunk of ``n`` tokens at ``offset`` tokens into its sequence costs about
-``n * (per_token + per_pair * (offset + n / 2))`` seconds: the weights' work
-grows with the chunk, attention's with the chunk times the context it reads.
-On a 2-core CPU the second term dominates past a few thousand tokens (a
-32-token chunk took 0.2 s at the start of a prompt and 0.7 s at 4,096 tokens
-in), so a rate measured on one sequence would misjudge the next. Both
-coefficients are fitted by least squares on the chunks measured lately.
+``fixed + n * (per_token + per_pair * (offset + n / 2))`` seconds: reading the
+weights once per forward pass, their work on every token, and attention's
+work on every token times the context it reads. On a 2-core CPU with the
+default model (float32, MKL) a chunk of 64 took 0.40 s at the start of a
+prompt and 1.59 s at 4,096 tokens in, and chunks of 32 tokens were 10-40%
+slower per token than chunks of 64. The three coefficients are fitted by
+least squares on the chunks measured lately.
 
 The model is plain numbers: in a group, rank 0 shares them with every round
 (:class:`~.lockstep.Round`) so every rank cuts the same chunks.
@@ -16,58 +17,71 @@ from __future__ import annotations
 
 import math
 
-DECAY = 0.8  # weight of the older measurements at each new one
+import numpy as np
+
+DECAY = 0.85  # weight of the older measurements at each new one
 INITIAL_CHUNK = 64  # tokens, before anything was measured
-MIN_CHUNK = 16
+MIN_CHUNK = 64  # smaller ones spend much of their time reading the weights (agent trace, 2-core CPU: about 5% slower at 32)
 MAX_CHUNK = 2048
+ROUND = 16  # chunk sizes are multiples of this: fewer shapes for a GPU backend's kernels
 
 
 class PrefillPace:
     """Seconds per prefill chunk, fitted on measured chunks."""
 
-    def __init__(self, coefficients: tuple[float, float] = (0.0, 0.0)):
-        self.per_token, self.per_pair = coefficients
-        self._sums = [0.0] * 5  # weighted sums of x1*x1, x1*x2, x2*x2, x1*y, x2*y
+    def __init__(self, coefficients: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+        self.fixed, self.per_token, self.per_pair = coefficients
+        self._gram = np.zeros((3, 3))  # decayed sums of x x^T and x y, x = (1, n, n (offset + n / 2))
+        self._moments = np.zeros(3)
 
     @property
-    def coefficients(self) -> tuple[float, float]:
-        return (self.per_token, self.per_pair)
+    def coefficients(self) -> tuple[float, float, float]:
+        return (self.fixed, self.per_token, self.per_pair)
 
     @coefficients.setter
-    def coefficients(self, value: tuple[float, float]) -> None:
-        self.per_token, self.per_pair = value
+    def coefficients(self, value: tuple[float, float, float]) -> None:
+        self.fixed, self.per_token, self.per_pair = value
 
     @property
     def known(self) -> bool:
         return self.per_token > 0 or self.per_pair > 0
 
     def seconds(self, n: int, offset: int) -> float:
-        return n * (self.per_token + self.per_pair * (offset + n / 2))
-
-    def rate(self, offset: int = 0) -> float:
-        """Tokens a second for a chunk at ``offset`` (0.0 before anything was measured)."""
-        per = self.per_token + self.per_pair * offset
-        return 1.0 / per if per > 0 else 0.0
+        return self.fixed + n * (self.per_token + self.per_pair * (offset + n / 2))
 
     def observe(self, n: int, offset: int, seconds: float) -> None:
         """Fit the chunk of ``n`` tokens at ``offset`` that took ``seconds``."""
-        x1, x2 = float(n), n * (offset + n / 2)
-        s = self._sums
-        for i, value in enumerate((x1 * x1, x1 * x2, x2 * x2, x1 * seconds, x2 * seconds)):
-            s[i] = DECAY * s[i] + value
-        s11, s12, s22, s1y, s2y = s
-        det = s11 * s22 - s12 * s12
-        a = b = -1.0
-        if det > 1e-9 * s11 * s22:
-            a, b = (s22 * s1y - s12 * s2y) / det, (s11 * s2y - s12 * s1y) / det
-        if a < 0 or b < 0:  # one kind of measurement so far, or noise: fit one term alone
-            a, b = (s1y / s11, 0.0) if b < 0 else (0.0, s2y / s22)
-        self.per_token, self.per_pair = max(a, 0.0), max(b, 0.0)
+        x = np.array([1.0, n, n * (offset + n / 2)])
+        self._gram = DECAY * self._gram + np.outer(x, x)
+        self._moments = DECAY * self._moments + x * seconds
+        self.fixed, self.per_token, self.per_pair = self._fit()
+
+    def _fit(self) -> tuple[float, float, float]:
+        """Least squares with every coefficient at least 0: terms that come out negative are left out and the rest
+        fitted again (too few kinds of chunk measured so far, or noise)."""
+        terms = [0, 1, 2]
+        while terms:
+            gram = self._gram[np.ix_(terms, terms)]
+            scale = np.sqrt(np.maximum(np.diag(gram), 1e-30))  # the terms differ by orders of magnitude
+            solved = np.linalg.lstsq(gram / np.outer(scale, scale), self._moments[terms] / scale, rcond=1e-10)[0] / scale
+            if (solved >= 0).all():
+                result = [0.0, 0.0, 0.0]
+                for term, value in zip(terms, solved):
+                    result[term] = float(value)
+                return result[0], result[1], result[2]
+            terms = [t for t, value in zip(terms, solved) if value >= 0] if (solved >= 0).any() else terms[1:]
+        return 0.0, 0.0, 0.0
 
     def chunk(self, offset: int, target_s: float) -> int:
-        """How many tokens at ``offset`` take about ``target_s`` seconds."""
+        """How many tokens at ``offset`` take about ``target_s`` seconds (at least MIN_CHUNK)."""
         if not self.known:
             return INITIAL_CHUNK
+        room = target_s - self.fixed
         a, b = self.per_token + self.per_pair * offset, self.per_pair / 2
-        n = target_s / a if b == 0 else (-a + math.sqrt(a * a + 4 * b * target_s)) / (2 * b)
-        return max(MIN_CHUNK, min(MAX_CHUNK, int(n)))
+        if room <= 0:
+            n = 0.0
+        elif b == 0:
+            n = room / a
+        else:
+            n = (-a + math.sqrt(a * a + 4 * b * room)) / (2 * b)
+        return max(MIN_CHUNK, min(MAX_CHUNK, int(n) // ROUND * ROUND))

@@ -45,8 +45,10 @@ from .turn_output import HarmonyOutput, PlainOutput, TemplateToolOutput
 
 mx = mlx_core()
 
-CHUNK_TARGET_S = 0.25  # a prefill chunk while others decode or wait
-ALONE_TARGET_S = 0.5  # while nothing else runs: a request arriving meanwhile waits for the chunk to end
+# A prefill chunk takes about this long (see engine.pace: never less than MIN_CHUNK tokens). A request arriving
+# meanwhile waits for the chunk to end; shorter chunks spend more of their time reading the weights.
+CHUNK_TARGET_S = 0.35  # while others decode or wait
+ALONE_TARGET_S = 0.5  # while nothing else runs
 SNAPSHOT_MARGIN = 4  # a message boundary this close to the end of the prefill is left to the snapshot taken there
 MIN_OPENING_FILE = 256  # a shared opening shorter than this is not worth a file on disk
 CLEAR_CACHE_EVERY = 256  # decode steps between releases of MLX's buffer cache
@@ -100,6 +102,7 @@ class Scheduler:
         self._stream = group.stream if group is not None else mx.new_thread_local_stream(mx.default_device())
         self._samplers = samplers  # shared with the inference thread's callers, for live updates
         self._disk = disk
+        self._unsaved: dict[str, Callable[[], None]] = {}  # files to write when nothing else needs the thread
         self._grammars: JsonGrammars | None = None  # the vocabulary for structured output, built at first use
         self._decode = lm.text_decoder(loaded)  # the output readers' detokenizer
 
@@ -284,11 +287,9 @@ class Scheduler:
         seq.source = source if source in self._caches else None
         seq.clock.cached_tokens = length
         if (self._disk is not None and source is not None and origin != request.conversation_id
-                and MIN_OPENING_FILE <= length < len(source)):
-            try:
-                self._disk.save_opening(source, length)  # an opening two conversations share: kept for a restart
-            except OSError:
-                pass  # a full or read-only disk: it stays in memory only
+                and MIN_OPENING_FILE <= length < len(source)):  # an opening two conversations share: kept for a restart
+            disk, opening = self._disk, source.fork(length)  # a fork: nothing writes to it before it is saved
+            self._unsaved[str(disk.opening_path(opening.tokens))] = lambda: disk.save_opening(opening, length)
 
     def _chunk(self, seq: Sequence) -> None:
         cache, prompt = seq.cache, seq.prompt
@@ -319,17 +320,27 @@ class Scheduler:
         self._samplers.pop(seq.rid, None)
         cache, conversation = seq.cache, seq.request.conversation_id
         if cache is not None and seq.request.reuse_cache and len(cache.tokens):
-            key = seq.request.persist_key
-            if key and self._disk is not None and seq.finish != "cancelled":
-                try:
-                    self._disk.save(key, cache)
-                except OSError:
-                    pass  # a full or read-only disk: the cache stays in memory, the next answer tries again
+            key, disk = seq.request.persist_key, self._disk
+            if key and disk is not None and seq.finish != "cancelled":
+                self._unsaved[key] = lambda: disk.save(key, cache)  # replaces an earlier answer's, not yet written
             self._caches.add(cache, conversation)
             source = seq.source
             if source is not None and source.owner == conversation and source in self._caches:
                 self._caches.remove(source)  # what it held past this answer's start was a branch its conversation left
         seq.done(self._sink)
+
+    def save_one(self) -> bool:
+        """Write one cache file waiting to be written (the engine calls it when nothing else runs: a file of a long
+        conversation takes a while); False when none waits."""
+        if not self._unsaved:
+            return False
+        write = self._unsaved.pop(next(iter(self._unsaved)))
+        with mx.stream(self._stream):
+            try:
+                write()
+            except OSError:
+                pass  # a full or read-only disk: the cache stays in memory, the next answer tries again
+        return True
 
     def _fail(self, rows: list[Sequence], exc: Exception) -> None:
         detail = traceback.format_exc()
@@ -359,6 +370,9 @@ class Scheduler:
         return list(self._queue) + list(self._batch.rows)
 
     def close(self) -> None:
-        """Let queued MLX work finish (nothing may be in flight when the thread or process ends)."""
+        """Let queued MLX work finish (nothing may be in flight when the thread or process ends); write the files
+        still waiting."""
         self._sink.flush()
         mx.synchronize(self._stream)
+        while self.save_one():
+            pass

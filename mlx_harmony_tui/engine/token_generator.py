@@ -90,12 +90,14 @@ class TokenGenerator:
     constructor; a model that cannot be found or loaded raises
     :class:`~mlx_harmony_tui.errors.UserError` with one clear line.
 
-    Successive calls are one conversation: a prompt that extends an earlier
-    one (the next chat turn, a tool result) only computes its new tokens.
-    Streams started from several threads run at the same time, decoding
-    together; give each its own ``conversation``. ``kv_bits`` stores the KV
-    cache quantized (not for GPT-OSS; such streams run one at a time);
-    ``cache_budget_bytes`` bounds what is kept beyond the live conversation;
+    Successive calls are one conversation. Any prompt only computes what
+    follows the longest prefix it shares with an earlier one, of any
+    conversation (the next chat turn, a tool result, a new conversation with
+    the same system prompt). Streams started from several threads run at the
+    same time, decoding together; give each its own ``conversation``.
+    ``kv_bits`` stores the KV cache quantized (not for GPT-OSS; such streams
+    run one at a time); ``cache_budget_bytes`` bounds the caches kept
+    (default: a quarter of the machine's memory, at most 16 GiB);
     ``disk_cache`` (folder, byte budget) keeps the caches of streams given a
     ``persist`` key on disk too, for a later process.
 

@@ -24,7 +24,8 @@ from mlx_harmony_tui.bench.svg_plot import Series, line_chart
 SVG = "{http://www.w3.org/2000/svg}"
 TINY = ReportSizes(
     engine_prompt_tokens=48, engine_max_tokens=6, engine_rounds=1, turns=2, turns_user_tokens=16, turns_max_tokens=6,
-    tui_max_tokens=12, tui_rounds=1, tui_keys=1, server_max_tokens=6, server_rounds=1, server_clients=(1, 2), logs=20, log_messages=40,
+    tui_max_tokens=12, tui_rounds=1, tui_keys=1, server_max_tokens=6, server_rounds=1, server_clients=(1, 2), agent_opening_tokens=400,
+    agent_steps=(1, 2), agent_answer_tokens=(4, 6), agent_result_tokens=(20, 40), logs=20, log_messages=40,
     dataset_turns=3, dataset_max_tokens=8, long_tokens=32,
 )
 PLOTS = ("ttft_by_turn.svg", "decode_over_generation.svg", "memory_by_turn.svg", "dataset_speed_by_turn.svg")
@@ -136,11 +137,12 @@ def test_the_suite_writes_report_json_plots_and_tables(default_model_dir, tmp_pa
 
     md = (out / "report.md").read_text()
     assert md.startswith("# mlx-harmony benchmark report")
-    for heading in ("## Machine", "## Versions", "## Figures", "## Plots", "## Dataset bench, turn by turn"):
+    headings = ("## Machine", "## Versions", "## Figures", "## Plots", "## Agent trace, both servers", "## Dataset bench, turn by turn")
+    for heading in headings:
         assert heading in md
     table = [line.split(" | ") for line in md.splitlines() if line.startswith("| ") and line.count(" | ") == 6]
     benches = {row[0][2:] for row in table}
-    assert {"engine", "turns", "tui", "server", "http", "logs", "dataset", "long generation"} <= benches
+    assert {"engine", "turns", "tui", "server", "http", "agent", "logs", "dataset", "long generation"} <= benches
     engine = {row[1]: row for row in table if row[0] == "| engine"}
     assert engine["decode"][5] == "raw mlx-lm generate_step" and float(engine["decode"][6].rstrip(" |")) > 0
     tui = {row[1]: row for row in table if row[0] == "| tui"}

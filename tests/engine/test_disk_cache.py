@@ -82,3 +82,45 @@ def test_a_file_of_another_model_is_never_used(default_model_dir, tiny_gpt_oss_d
     foreign = turn(str(tiny_gpt_oss_dir), tmp_path, follow)
     cold = turn(str(tiny_gpt_oss_dir), tmp_path / "elsewhere", follow, reuse=False)
     assert foreign["cached"] < first["prompt"] // 2 and foreign["tokens"] == cold["tokens"]
+
+
+# Several new conversations in one fresh process, each with its own key: prints each one's cached and prompt tokens.
+CONVERSATIONS = """
+import json, sys
+from pathlib import Path
+from mlx_harmony_tui import TokenGenerator
+from mlx_harmony_tui.engine.events import Done
+from mlx_harmony_tui.harmony.render import HarmonySettings
+model, folder, system, questions = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+harmony = HarmonySettings(conversation_start_date="2026-11-26", developer_instructions=system)
+with TokenGenerator(model, disk_cache=(folder, 1 << 30)) as generator:
+    out = []
+    for i, question in enumerate(questions):
+        gpt_oss = generator.info.is_gpt_oss
+        messages = ([] if gpt_oss else [{"role": "system", "content": system}]) + [{"role": "user", "content": question}]
+        done = [e for e in generator.stream(messages=messages, persist=f"{question}", temperature=0.0, max_tokens=4,
+                                            conversation=question, **({"harmony": harmony} if gpt_oss else {}))
+                if isinstance(e, Done)][-1]
+        out.append({"cached": done.stats.cached_tokens, "prompt": list(done.prompt_ids)})
+print(json.dumps(out))
+"""
+RULES = " ".join(f"Rule {i}: cite the file and line you read, and keep answers short." for i in range(30))
+
+
+def conversations(model: str | None, folder: Path, questions: list[str]) -> list[dict]:
+    done = subprocess.run([sys.executable, "-c", CONVERSATIONS, model or "", str(folder), RULES, json.dumps(questions)],
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_opening_conversations_shared_is_kept_on_disk_for_a_restart(model, tmp_path):
+    first, second = conversations(model, tmp_path, ["Which files import settings?", "Where is the retry loop?"])
+    shared = 0
+    while first["prompt"][shared] == second["prompt"][shared]:
+        shared += 1
+    assert shared > 300 and second["cached"] >= shared - 8  # the second reused the first's opening (to a message end)
+    openings = list(tmp_path.glob("*/opening-*.safetensors"))
+    assert len(openings) == 1
+    (third,) = conversations(model, tmp_path, ["What does the CLI parse?"])  # a new process, a new conversation
+    assert third["cached"] == second["cached"]  # the opening came from its file
