@@ -56,6 +56,7 @@ class ReportSizes:
     agent_steps: tuple[int, int] = (4, 6)
     agent_answer_tokens: tuple[int, int] = (32, 96)
     agent_result_tokens: tuple[int, int] = (100, 1000)
+    agent_tools: int = 12
     logs: int = 1000
     log_messages: int = 2000
     dataset_turns: int = 12
@@ -138,7 +139,7 @@ def _agent(model: str | None, sizes: ReportSizes, progress: Progress) -> dict:
     from .agent_trace import TraceSizes
 
     trace = TraceSizes(sizes.agent_opening_tokens, tuple(sizes.agent_steps), tuple(sizes.agent_answer_tokens),
-                       tuple(sizes.agent_result_tokens))
+                       tuple(sizes.agent_result_tokens), sizes.agent_tools)
     return run_agent_bench(model, "chat", trace, progress=progress)
 
 

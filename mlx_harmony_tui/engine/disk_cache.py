@@ -5,14 +5,16 @@ Two kinds of file, each one safetensors file in the model's folder:
 - a conversation's: after each answer of a conversation that has a key (a
   saved chat's id, the server's conversation key), what of its cache a later
   prompt can reuse exactly: up to the newest snapshot for models with
-  sliding-window layers (GPT-OSS, where the prompt ended), else whole;
+  sliding-window layers (GPT-OSS, where the prompt ended) with the earlier
+  snapshots of those layers (message ends, where a new conversation that
+  opens alike starts), else whole;
 - an opening's: a prefix two conversations were seen to share (a system prompt
   and its tools), written once, named by its tokens.
 
-Each file records the model's identity and the token ids it holds, with their
-hash. A new prompt is matched against every file's tokens (read from the
-files' headers once, then kept in memory) and the file it shares the longest
-usable prefix with is read. It is used only when everything matches: the same
+Each file records the model's identity, the token ids it holds, with their
+hash, and where its snapshots were taken. A new prompt is matched against
+every file's tokens (read from the files' headers once, then kept in memory)
+and the file it shares the longest usable prefix with is read. It is used only when everything matches: the same
 model, a well-formed file whose token hash checks out, layers of the model's
 own kinds. Anything else is ignored (wrong output is worse than slow output)
 and the next answer writes a good one. The folder is kept under a byte
@@ -29,10 +31,10 @@ import tempfile
 from pathlib import Path
 
 from . import lm
-from .prompt_cache import TokenCache
+from .prompt_cache import Snapshot, TokenCache
 from .token_tree import common_length
 
-FORMAT = "mlx-harmony prompt cache 1"
+FORMAT = "mlx-harmony prompt cache 2"
 MAX_HEADER = 64 * 1024**2  # a safetensors header larger than this is not one of ours
 
 
@@ -50,8 +52,9 @@ def _tokens_hash(tokens: list[int]) -> str:
     return hashlib.sha256(json.dumps(tokens).encode()).hexdigest()
 
 
-def _header_tokens(path: Path) -> tuple[int, ...] | None:
-    """The token ids a cache file says it holds, read from its header alone (None: not a readable file of ours)."""
+def _header(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The token ids a cache file says it holds and the lengths it can be reused at, read from its header alone
+    (None: not a readable file of ours)."""
     try:
         with path.open("rb") as file:
             (size,) = struct.unpack("<Q", file.read(8))
@@ -63,10 +66,10 @@ def _header_tokens(path: Path) -> tuple[int, ...] | None:
         prefix = next((key[: -len("format")] for key, value in metadata.items() if key.endswith("format") and value == FORMAT), None)
         if prefix is None:
             return None
-        tokens = json.loads(metadata[prefix + "tokens"])
-        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+        tokens, snapshots = json.loads(metadata[prefix + "tokens"]), json.loads(metadata[prefix + "snapshots"])
+        if not all(isinstance(t, int) for t in tokens + snapshots) or not tokens:
             return None
-        return tuple(tokens)
+        return tuple(tokens), tuple(sorted(o for o in snapshots if 0 < o < len(tokens))) + (len(tokens),)
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return None
 
@@ -79,8 +82,8 @@ class DiskCaches:
         self.folder = Path(folder) / self.identity[:16]
         self.budget_bytes = budget_bytes
         self._loaded = loaded
-        self._windowed = bool(TokenCache.empty(loaded).windowed)
-        self._index: dict[Path, tuple[int, ...]] | None = None  # file -> the tokens it holds, read at first use
+        self._windowed = TokenCache.empty(loaded).windowed
+        self._index: dict[Path, tuple[tuple[int, ...], tuple[int, ...]]] | None = None  # file -> (tokens, points)
 
     def path_for(self, key: str) -> Path:
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.safetensors"
@@ -91,8 +94,7 @@ class DiskCaches:
     def save(self, key: str, cache: TokenCache) -> None:
         """Write what ``cache`` holds that a later prompt of its conversation can reuse (nothing when it holds too
         little)."""
-        layers, tokens = cache.reusable_state()
-        self._write(self.path_for(key), layers, tokens)
+        self._write(self.path_for(key), *cache.reusable_state())
 
     def save_opening(self, cache: TokenCache, length: int) -> None:
         """Write ``cache``'s first ``length`` tokens (a point where it can be cut exactly), once."""
@@ -100,16 +102,17 @@ class DiskCaches:
         path = self.opening_path(tokens)
         if path in self._files():
             return
-        self._write(path, cache.opening_state(length), tokens)
+        layers, snapshots = cache.opening_state(length)
+        self._write(path, layers, tokens, snapshots)
 
     def find(self, prompt: list[int], better_than: int = 0) -> TokenCache | None:
         """The file sharing the longest usable prefix with ``prompt`` (more than ``better_than`` tokens), read as a
         cache, if it is this model's and intact. Damaged and foreign files are passed over."""
         wanted = prompt[:-1]
         ranked = []
-        for path, tokens in self._files().items():
+        for path, (tokens, points) in self._files().items():
             shared = common_length(tokens, wanted)
-            usable = min(shared, len(tokens)) if not self._windowed else len(tokens) if shared >= len(tokens) else 0
+            usable = max((p for p in points if p <= shared), default=0) if self._windowed else min(shared, len(tokens))
             if usable > better_than:
                 ranked.append((usable, path))
         for _, path in sorted(ranked, reverse=True):
@@ -121,48 +124,64 @@ class DiskCaches:
 
     def _read(self, path: Path) -> TokenCache | None:
         try:
-            layers, metadata = lm.load_cache(str(path))
-            tokens = json.loads(metadata["tokens"])
+            stored, metadata = lm.load_cache(str(path))
+            tokens, offsets = json.loads(metadata["tokens"]), json.loads(metadata["snapshots"])
+            like = lm.new_cache(self._loaded)
+            layers, extra = stored[: len(like)], stored[len(like) :]
+            window = [like[i] for i in self._windowed]
             good = (
                 metadata.get("format") == FORMAT
                 and metadata.get("identity") == self.identity
-                and isinstance(tokens, list)
+                and isinstance(tokens, list) and tokens
                 and metadata.get("tokens_sha256") == _tokens_hash(tokens)
-                and lm.same_cache_kinds(layers, lm.new_cache(self._loaded))
+                and lm.same_cache_kinds(layers, like)
                 and all(lm.cache_offset(layer) == len(tokens) for layer in layers)
+                and isinstance(offsets, list) and len(extra) == len(offsets) * len(window)
+                and all(lm.same_cache_kinds(extra[k * len(window) : (k + 1) * len(window)], window)
+                        and all(lm.cache_offset(layer) == offset for layer in extra[k * len(window) : (k + 1) * len(window)])
+                        and 0 < offset < len(tokens) for k, offset in enumerate(offsets))
             )
         except Exception:  # a damaged or foreign file: ignored, and replaced by the next answer
             return None
-        if not good or not tokens:
+        if not good:
             return None
         os.utime(path)  # recently used
-        cache = TokenCache(layers, tokens)
+        snapshots = []
+        for k, offset in enumerate(offsets):
+            saved = extra[k * len(window) : (k + 1) * len(window)]
+            states = {i: lm.layer_state(layer) for i, layer in zip(self._windowed, saved)}
+            snapshots.append(Snapshot(offset, states, lm.cache_nbytes(saved)))
+        cache = TokenCache(layers, tokens, sorted(snapshots, key=lambda s: s.offset))
         cache.take_snapshot()
         return cache
 
-    def _files(self) -> dict[Path, tuple[int, ...]]:
+    def _files(self) -> dict[Path, tuple[tuple[int, ...], tuple[int, ...]]]:
         if self._index is None:
             self._index = {}
             for path in sorted(self.folder.glob("*.safetensors")) if self.folder.is_dir() else []:
-                tokens = _header_tokens(path)
-                if tokens:
-                    self._index[path] = tokens
+                found = _header(path)
+                if found:
+                    self._index[path] = found
         return self._index
 
-    def _write(self, target: Path, layers: list, tokens: list[int]) -> None:
+    def _write(self, target: Path, layers: list, tokens: list[int], snapshots: list[Snapshot]) -> None:
         if len(tokens) < 2 or self.budget_bytes <= 0:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        metadata = {"format": FORMAT, "identity": self.identity, "tokens": json.dumps(tokens), "tokens_sha256": _tokens_hash(tokens)}
+        offsets = [s.offset for s in snapshots]
+        metadata = {"format": FORMAT, "identity": self.identity, "tokens": json.dumps(tokens), "tokens_sha256": _tokens_hash(tokens),
+                    "snapshots": json.dumps(offsets)}
+        # Each snapshot's window layers follow the model's layers in the file, as layers of their own.
+        extra = [lm.layer_from_state(layers[i], s.states[i]) for s in snapshots for i in self._windowed]
         fd, temporary = tempfile.mkstemp(prefix=".", suffix=".safetensors", dir=self.folder)
         os.close(fd)
         try:
-            lm.save_cache(temporary, layers, metadata)
+            lm.save_cache(temporary, layers + extra, metadata)
             os.replace(temporary, target)
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        self._files()[target] = tuple(tokens)
+        self._files()[target] = (tuple(tokens), tuple(offsets) + (len(tokens),))
         self._enforce_budget()
 
     def _enforce_budget(self) -> None:

@@ -127,24 +127,28 @@ class TokenCache:
     def nbytes(self) -> int:
         return lm.cache_nbytes(self.layers) + sum(s.nbytes for s in self.snapshots)
 
-    def reusable_state(self) -> tuple[list, list[int]]:
-        """Layers holding what a later prompt is most likely to reuse, and their tokens, for a file on disk.
+    def reusable_state(self) -> tuple[list, list[int], list[Snapshot]]:
+        """Layers holding what a later prompt is most likely to reuse, their tokens, and the snapshots before
+        them, for a file on disk.
 
         With sliding-window layers that is the newest snapshot (where the prompt ended: the next turn starts
-        there), with the plain layers cut to its length; otherwise everything.
+        there), with the plain layers cut to its length, and the earlier snapshots (message ends: where a new
+        conversation that opens alike starts); otherwise everything.
         """
         if not self.windowed:
-            return [lm.cut_copy(layer, len(self.tokens)) for layer in self.layers], list(self.tokens)
+            return [lm.cut_copy(layer, len(self.tokens)) for layer in self.layers], list(self.tokens), []
         if not self.snapshots:
-            return [], []
-        return self.fork(self.snapshots[-1].offset).layers, self.tokens[: self.snapshots[-1].offset]
+            return [], [], []
+        newest = self.snapshots[-1].offset
+        return self.fork(newest).layers, self.tokens[:newest], self.snapshots[:-1]
 
-    def opening_state(self, length: int) -> list:
-        """Layers holding exactly the first ``length`` tokens (a point), for a file on disk."""
+    def opening_state(self, length: int) -> tuple[list, list[Snapshot]]:
+        """Layers holding exactly the first ``length`` tokens (a point), and the snapshots before it, for a file
+        on disk."""
         forked = self.fork(length)
         if forked.windowed:
-            return forked.layers
-        return [lm.cut_copy(layer, length) for layer in forked.layers]
+            return forked.layers, [s for s in forked.snapshots if s.offset < length]
+        return [lm.cut_copy(layer, length) for layer in forked.layers], []
 
 
 class ConversationState:

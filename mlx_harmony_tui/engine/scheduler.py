@@ -51,6 +51,7 @@ CHUNK_TARGET_S = 0.35  # while others decode or wait
 ALONE_TARGET_S = 0.5  # while nothing else runs
 SNAPSHOT_MARGIN = 4  # a message boundary this close to the end of the prefill is left to the snapshot taken there
 MIN_OPENING_FILE = 256  # a shared opening shorter than this is not worth a file on disk
+MIN_DISK_GAIN = 32  # a file is read only when it gives at least this many tokens more than memory (reading takes a while)
 CLEAR_CACHE_EVERY = 256  # decode steps between releases of MLX's buffer cache
 
 Sink = Callable[[Event], None]
@@ -278,7 +279,7 @@ class Scheduler:
             if usable > length:
                 source, length, origin = other.cache, usable, other.request.conversation_id
             if self._disk is not None and length < len(prompt) - 1:
-                kept = self._disk.find(prompt, length)  # a reopened chat, a restarted server
+                kept = self._disk.find(prompt, length + MIN_DISK_GAIN)  # a reopened chat, a restarted server
                 if kept is not None:
                     self._caches.add(kept)
                     source, length, origin = kept, kept.usable(common_length(kept.tokens, prompt[:-1])), None

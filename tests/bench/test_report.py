@@ -25,7 +25,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 TINY = ReportSizes(
     engine_prompt_tokens=48, engine_max_tokens=6, engine_rounds=1, turns=2, turns_user_tokens=16, turns_max_tokens=6,
     tui_max_tokens=12, tui_rounds=1, tui_keys=1, server_max_tokens=6, server_rounds=1, server_clients=(1, 2), agent_opening_tokens=400,
-    agent_steps=(1, 2), agent_answer_tokens=(4, 6), agent_result_tokens=(20, 40), logs=20, log_messages=40,
+    agent_steps=(1, 2), agent_answer_tokens=(4, 6), agent_result_tokens=(20, 40), agent_tools=3, logs=20, log_messages=40,
     dataset_turns=3, dataset_max_tokens=8, long_tokens=32,
 )
 PLOTS = ("ttft_by_turn.svg", "decode_over_generation.svg", "memory_by_turn.svg", "dataset_speed_by_turn.svg")

@@ -409,3 +409,18 @@ def test_tool_approval_asks_y_n_and_always_switches_to_auto(tmp_path, capsys):
     piped = LineChat(SimpleNamespace(tools=tools), ChatOutput(False, markdown=False, hide_analysis=False), TurnDebug(False, None, None))
     assert piped.approve(request) is False  # nobody to ask: declined, and said so
     assert "--auto-approve-tools" in capsys.readouterr().err
+
+
+def test_a_new_chat_with_the_same_prompt_config_starts_from_the_earlier_ones_opening(default_model_dir, tmp_path):
+    rules = " ".join(f"Rule {i}: name the file you read and keep every answer short." for i in range(25))
+    config = tmp_path / "agent.json"
+    config.write_text(json.dumps({"developer_instructions": rules, "temperature": 0, "max_tokens": 6}), encoding="utf-8")
+    first = chat(tmp_path, "--prompt-config", str(config), stdin="Which file holds the settings?\n")
+    assert first.returncode == 0, first.stderr
+    # Another process, a new chat: memory holds nothing; the first chat's cache file on disk starts it.
+    second = chat(tmp_path, "--prompt-config", str(config), stdin="Where is the retry loop?\n")
+    assert second.returncode == 0, second.stderr
+    logs = [json.loads(path.read_text(encoding="utf-8")) for path in chat_logs(tmp_path)]
+    answers = [[m for m in log["chats"][log["active_chat_id"]]["messages"] if m["role"] == "assistant"][0] for log in logs]
+    cached = sorted(a["cached_tokens"] for a in answers)
+    assert cached[0] < 10 and cached[1] > 300  # the instructions (25 rules) came from the first chat's cache

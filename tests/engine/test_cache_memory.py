@@ -32,18 +32,18 @@ def test_thousands_of_conversations_keep_the_engine_bounded(tiny_gpt_oss_dir):
         caches = thread._caches
         caches.max_conversations = 100  # the table's own bound, lowered so this test reaches it
         seen = {}
-        for i in range(1200):
+        for i in range(700):
             prompt = [200 + i % 7, 1000 + i, 2000 + i // 3, 3000 + i] * 10  # every conversation its own
             request = Generate(f"c{i}", prompt_ids=prompt, conversation_id=f"conversation-{i}",
                                params=SamplingParams(temperature=0.0, max_tokens=2, seed=i))
             assert isinstance(run_request(thread, events, request)[-1], Done)
-            if i in (400, 1199):
+            if i in (300, 699):
                 seen[i] = memory_mb(thread)
         assert len(caches) <= caches.max_entries
         assert caches.nbytes <= BUDGET or len(caches) == 1
         assert len(caches._conversations) == 100
         # What a conversation leaves behind is freed when it is dropped: no growth once the bounds are reached
-        # (with no bounds, MLX's memory grew by 97 MB between these two points).
-        assert seen[1199][0] - seen[400][0] < 16 and seen[1199][1] - seen[400][1] < 48, seen
+        # (with no bounds, MLX's memory grew by about 50 MB between these two points).
+        assert seen[699][0] - seen[300][0] < 12 and seen[699][1] - seen[300][1] < 48, seen
     finally:
         thread.shutdown()

@@ -124,3 +124,17 @@ def test_an_opening_conversations_shared_is_kept_on_disk_for_a_restart(model, tm
     assert len(openings) == 1
     (third,) = conversations(model, tmp_path, ["What does the CLI parse?"])  # a new process, a new conversation
     assert third["cached"] == second["cached"]  # the opening came from its file
+
+
+def test_a_new_process_starts_a_new_conversation_from_another_ones_file(tiny_gpt_oss_dir, tmp_path):
+    """One conversation only (no opening file): its file keeps the window layers' snapshots at message ends, so a
+    new conversation with the same instructions in a new process starts from the end of the developer message."""
+    model = str(tiny_gpt_oss_dir)
+    (first,) = conversations(model, tmp_path, ["Which files import settings?"])
+    assert not list(tmp_path.glob("*/opening-*.safetensors"))
+    (second,) = conversations(model, tmp_path, ["Where is the retry loop?"])
+    shared = 0
+    while first["prompt"][shared] == second["prompt"][shared]:
+        shared += 1
+    end = max(i + 1 for i, token in enumerate(first["prompt"][:shared]) if token == 200007)  # <|end|> of the developer message
+    assert end > 300 and second["cached"] == end
