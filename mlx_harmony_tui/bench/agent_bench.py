@@ -114,7 +114,8 @@ def _figures(rounds: list[list[dict]]) -> dict:
         "wall_s": statistics.median(walls), "wall_s_rounds": walls, "ttft_p50_s": statistics.median(ttfts), "ttft_p95_s": _p95(ttfts),
         "prompt_tokens": prompt, "cached_tokens": cached_sum, "computed_tokens": None if cached_sum is None else prompt - cached_sum,
         "completion_tokens": sum(row["completion_tokens"] for row in steps),
-        "answers_off_length": sum(row["completion_tokens"] != row["answer_tokens"] for row in steps), "steps": steps,
+        "answers_off_length": sum(row["completion_tokens"] != row["answer_tokens"] for row in steps),
+        "answers_without_text": sum(bool(row.get("no_text")) for row in steps), "steps": steps,
     }
 
 
@@ -216,6 +217,8 @@ def verdicts(result: dict) -> list[str]:
     """The sentences under the figures: answers off their forced length, the ratios, whether both read the same prompts."""
     lines = [f"{name}: {f['answers_off_length']} answers came out shorter or longer than their forced length"
              for name, f in result["servers"].items() if f["answers_off_length"]]
+    lines += [f"{name}: {f['answers_without_text']} answers had no text or tool call (timed to their end)"
+              for name, f in result["servers"].items() if f.get("answers_without_text")]
     if result["wall_ratio"] is not None:
         lines.append(f"theirs / ours: wall {result['wall_ratio']:.2f}, TTFT p50 {result['ttft_p50_ratio']:.2f}, "
                      f"p95 {result['ttft_p95_ratio']:.2f} (above 1: mlx-harmony's server is better)")

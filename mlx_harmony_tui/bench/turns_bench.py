@@ -154,24 +154,35 @@ def _engine_turns(generator: TokenGenerator, users: list[str], max_tokens: int, 
 
 
 def stream_turn(client: httpx.Client, model: str, messages: list[dict], max_tokens: int, bias: dict[int, float]) -> dict:
-    """One streamed chat request: TTFT (to the message's first text), usage's prompt, cached and completion tokens."""
+    """One streamed chat request: TTFT, usage's prompt, cached and completion tokens, and whether any text came.
+
+    TTFT runs to the message's first text (content or reasoning past a raw Harmony header) or, failing that, its
+    first tool call; an answer with neither (a random-weight model may say anything) is timed to its last chunk and
+    has ``no_text`` set, so a bench can count such answers. An error in the stream raises with its text.
+    """
     body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
             "stream_options": {"include_usage": True}, "logit_bias": {str(t): b for t, b in bias.items()}}
     start = time.perf_counter()
-    first, seen, usage = None, "", {}
+    first, last, seen, usage = None, None, "", {}
     for chunk in stream_chunks(client, body):
+        if chunk.get("error"):
+            raise RuntimeError(f"the server's stream ended in an error: {chunk['error']}")
+        last = time.perf_counter()
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
             seen += piece
             if first is None and piece and (not seen.startswith("<|channel|>") or seen.partition(HEADER_END)[2]):
                 first = time.perf_counter()
+            if first is None and delta.get("tool_calls"):
+                first = time.perf_counter()
         usage = chunk.get("usage") or usage
-    if first is None:
-        raise RuntimeError("an answer had no text")
+    if last is None or not usage:
+        raise RuntimeError("the answer's stream carried no chunk with usage")
     details = usage.get("prompt_tokens_details") or {}
-    return {"ttft_s": first - start, "prompt_tokens": usage.get("prompt_tokens"), "cached_tokens": details.get("cached_tokens"),
-            "completion_tokens": usage.get("completion_tokens")}
+    return {"ttft_s": (first or last) - start, "prompt_tokens": usage.get("prompt_tokens"),
+            "cached_tokens": details.get("cached_tokens"), "completion_tokens": usage.get("completion_tokens"),
+            "no_text": first is None}
 
 
 def _median_turns(rounds: list[list], pick: Callable = statistics.median) -> list:

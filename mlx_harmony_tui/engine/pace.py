@@ -9,6 +9,10 @@ prompt and 1.59 s at 4,096 tokens in, and chunks of 32 tokens were 10-40%
 slower per token than chunks of 64. The three coefficients are fitted by
 least squares on the chunks measured lately.
 
+Chunk sizes are powers of two, so a GPU backend, which compiles kernels for
+each new shape it meets (seconds each on CUDA), meets six of them; the first
+chunk of each size is left out of the fit, as its time may hold that compiling.
+
 The model is plain numbers: in a group, rank 0 shares them with every round
 (:class:`~.lockstep.Round`) so every rank cuts the same chunks.
 """
@@ -22,8 +26,7 @@ import numpy as np
 DECAY = 0.85  # weight of the older measurements at each new one
 INITIAL_CHUNK = 64  # tokens, before anything was measured
 MIN_CHUNK = 64  # smaller ones spend much of their time reading the weights (agent trace, 2-core CPU: about 5% slower at 32)
-MAX_CHUNK = 2048
-ROUND = 16  # chunk sizes are multiples of this: fewer shapes for a GPU backend's kernels
+MAX_CHUNK = 2048  # chunks are MIN_CHUNK * 2**k up to this
 
 
 class PrefillPace:
@@ -33,6 +36,7 @@ class PrefillPace:
         self.fixed, self.per_token, self.per_pair = coefficients
         self._gram = np.zeros((3, 3))  # decayed sums of x x^T and x y, x = (1, n, n (offset + n / 2))
         self._moments = np.zeros(3)
+        self._sizes: set[int] = set()  # chunk sizes met so far
 
     @property
     def coefficients(self) -> tuple[float, float, float]:
@@ -50,7 +54,10 @@ class PrefillPace:
         return self.fixed + n * (self.per_token + self.per_pair * (offset + n / 2))
 
     def observe(self, n: int, offset: int, seconds: float) -> None:
-        """Fit the chunk of ``n`` tokens at ``offset`` that took ``seconds``."""
+        """Fit the chunk of ``n`` tokens at ``offset`` that took ``seconds`` (not the first of its size)."""
+        if n not in self._sizes:
+            self._sizes.add(n)
+            return
         x = np.array([1.0, n, n * (offset + n / 2)])
         self._gram = DECAY * self._gram + np.outer(x, x)
         self._moments = DECAY * self._moments + x * seconds
@@ -73,7 +80,8 @@ class PrefillPace:
         return 0.0, 0.0, 0.0
 
     def chunk(self, offset: int, target_s: float) -> int:
-        """How many tokens at ``offset`` take about ``target_s`` seconds (at least MIN_CHUNK)."""
+        """The largest chunk size (a power of two from MIN_CHUNK to MAX_CHUNK) whose tokens at ``offset`` take at most
+        about ``target_s`` seconds; MIN_CHUNK where even that takes longer."""
         if not self.known:
             return INITIAL_CHUNK
         room = target_s - self.fixed
@@ -84,4 +92,7 @@ class PrefillPace:
             n = room / a
         else:
             n = (-a + math.sqrt(a * a + 4 * b * room)) / (2 * b)
-        return max(MIN_CHUNK, min(MAX_CHUNK, int(n) // ROUND * ROUND))
+        size = MIN_CHUNK
+        while size * 2 <= min(n, MAX_CHUNK):
+            size *= 2
+        return size
