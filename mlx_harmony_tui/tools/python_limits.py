@@ -1,4 +1,4 @@
-"""Limits on the python tool's whole process tree: its total memory and its working folder's disk use.
+"""Limits on the python tool's whole process tree: its total memory and what its working folder holds.
 
 Per-process rlimits (``python_worker.py``) cannot stop code that spreads over
 many processes or many files. Here:
@@ -11,10 +11,11 @@ many processes or many files. Here:
 - ``TreeWatcher``: a thread of the app that, every ``WATCH_INTERVAL_S`` while a
   call runs, sums the memory of the sandbox's processes (when no cgroup holds
   it: on Linux their PSS of anonymous and shared pages, elsewhere their resident
-  size) and the disk use of its working folder, and kills the whole tree when
-  either goes over its limit. It sees what the kernel reports, at that pace: a
-  fast writer or allocator overshoots by what it manages in one tick, and
-  memory no process maps (a memfd only written to) is not counted.
+  size) and the disk space and entries of its working folder (measured by
+  ``python_folder``), and kills the whole tree when one goes over its limit.
+  It sees what the kernel reports, at that pace: a fast writer or allocator
+  overshoots by what it manages in one tick, and memory no process maps (a
+  memfd only written to) is not counted.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from mlx_harmony_tui.tools.python_folder import FolderUsage, measure_folder
 
 WATCH_INTERVAL_S = 0.1  # while a call runs
 IDLE_INTERVAL_S = 0.5  # between calls (only background processes can run then)
@@ -248,77 +251,44 @@ def tree_memory(root: int) -> tuple[set[int], int]:
     return tree, sum(table[pid][2] or _linux_memory(pid) for pid in tree)
 
 
-FileRecord = tuple[int, int, int]  # size, inode change time in ns, bytes counted
-
-
-def folder_usage(folder: Path, known: dict[tuple[int, int], FileRecord] | None = None
-                 ) -> tuple[int, dict[tuple[int, int], FileRecord]]:
-    """Disk space the files below ``folder`` take (allocated blocks; each hard-linked file once), and a record per file.
-
-    A file of ``known`` with the same size and inode change time counts what it
-    counted then (the change time, unlike the modification time, cannot be set
-    back by the code): filesystems allocate a file's blocks after ``write`` returns
-    (ext4's delayed allocation, XFS's preallocation), so an untouched file's
-    block count can move on its own for a while after a burst. Only files that
-    changed are read afresh.
-    """
-    total = 0
-    records: dict[tuple[int, int], FileRecord] = {}
-    stack = [str(folder)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            key = (info.st_dev, info.st_ino)
-            if key in records:
-                continue
-            counted = info.st_blocks * 512 if hasattr(info, "st_blocks") else info.st_size
-            before = known.get(key) if known is not None else None
-            if before is not None and before[:2] == (info.st_size, info.st_ctime_ns):
-                counted = before[2]
-            records[key] = (info.st_size, info.st_ctime_ns, counted)
-            total += counted
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-    return total, records
-
-
-def folder_bytes(folder: Path) -> int:
-    """Disk space the files below ``folder`` take (allocated blocks; each hard-linked file once)."""
-    return folder_usage(folder)[0]
-
-
 class TreeWatcher:
     """Watch one sandbox session's processes and folder; call ``stop(reason)`` once when over a limit.
 
     ``memory_mb`` None leaves memory to a cgroup. The folder may hold
-    ``disk_mb``, or what it held when the session began if that was more; a
-    folder already over that (a burst written faster than the watch) may
-    shrink, but a call that grows it is stopped, or fails when it ends.
+    ``disk_mb`` and ``max_files`` entries (files, folders, links: every name),
+    or what it held when the session began if that was more; a folder already
+    over that (a burst written faster than the watch) may shrink, but a call
+    that grows it is stopped, or fails when it ends.
+
+    The folder is measured in full when the session begins and once per call,
+    when it ends: that one walk gives the call's verdict and the next call's
+    baseline (between calls only background processes can change it, and the
+    idle watch stops those when they grow it). The watch reads the folder
+    only until it passes a ceiling (``measure_folder``'s ``stop_over``), outside
+    the lock, and gives up a reading that a call's start or end overtook, so a
+    big folder never holds a call up by more than the walk its end needs. The
+    file-count quota keeps that walk short: a call costs one walk of at most
+    ``max_files`` entries, not a walk of whatever a flood left.
     """
 
     def __init__(self, root: int, workdir: Path, memory_mb: int | None, disk_mb: int,
-                 stop: Callable[[str], None]) -> None:
+                 stop: Callable[[str], None], *, max_files: int) -> None:
         self.root = root
         self.workdir = workdir
         self.memory_mb = memory_mb
         self.disk_mb = disk_mb
+        self.max_files = max_files
         self._stop = stop
-        # what the folder held when the last call began or ended, and its files then (one tuple: the watch thread reads it)
-        self._baseline = folder_usage(workdir)
-        self._ceiling = max(disk_mb * MB, self._baseline[0])
+        # what the folder held when the last call ended (or the session began); the watch thread reads it under the lock
+        self._baseline = measure_folder(workdir)
+        self._ceiling = (max(disk_mb * MB, self._baseline.bytes), max(max_files, self._baseline.entries))
         self._busy = threading.Event()  # a call runs: watch closely
         # A judgement and its stop happen under this lock, and a call's start and end move the baseline under it.
         # Between a call's end and ``call_ends`` measuring the folder afresh, the watch judges nothing: the call's own
         # growth is ``call_ends``'s to report, and what the folder held then is what background processes may not grow.
-        # Memory is read outside the lock (reading a forking process's memory waits for the fork: under a fork loop
-        # one reading took 36 s) and judged only if no call started or ended meanwhile (``_moves``).
+        # Memory and the folder are read outside the lock (reading a forking process's memory waits for the fork: under
+        # a fork loop one reading took 36 s) and judged only if no call started or ended meanwhile (``_moves``, which
+        # a call's start or end bumps before it takes the lock, so that a folder walk under way gives up).
         self._lock = threading.Lock()
         self._in_call = False
         self._baseline_at_end = True
@@ -329,11 +299,13 @@ class TreeWatcher:
         self._thread.start()
 
     def call_starts(self) -> None:
+        self._moves += 1
         with self._lock:
-            self._measure_baseline()
-            self._ceiling = max(self.disk_mb * MB, min(self._baseline[0], self._ceiling))  # it may shrink, never grow
+            (bytes_ceiling, entries_ceiling), baseline = self._ceiling, self._baseline
+            # each may shrink, never grow
+            self._ceiling = (max(self.disk_mb * MB, min(baseline.bytes, bytes_ceiling)),
+                             max(self.max_files, min(baseline.entries, entries_ceiling)))
             self._in_call, self._baseline_at_end = True, False
-            self._moves += 1
             self._busy.set()
         self._wake.set()
 
@@ -341,15 +313,13 @@ class TreeWatcher:
         """Stop watching closely; say why the call must fail if it grew the folder past its quota."""
         self._in_call = False  # before the lock: a check under way must not stop what has already replied
         self._busy.clear()
+        self._moves += 1
         with self._lock:
-            reason = self._disk_over()
-            self._measure_baseline()  # between calls, only background processes can grow it from here
+            usage = measure_folder(self.workdir, self._baseline.records)
+            reason = self._folder_over(usage)
+            self._baseline = usage  # between calls, only background processes can grow it from here
             self._baseline_at_end = True
-            self._moves += 1
         return None if reason is None else f"{reason}; delete files there to make room"
-
-    def _measure_baseline(self) -> None:
-        self._baseline = folder_usage(self.workdir, self._baseline[1])
 
     def close(self) -> None:
         self._done.set()
@@ -364,17 +334,22 @@ class TreeWatcher:
             began = time.monotonic()
             with self._lock:
                 judging, moves = self._in_call or self._baseline_at_end, self._moves
-            memory = tree_memory(self.root) if judging and self.memory_mb is not None else None
-            with self._lock:
-                reason = self._over(memory) if self._moves == moves and (self._in_call or self._baseline_at_end) else None
-                if reason is not None:
-                    self._stop(reason)
-                    return
+                baseline, ceiling = self._baseline, self._ceiling
+            if judging:
+                memory = tree_memory(self.root) if self.memory_mb is not None else None
+                over = (max(ceiling[0], baseline.bytes), max(ceiling[1], baseline.entries))
+                usage = measure_folder(self.workdir, baseline.records, stop_over=over,
+                                       going=lambda moves=moves: self._moves == moves and not self._done.is_set())
+                with self._lock:
+                    reason = self._over(memory, usage) if self._moves == moves else None
+                    if reason is not None:
+                        self._stop(reason)
+                        return
             # a huge folder or process table must not eat the CPU: look at most 10% of the time
             self._done.wait(9 * (time.monotonic() - began))
 
-    def _over(self, memory: tuple[set[int], int] | None) -> str | None:
-        """Why to stop, from ``memory`` (tree_memory's reading, when memory is watched) and the folder now."""
+    def _over(self, memory: tuple[set[int], int] | None, usage: FolderUsage) -> str | None:
+        """Why to stop, from ``memory`` (tree_memory's reading, when memory is watched) and the folder's."""
         if memory is not None and self.memory_mb is not None:
             tree, used = memory
             if used > self.memory_mb * MB:
@@ -385,12 +360,17 @@ class TreeWatcher:
                         pass
                 return (f"the python processes ({len(tree)}) used {used // MB} MB of memory in total, over the "
                         f"python tool's limit of {self.memory_mb} MB of memory in total, and were stopped")
-        reason = self._disk_over()
+        reason = self._folder_over(usage)
         return None if reason is None else f"{reason}, and the python processes were stopped (delete files there to make room)"
 
-    def _disk_over(self) -> str | None:
-        baseline, known = self._baseline
-        used, _ = folder_usage(self.workdir, known)
-        if used > self._ceiling and used > baseline:
-            return f"the working folder grew to {used // MB} MB, over the python tool's disk quota of {self.disk_mb} MB"
+    def _folder_over(self, usage: FolderUsage) -> str | None:
+        """Why the folder is over its quota (past its ceiling and grown since the baseline), or None."""
+        (bytes_ceiling, entries_ceiling), baseline = self._ceiling, self._baseline
+        at_least = "" if usage.complete else "at least "  # a walk that stopped at its proof
+        if usage.bytes > bytes_ceiling and usage.bytes > baseline.bytes:
+            return (f"the working folder grew to {at_least}{usage.bytes // MB} MB, over the python tool's disk quota of "
+                    f"{self.disk_mb} MB")
+        if usage.entries > entries_ceiling and usage.entries > baseline.entries:
+            return (f"the working folder grew to {at_least}{usage.entries:,} files and folders, over the python tool's "
+                    f"limit of {self.max_files:,} files and folders")
         return None

@@ -216,15 +216,16 @@ class PythonSandbox:
     ``workdir`` (created if missing) is the only folder the code can write;
     its ``.tmp`` folder is the code's TMPDIR and HOME is ``workdir``. The
     session's processes may use ``total_memory_mb`` together (each at most
-    ``memory_mb`` of address space), and the folder may hold ``disk_mb``. Call
-    ``run`` from one thread at a time; ``close`` may come from any thread.
+    ``memory_mb`` of address space), and the folder may hold ``disk_mb`` and
+    ``max_files`` entries (files, folders, links). Call ``run`` from one thread
+    at a time; ``close`` may come from any thread.
     """
 
     name = "python"
 
     def __init__(self, workdir: Path, *, timeout_s: float = 30.0, memory_mb: int = 2048, cpu_s: int = 60,
                  output_limit: int = 20_000, file_mb: int = 256, total_memory_mb: int = 2048,
-                 disk_mb: int = 1024) -> None:
+                 disk_mb: int = 1024, max_files: int = 20_000) -> None:
         self.workdir = Path(workdir).resolve()
         (self.workdir / ".tmp").mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
@@ -233,7 +234,7 @@ class PythonSandbox:
         self.output_limit = output_limit
         self.file_mb = file_mb
         self.total_memory_mb = total_memory_mb
-        self.disk_mb = disk_mb
+        self.disk_mb, self.max_files = disk_mb, max_files
         self._session: _Session | None = None
         self._run_lock = threading.Lock()
         self._closed = threading.Event()
@@ -343,7 +344,7 @@ class PythonSandbox:
                 os.close(fd)
         session = _Session(proc, requests_w, replies_r, life_w, capture, cgroup)
         session.watcher = TreeWatcher(proc.pid, self.workdir, None if cgroup else self.total_memory_mb, self.disk_mb,
-                                      session.stop)
+                                      session.stop, max_files=self.max_files)
         ready = session.read_reply(time.monotonic() + START_TIMEOUT_S)
         if isinstance(ready, dict) and "ready" in ready:
             session.facts = ready["ready"]
@@ -479,13 +480,11 @@ class PythonSandbox:
             lines.append(f"CPU: {self.cpu_s:g} s of CPU time per call for the python process (RLIMIT_CPU, a soft "
                          "limit the code could raise)")
         lines.append(f"time: each call is stopped after {self.timeout_s:g} s of wall-clock time")
-        if "FSIZE" in rlimits:
-            lines.append(f"file size: at most {self.file_mb} MB per file (RLIMIT_FSIZE)")
-        else:
-            lines.append("file size: NOT limited")
-        lines.append(f"disk: the working folder may hold at most {self.disk_mb} MB: the app measures it every "
-                     f"{WATCH_INTERVAL_S:g} s and when a call ends, stops the code's processes when it grows past that, "
-                     "and fails the call (a burst written between two checks stays until the code deletes it)")
+        lines.append(f"file size: at most {self.file_mb} MB per file (RLIMIT_FSIZE)" if "FSIZE" in rlimits
+                     else "file size: NOT limited")
+        lines.append(f"disk: the working folder may hold at most {self.disk_mb} MB and {self.max_files:,} files and folders: "
+                     f"the app measures it every {WATCH_INTERVAL_S:g} s and when a call ends, stops the code's processes when "
+                     "it grows past that, and fails the call (a burst written between two checks stays until the code deletes it)")
         if facts["caps_dropped"]:
             lines.append("privileges: all capabilities dropped, no_new_privs set")
         lines.append("environment: a fresh one (PATH, LANG, Python settings; HOME and TMPDIR inside the working "

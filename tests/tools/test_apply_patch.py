@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -424,6 +425,25 @@ def test_a_write_that_fails_midway_is_rolled_back(ws: Path):
     assert f"could not write made/{too_long}" in out.text and "No file was changed." in out.text
     assert snapshot(ws) == before
     assert sorted(p.name for p in ws.iterdir()) == ["a.txt", "app.py"]  # no folder, no temporary file left
+
+
+def test_a_failed_write_puts_deleted_and_moved_links_back(ws: Path):
+    (ws / "a.txt").write_text("alpha\n")
+    (ws / "gone").symlink_to("a.txt")
+    (ws / "moving").symlink_to("app.py")
+    too_long = "n" * 300 + ".txt"
+    out = ApplyPatchTool(ws).run(
+        patch("*** Delete File: gone", "*** Update File: moving", "*** Move to: sub/moved", f"*** Add File: {too_long}", "+c")
+    )
+    assert not out.ok and "No file was changed." in out.text
+    assert os.readlink(ws / "gone") == "a.txt" and os.readlink(ws / "moving") == "app.py"
+    assert sorted(p.name for p in ws.iterdir()) == ["a.txt", "app.py", "gone", "moving"]
+
+
+def test_preview_of_a_link_deletion_shows_the_link_not_the_file(ws: Path):
+    (ws / "shortcut").symlink_to("app.py")
+    shown = preview(patch("*** Delete File: shortcut"), ws)
+    assert "deleted file" in shown and "-app.py" in shown and "class Cart" not in shown
 
 
 @pytest.mark.parametrize(

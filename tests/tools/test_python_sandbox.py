@@ -165,7 +165,8 @@ def test_the_isolation_report_says_what_this_sandbox_enforces(sandbox: PythonSan
     assert "at most 512 MB of address space per process" in memory or "NOT limited" in memory
     assert memory.startswith("memory: at most 2048 MB in total for all the sandbox's processes")
     assert ("cgroup v2" in memory) and ("held by the kernel" in memory or "cgroup v2 is not used: " in memory)
-    assert "disk: the working folder may hold at most 1024 MB: the app measures it every 0.1 s" in "\n".join(lines)
+    assert ("disk: the working folder may hold at most 1024 MB and 20,000 files and folders: the app measures it every "
+            "0.1 s") in "\n".join(lines)
     assert "time: each call is stopped after 3 s of wall-clock time" in lines
     assert any(line.startswith("files: ") for line in lines) and any(line.startswith("network: ") for line in lines)
     assert isolation_report()[0].startswith("sandbox: ")

@@ -3,7 +3,8 @@
 Each test builds a real workspace next to a real "outside" folder holding a
 secret file, sends the attack through ApplyPatchTool.run as a model would, and
 checks that the call failed with a clear message and that nothing outside (nor
-inside) changed.
+inside) changed. Deleting or moving a symbolic link inside the workspace
+succeeds, and touches the link only, never the file it leads to.
 """
 
 from __future__ import annotations
@@ -218,3 +219,62 @@ def test_fifo_inside_the_workspace_does_not_hang_the_tool(sandbox):
     ws, outside = sandbox
     os.mkfifo(ws / "pipe")
     attack(ws, outside, patch("*** Update File: pipe", "@@", "-a", "+b"), "pipe is not a regular file")
+
+
+@pytest.fixture
+def linked(sandbox):
+    """The workspace with ok.txt, a link to it (inner_link) and a link to a folder (docs_link -> docs)."""
+    ws, outside = sandbox
+    (ws / "ok.txt").write_text("keep me\n")
+    (ws / "docs").mkdir()
+    (ws / "docs" / "guide.md").write_text("# Guide\n")
+    (ws / "inner_link").symlink_to("ok.txt")
+    (ws / "docs_link").symlink_to("docs", target_is_directory=True)
+    return ws, outside
+
+
+def applied(ws: Path, outside: Path, arguments: str) -> str:
+    """Apply a patch that must succeed; nothing outside the workspace may change."""
+    before = tree(outside)
+    out = ApplyPatchTool(ws).run(arguments)
+    assert out.ok, out.text
+    assert tree(outside) == before and (outside / "secret.txt").read_text() == SECRET
+    return out.text
+
+
+def test_deleting_a_link_deletes_the_link_not_its_target(linked):
+    ws, outside = linked
+    assert applied(ws, outside, patch("*** Delete File: inner_link")) == "Done. Deleted inner_link"
+    assert not os.path.lexists(ws / "inner_link")
+    assert (ws / "ok.txt").read_text() == "keep me\n"
+
+
+def test_deleting_a_link_to_a_folder_keeps_the_folder(linked):
+    ws, outside = linked
+    applied(ws, outside, patch("*** Delete File: docs_link"))
+    assert not os.path.lexists(ws / "docs_link") and (ws / "docs" / "guide.md").read_text() == "# Guide\n"
+
+
+def test_moving_a_link_moves_the_link_and_it_still_leads_to_its_file(linked):
+    ws, outside = linked
+    said = applied(ws, outside, patch("*** Update File: inner_link", "*** Move to: deeper/still/moved_link"))
+    assert said == "Done. Moved inner_link to deeper/still/moved_link"
+    moved = ws / "deeper" / "still" / "moved_link"
+    assert not os.path.lexists(ws / "inner_link") and moved.is_symlink()
+    assert os.readlink(moved) == "../../ok.txt" and moved.read_text() == "keep me\n"
+    assert (ws / "ok.txt").read_text() == "keep me\n" and not (ws / "ok.txt").is_symlink()
+
+
+def test_moving_a_link_with_hunks_edits_its_file_in_place(linked):
+    ws, outside = linked
+    applied(ws, outside, patch("*** Update File: inner_link", "*** Move to: renamed_link", "@@", "-keep me", "+kept"))
+    assert (ws / "renamed_link").is_symlink() and os.readlink(ws / "renamed_link") == "ok.txt"
+    assert (ws / "ok.txt").read_text() == "kept\n" and not os.path.lexists(ws / "inner_link")
+
+
+def test_a_path_used_again_after_its_link_went_is_refused(linked):
+    ws, _ = linked
+    before = tree(ws)
+    out = ApplyPatchTool(ws).run(patch("*** Delete File: inner_link", "*** Add File: inner_link", "+new"))
+    assert not out.ok and "already deletes or moves the symbolic link there" in out.text
+    assert tree(ws) == before

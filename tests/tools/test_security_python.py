@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import select
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from mlx_harmony_tui.tools.python_limits import MB, folder_bytes
+from mlx_harmony_tui.tools.python_folder import folder_bytes
+from mlx_harmony_tui.tools.python_limits import MB
 from mlx_harmony_tui.tools.python_sandbox import RESTARTED, PythonSandbox
 from tests.tools.test_python_sandbox import wait_until_at_most
 
@@ -212,3 +216,131 @@ def test_memory_hogs_across_processes_are_stopped_by_the_total(tmp_path: Path, h
         assert result.text.endswith(RESTARTED)
         assert wait_until_at_most(token, 0) == [] and wait_until_at_most(str(box.workdir), 0) == []
         assert still_works(box)
+
+
+def network_contained(box: PythonSandbox) -> None:
+    """Skip unless the isolation report says the network (UNIX sockets included) is blocked."""
+    for line in box.isolation_report():
+        if line.startswith("network: ") and "NOT blocked" in line:
+            pytest.skip(f"not contained on this platform: {line}")
+
+
+def test_deep_symlinks_lead_nowhere_outside(sandbox: PythonSandbox, home: Path) -> None:
+    require(sandbox, "files: NOT restricted")
+    secret = home / ".ssh" / "id_ed25519"
+    deepest = "/".join(f"d{n}" for n in range(1, 30)) + "/l29"  # 29 folders down, 30 links back to the secret
+    code = (f"import os\nos.symlink({str(secret)!r}, 'l0')\nfolder = '.'\nfor n in range(1, 30):\n"
+            "    folder = os.path.join(folder, f'd{n}')\n    os.mkdir(folder)\n"
+            "    os.symlink(f'../l{n - 1}', os.path.join(folder, f'l{n}'))\n"
+            f"print(open({deepest!r}).read())")
+    result = sandbox.run(code)
+    assert not result.ok and "PRIVATE-KEY" not in result.text
+    assert any(error in result.text for error in ("PermissionError", "FileNotFoundError", "Too many levels"))
+    write = sandbox.run(f"open({deepest!r}, 'w').write('pwned')")
+    assert not write.ok and secret.read_text() == "PRIVATE-KEY-DO-NOT-LEAK"
+    assert still_works(sandbox)
+
+
+def test_hard_links_to_files_outside_fail(sandbox: PythonSandbox, home: Path) -> None:
+    require(sandbox, "files: NOT restricted")
+    secret = home / ".ssh" / "id_ed25519"
+    code = (f"import os, sys\nfor n, target in enumerate([{str(secret)!r}, os.path.realpath(sys.executable)]):\n"
+            "    try:\n        os.link(target, f'stolen-{n}')\n        print('linked', target)\n"
+            "    except OSError as error:\n        print('refused', type(error).__name__)")
+    result = sandbox.run(code)
+    assert "linked" not in result.text and result.text.count("refused") == 2
+    assert not list(sandbox.workdir.glob("stolen-*")) and secret.stat().st_nlink == 1
+    assert still_works(sandbox)
+
+
+def test_an_abstract_unix_socket_of_the_host_cannot_be_reached(sandbox: PythonSandbox) -> None:
+    network_contained(sandbox)
+    name = f"\0mlx-harmony-attack-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(name)
+        server.listen()
+        with socket.socket(socket.AF_UNIX) as probe:  # the socket is really there for the host
+            probe.connect(name)
+            server.accept()[0].close()
+        result = sandbox.run(f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({name!r})")
+        assert not result.ok and "Error" in result.text.splitlines()[-1]
+        assert select.select([server], [], [], 0)[0] == []
+    assert still_works(sandbox)
+
+
+def test_host_processes_are_not_visible_in_proc(sandbox: PythonSandbox, tmp_path: Path) -> None:
+    require(sandbox, "files: NOT restricted")
+    token = f"host-process-{os.getpid()}"
+    folder = tmp_path / "host-cwd"
+    folder.mkdir()
+    (folder / "secret.txt").write_text("HOST-FILE-DO-NOT-LEAK")
+    host = subprocess.Popen([sys.executable, "-c", f"import time\ntime.sleep(60)  # {token}"], cwd=folder,
+                            env={"HOST_SECRET": "HOST-ENV-DO-NOT-LEAK"})
+    try:
+        code = (f"import os\nfor what in ('cmdline', 'environ', 'status', 'cwd/secret.txt', 'root{folder}/secret.txt'):\n"
+                f"    try:\n        print(what, open(f'/proc/{host.pid}/{{what}}', 'rb').read())\n"
+                "    except OSError as error:\n        print(what, type(error).__name__)\n"
+                "try:\n    print([open(f'/proc/{p}/cmdline', 'rb').read() for p in os.listdir('/proc') if p.isdigit()])\n"
+                "except OSError as error:\n    print('listing', type(error).__name__)")
+        result = sandbox.run(code)
+        assert result.ok and result.text.count("Error") >= 5
+        for leak in (token, "HOST-ENV", "HOST-FILE"):
+            assert leak not in result.text
+    finally:
+        host.kill()
+        host.wait()
+    assert still_works(sandbox)
+
+
+def test_descriptors_the_app_holds_are_not_inherited(sandbox: PythonSandbox, home: Path) -> None:
+    fd = os.open(home / ".ssh" / "id_ed25519", os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    try:
+        code = ("import os\nfor fd in range(3, 1024):\n    try:\n        print(fd, os.pread(fd, 64, 0))\n"
+                "    except OSError:\n        pass\nprint('done')")
+        result = sandbox.run(code)
+        assert result.ok and result.text.endswith("done") and "PRIVATE-KEY" not in result.text
+    finally:
+        os.close(fd)
+    assert still_works(sandbox)
+
+
+def test_a_setsid_daemon_is_killed_when_the_call_ends(sandbox: PythonSandbox) -> None:
+    require(sandbox, "processes: the process group is killed")
+    token = f"daemon-{os.getpid()}"
+    daemon = (f"# {token}\nimport os, time\nif os.fork():\n    os._exit(0)\nos.setsid()\nwhile True:\n"
+              "    with open('beat', 'a') as f:\n        f.write('.')\n    time.sleep(0.02)")
+    code = (f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {daemon!r}], start_new_session=True)\n"
+            "time.sleep(0.5)\nprint('daemon started')")
+    assert sandbox.run(code).text == "daemon started"
+    assert wait_until_at_most(token, 0) == []
+    beats = (sandbox.workdir / "beat").stat().st_size
+    time.sleep(0.3)
+    assert beats > 0 and (sandbox.workdir / "beat").stat().st_size == beats
+    assert still_works(sandbox)
+
+
+def test_a_thread_bomb_is_stopped(sandbox: PythonSandbox) -> None:
+    require(sandbox, "process count: NOT limited")
+    code = ("import threading, time\nthreads = []\nwhile True:\n"
+            "    threads.append(threading.Thread(target=time.sleep, args=(30,), daemon=True))\n    threads[-1].start()")
+    result = sandbox.run(code)
+    assert not result.ok and "can't start new thread" in result.text
+    assert still_works(sandbox)
+
+
+def test_300_mb_of_output_is_cut_and_counted(tmp_path: Path) -> None:
+    def resident() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    with PythonSandbox(tmp_path / "w", timeout_s=60, output_limit=1000) as box:
+        require(box, "file size: NOT limited")
+        before = resident()
+        result = box.run("import sys\nchunk = 'x' * (1024 * 1024)\nfor _ in range(300):\n    sys.stdout.write(chunk)")
+        assert result.truncated and len(result.text) < 2000
+        said = int(result.text.split("[the output was ")[1].split(" bytes in all]")[0])
+        assert 16 * MB < said <= 256 * MB  # cut at the 256 MB file-size limit
+        assert not result.ok and "File too large" in result.text
+        assert resident() - before < 128 * MB  # only 16 MB of it was read back
+        assert box.run("print('short')").text == "short"

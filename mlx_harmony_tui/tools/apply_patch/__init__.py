@@ -4,7 +4,8 @@ A patch is parsed and every file's new text computed in memory first; only when
 every operation is valid is anything written, each file atomically (a temporary
 file, then ``os.replace``), and a write that fails part-way rolls back the files
 already written. Paths that are absolute, contain ``..`` or lead outside the
-workspace through a symbolic link are refused.
+workspace through a symbolic link are refused; deleting or moving a symbolic
+link acts on the link, never on the file it leads to.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .hunks import apply_hunks
@@ -43,14 +45,30 @@ def _resolve(root: Path, path: str) -> tuple[str, Path]:
     return shown, real
 
 
+def _place(root: Path, shown: str) -> Path:
+    """Where the name ``shown`` itself is: its folders resolved, its last part not, so a link stays a link."""
+    folder, _, name = shown.rpartition("/")
+    place = Path(os.path.realpath(root / folder)) / name
+    if not place.parent.is_relative_to(root):
+        raise PatchError(f"refused path {shown!r}: it leads outside the workspace through a symbolic link")
+    return place
+
+
 @dataclass
 class Plan:
-    """Every file's text before and after the patch, computed without touching the disk."""
+    """Every file's text before and after the patch, computed without touching the disk.
+
+    Files are keyed by their real path: an update through a symbolic link edits
+    the file it leads to. Deleting or moving a link acts on the link alone
+    (``links``: where each link this patch removes or makes is, and its text
+    before and after), never on the file it leads to.
+    """
 
     root: Path
     before: dict[Path, str | None] = field(default_factory=dict)
     after: dict[Path, str | None] = field(default_factory=dict)
     modes: dict[Path, int] = field(default_factory=dict)
+    links: dict[Path, tuple[str | None, str | None]] = field(default_factory=dict)
     changes: list[FileChange] = field(default_factory=list)
 
     def text(self, real: Path, shown: str) -> str | None:
@@ -91,8 +109,36 @@ class Plan:
                 folder = parent.relative_to(self.root).as_posix()
                 raise PatchError(f"cannot create {shown}: {folder} is a file, not a folder")
 
+    def link(self, shown: str) -> tuple[Path, str] | None:
+        """The symbolic link the name ``shown`` itself is (its place and text), or None for anything else."""
+        place = _place(self.root, shown)
+        if place in self.links:
+            raise PatchError(f"cannot change {shown}: this patch already deletes or moves the symbolic link there; "
+                             "change that path in a separate patch")
+        try:
+            return place, os.readlink(place)
+        except OSError:  # not a link, or nothing there
+            return None
+
+    def move_link(self, link: tuple[Path, str], real: Path, shown: str, new_shown: str) -> None:
+        """Move the link (not the file it leads to) to ``new_shown``; a relative link is rewritten to lead to the
+        same file from its new folder."""
+        place, text = link
+        new_place = _place(self.root, new_shown)
+        if new_place == place:
+            return
+        if new_place in self.links or os.path.lexists(new_place) or self.after.get(new_place) is not None:
+            raise PatchError(f"cannot move {shown} to {new_shown}: {new_shown} already exists")
+        self.check_parents(new_place, new_shown)
+        new_text = text if os.path.isabs(text) else os.path.relpath(real, new_place.parent)
+        self.links[place] = (text, None)
+        self.links[new_place] = (None, new_text)
+
     def add(self, op: AddFile) -> None:
         shown, real = _resolve(self.root, op.path)
+        if _place(self.root, shown) in self.links:
+            raise PatchError(f"cannot add {shown}: this patch already deletes or moves the symbolic link there; "
+                             "add it in a separate patch")
         self.check_parents(real, shown)
         if self.text(real, shown) is not None:
             raise PatchError(f"cannot add {shown}: it already exists; use '{UPDATE} {shown}' to change it")
@@ -102,6 +148,12 @@ class Plan:
 
     def delete(self, op: DeleteFile) -> None:
         shown, real = _resolve(self.root, op.path)
+        link = self.link(shown)
+        if link is not None:  # the link goes, the file it leads to stays
+            place, text = link
+            self.links[place] = (text, None)
+            self.changes.append(FileChange("delete", shown, text, None))  # a link's text, as git shows one
+            return
         text = self.text(real, shown)
         if text is None:
             raise PatchError(f"cannot delete {shown}: no such file")
@@ -110,6 +162,7 @@ class Plan:
 
     def update(self, op: UpdateFile) -> None:
         shown, real = _resolve(self.root, op.path)
+        link = self.link(shown)
         text = self.text(real, shown)
         if text is None:
             raise PatchError(f"cannot update {shown}: no such file; use '{ADD} {shown}' to create it")
@@ -117,7 +170,9 @@ class Plan:
         new_shown = None
         if op.move_to is not None:
             new_shown, new_real = _resolve(self.root, op.move_to)
-            if new_real != real:
+            if link is not None:  # the link moves; the file it leads to stays (its text changes if hunks say so)
+                self.move_link(link, real, shown, new_shown)
+            elif new_real != real:
                 self.check_parents(new_real, new_shown)
                 if self.text(new_real, new_shown) is not None:
                     raise PatchError(f"cannot move {shown} to {new_shown}: {new_shown} already exists")
@@ -128,6 +183,9 @@ class Plan:
 
     def writes(self) -> list[tuple[Path, str | None, str | None]]:
         return [(real, self.before[real], after) for real, after in self.after.items() if after != self.before[real]]
+
+    def link_writes(self) -> list[tuple[Path, str | None, str | None]]:
+        return [(place, before, after) for place, (before, after) in self.links.items() if after != before]
 
 
 def plan_patch(text: str, workspace: Path) -> Plan:
@@ -167,24 +225,38 @@ def _write_atomic(real: Path, text: str, mode: int | None) -> None:
         raise
 
 
+def _make_folders(real: Path, made: list[Path]) -> None:
+    for folder in reversed([parent for parent in real.parents if not parent.exists()]):
+        os.mkdir(folder)
+        made.append(folder)
+
+
 def commit(plan: Plan) -> None:
-    done: list[tuple[Path, str | None]] = []
+    """Write the plan: links removed first, then files, then links made; a failure undoes what was done."""
+    undo: list[tuple[Path, Callable[[], None]]] = []
     made: list[Path] = []
     real = plan.root
     try:
+        for real, before, _ in plan.link_writes():
+            if before is not None:
+                os.unlink(real)  # the link itself, never what it leads to
+                undo.append((real, partial(os.symlink, before, real)))
         for real, before, after in plan.writes():
             if after is None:
                 os.unlink(real)
             else:
-                missing = [parent for parent in real.parents if not parent.exists()]
-                for folder in reversed(missing):
-                    os.mkdir(folder)
-                    made.append(folder)
+                _make_folders(real, made)
                 _write_atomic(real, after, plan.modes.get(real))
-            done.append((real, before))
+            undo.append((real, partial(os.unlink, real) if before is None
+                         else partial(_write_atomic, real, before, plan.modes.get(real))))
+        for real, _, after in plan.link_writes():
+            if after is not None:
+                _make_folders(real, made)
+                os.symlink(after, real)
+                undo.append((real, partial(os.unlink, real)))
     except OSError as error:
         where = real.relative_to(plan.root).as_posix()
-        failed = _rollback(plan, done, made)
+        failed = _rollback(plan, undo, made)
         if failed:
             raise PatchError(
                 f"could not write {where}: {error.strerror}; restoring the earlier files also failed for "
@@ -194,14 +266,11 @@ def commit(plan: Plan) -> None:
         raise PatchError(f"could not write {where}: {error.strerror}") from error
 
 
-def _rollback(plan: Plan, done: list[tuple[Path, str | None]], made: list[Path]) -> list[str]:
+def _rollback(plan: Plan, undo: list[tuple[Path, Callable[[], None]]], made: list[Path]) -> list[str]:
     failed = []
-    for real, before in reversed(done):
+    for real, step in reversed(undo):
         try:
-            if before is None:
-                os.unlink(real)
-            else:
-                _write_atomic(real, before, plan.modes.get(real))
+            step()
         except OSError:
             failed.append(real.relative_to(plan.root).as_posix())
     for folder in reversed(made):
