@@ -11,6 +11,7 @@ from ..chat.startup import cache_budget, disk_cache, load_app_settings
 from ..errors import UserError
 from ..server.app import create_app
 from ..server.background import listen
+from ..server.body_limit import DEFAULT_MAX_REQUEST_MB, MB
 from ..server.catalog import ModelCatalog
 from .common import add_model_flags, progress_display, run_main
 from .launch import add_group_flags, grouped
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="generations that run at once, decoding together (default 8)")
     parser.add_argument("--max-queue", type=int, default=16,
                         help="requests that may wait beyond those (default 16; more get 429)")
+    parser.add_argument("--max-request-mb", type=float, default=DEFAULT_MAX_REQUEST_MB,
+                        help=f"largest request body taken, in MB (default {DEFAULT_MAX_REQUEST_MB:g}); larger ones get 413")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"), help="server log detail")
     return parser
 
@@ -58,6 +61,8 @@ def serve(args: argparse.Namespace) -> int:
         raise UserError("--max-queue: must be 0 or more")
     if args.max_concurrency < 1:
         raise UserError("--max-concurrency: must be at least 1")
+    if not 0 < args.max_request_mb * MB < 2**63:  # also refuses nan
+        raise UserError("--max-request-mb: must be a number more than 0")
     if args.api_key is not None and not args.api_key.strip():
         raise UserError("--api-key: must not be empty")
     origins = _origins(args.allowed_origins)
@@ -68,7 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     app = create_app(catalog, api_key=args.api_key, allowed_origins=origins, max_queue=args.max_queue,
                      cache_budget_bytes=cache_budget(settings), max_concurrency=args.max_concurrency,
-                     disk_cache=disk_cache(settings))
+                     disk_cache=disk_cache(settings), max_request_bytes=max(1, int(args.max_request_mb * MB)))
     if args.preload:
         with progress_display(sys.stderr.isatty()) as progress:
             app.state.slot.preload(catalog.startup.settings.model, progress)

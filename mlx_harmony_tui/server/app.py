@@ -6,7 +6,9 @@ when the line is full), and answered once its first piece exists
 too long) is still a proper 4xx, in the API's own error shape (Anthropic's
 under ``/v1/messages``, OpenAI's elsewhere), and a streamed answer's first
 event leaves as soon as its first token is decoded. A client that leaves,
-while waiting or mid-answer, cancels its generation.
+while waiting or mid-answer, cancels its generation. A body over the
+request limit is refused (413) before it is parsed (:mod:`.body_limit`);
+``/openapi.json`` documents what each operation answers (:mod:`.openapi`).
 """
 
 from __future__ import annotations
@@ -21,31 +23,27 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..chat.completion import ChatRequest
 from ..harmony.render import FunctionTool
 from .answer import ChunkReply, answer
 from .anthropic_messages import routes as anthropic_routes
-from .anthropic_messages.errors import error_body as anthropic_error_body
-from .anthropic_messages.errors import is_anthropic_path
+from .body_limit import DEFAULT_MAX_REQUEST_MB, MB, RequestBodyLimit
 from .catalog import ModelCatalog, ServedModel
+from .error_shapes import error_response
 from .generation import ChatGeneration, GenerationOptions, ProcessorFactory, TextGeneration
 from .messages import harmony_messages
 from .openai_format import APIError, validation_error
 from .openai_responses import routes as responses_routes
 from .openai_responses.store import ResponseStore
+from .openapi import openapi_document
 from .output_format import checked_constraint, checked_output_format
 from .responses import ChatReply, TextReply
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerationRequest
 from .slot import GenerationSlots, Job
 
 log = logging.getLogger("mlx_harmony_tui.server")
-
-
-def _error_response(error: APIError, path: str = "") -> JSONResponse:
-    """``error`` in the shape of the API that ``path`` belongs to."""
-    body = anthropic_error_body(error) if is_anthropic_path(path) else error.body()
-    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 class BearerAuth:
@@ -71,8 +69,8 @@ class BearerAuth:
             elif not secrets.compare_digest(token, self._key):
                 error = "Incorrect API key provided."
             if error:
-                response = _error_response(APIError(401, error, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}),
-                                           scope["path"])
+                response = error_response(APIError(401, error, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}),
+                                          scope["path"])
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -108,6 +106,7 @@ def create_app(
     disk_cache: tuple | None = None,
     logits_processors: ProcessorFactory | None = None,
     responses_store: ResponseStore | None = None,
+    max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * MB),
 ) -> FastAPI:
     """The server's app, serving the names in ``catalog``.
 
@@ -122,7 +121,8 @@ def create_app(
     ``logits_processors``, when given, is called for every generation and
     its processors constrain that generation (tests script a model's output
     with it). ``responses_store`` keeps the Responses API's stored responses
-    (by default in the data directory's ``server-responses`` folder).
+    (by default in the data directory's ``server-responses`` folder). A
+    request body over ``max_request_bytes`` gets 413.
     """
     slot = GenerationSlots(max_queue, generator, cache_budget_bytes, max_concurrency, disk_cache)
 
@@ -139,6 +139,7 @@ def create_app(
     app.state.catalog = catalog
     started = int(time.time())
 
+    app.add_middleware(RequestBodyLimit, max_bytes=max_request_bytes)  # inside the key check: a stranger's body is never read
     if api_key:
         app.add_middleware(BearerAuth, api_key=api_key)
     if allowed_origins:
@@ -149,22 +150,25 @@ def create_app(
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        return _error_response(exc, request.url.path)
+        return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error_response(validation_error(list(exc.errors()), skip=1), request.url.path)
+        return error_response(validation_error(list(exc.errors()), skip=1), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = f"Unknown request URL: {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
         code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code)
-        return _error_response(APIError(exc.status_code, message, code=code), request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+        return error_response(APIError(exc.status_code, message, code=code, headers=headers), request.url.path)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.error("request failed", exc_info=exc)
-        return _error_response(APIError(500, f"internal error: {type(exc).__name__}", type="server_error"), request.url.path)
+        return error_response(APIError(500, f"internal error: {type(exc).__name__}", type="server_error"), request.url.path)
 
     @app.get("/health")
     async def health() -> dict:
@@ -197,4 +201,21 @@ def create_app(
 
     responses_routes.add_routes(app, slot, responses_store or ResponseStore(), logits_processors)
     anthropic_routes.add_routes(app, slot, logits_processors)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(app, catalog.ids(), bool(api_key))
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
+
+
+def _allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """The methods some route of ``app`` takes at ``scope``'s path (a 405's ``Allow``; one route answers it, but a path
+    may have several, each with its own methods)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+            methods.update(route.methods)
+    return sorted(methods)

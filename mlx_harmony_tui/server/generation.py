@@ -2,8 +2,9 @@
 
 A chat or text completion becomes a :class:`ChatGeneration` or
 :class:`TextGeneration`; the slot calls it with the loaded
-:class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator` and the
-job. The prompt is the chat layer's business (:mod:`..chat.completion`);
+:class:`~mlx_harmony_tui.engine.token_generator.TokenGenerator`, the
+job and the model's :class:`~.model_limits.ModelLimits`, which the request
+is checked against first (its ``logit_bias`` ids, its prompt's length). The prompt is the chat layer's business (:mod:`..chat.completion`);
 here its events become :class:`Opened` (the prompt's figures, once it is
 read), :class:`TextPiece`, :class:`ToolCallPiece` and finally
 :class:`Finished`, sent through ``job.emit`` as the engine produces them: a
@@ -23,6 +24,7 @@ from ..config.sampling import SamplingParams
 from ..engine.events import Done, Event, StatsUpdate, TextDelta, ToolCall
 from ..harmony.render import function_name
 from .catalog import ServedModel
+from .model_limits import ModelLimits
 from .openai_format import APIError, new_id, validation_error
 from .stop_text import StopText
 
@@ -132,9 +134,12 @@ class ChatGeneration:
 
     options: GenerationOptions
     request: ChatRequest
+    field: str = "messages"  # the request field holding the conversation, for a 400 when it is too long
 
-    def __call__(self, generator, job) -> None:
+    def __call__(self, generator, job, limits: ModelLimits) -> None:
         served = self.options.served
+        limits.check_logit_bias(self.options.params.logit_bias)
+        limits.check_chat(self.request, served.settings.max_context_tokens, self.field)
         events = complete_chat(generator, served.settings, served.id, self.request, self.options.processors(), job.id)
         _relay(generator, job, self.options.stops, events, channels=True)
 
@@ -146,6 +151,8 @@ class TextGeneration:
     options: GenerationOptions
     prompt: str
 
-    def __call__(self, generator, job) -> None:
+    def __call__(self, generator, job, limits: ModelLimits) -> None:
+        limits.check_logit_bias(self.options.params.logit_bias)
+        limits.check_text(self.prompt, self.options.params.max_tokens)
         events = complete_text(generator, self.options.served.id, self.prompt, self.options.params, self.options.processors(), job.id)
         _relay(generator, job, self.options.stops, events, channels=False)

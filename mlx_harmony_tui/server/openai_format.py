@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterable
 
 from ..config.files import error_reason
+from .request_text import LONE_SURROGATE
 
 
 class APIError(Exception):
@@ -20,6 +21,7 @@ class APIError(Exception):
 
     def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
                  code: str | None = None, headers: dict[str, str] | None = None):
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")  # it may quote a client's lone surrogate
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
         self.headers = headers or {}
@@ -66,6 +68,8 @@ def validation_error(errors: list[dict], skip: int = 0) -> APIError:
     if first["type"] == "json_invalid":
         reason = (first.get("ctx") or {}).get("error", "invalid JSON")
         return invalid_request(f"We could not parse the JSON body of your request: {reason}.", code="invalid_json")
+    if first["type"] == LONE_SURROGATE:
+        return invalid_request(first["msg"], param=first["ctx"]["field"], code="invalid_unicode")
     param = param_name(first["loc"][skip:])
     if not param:
         return invalid_request("The request body must be a JSON object.")

@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from .openai_format import invalid_request
+from .request_text import reject_lone_surrogates
 
 Effort = Literal["low", "medium", "high"]
 MAX_STOPS = 4
@@ -28,7 +38,9 @@ class StreamOptions(_Body):
 
 
 class SamplingFields(_Body):
-    """The sampling fields every OpenAI-shaped request takes (chat and text completions, Responses)."""
+    """The sampling fields every OpenAI-shaped request takes (chat and text completions, Responses): the root of their bodies."""
+
+    _valid_unicode = model_validator(mode="before")(reject_lone_surrogates)
 
     SAMPLING_NAMES: ClassVar[tuple[str, ...]] = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
                       "seed")

@@ -7,13 +7,20 @@ served name needs is loaded when nothing else runs (one model at a time;
 jobs for another model wait their turn). Pieces go back to the event loop
 through :meth:`Job.emit`. A job leaves the line when its client leaves; a
 running one is cancelled before its next token, the others go on.
+
+The server holds at most ``max_concurrency + max_queue`` requests; past that
+a request gets 429 with ``Retry-After`` set to the line's expected wait: the
+mean time a generation has held its slot, times the requests ahead of the
+newcomer, over the slots.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -21,10 +28,13 @@ from ..engine.token_generator import TokenGenerator
 from ..errors import UserError
 from .catalog import ServedModel
 from .generation import Failed, Finished
+from .local_paths import without_local_paths
+from .model_limits import ModelLimits
 from .openai_format import APIError, new_id
 
 log = logging.getLogger("mlx_harmony_tui.server")
 _UNKNOWN = object()  # the loaded model after a failed load: the next job loads its own
+MEAN_WEIGHT = 0.2  # weight of the latest generation in the mean time a generation holds its slot
 
 
 class Job:
@@ -35,6 +45,7 @@ class Job:
         self.id = new_id("gen_")  # the engine request it runs as
         self.cancelled = False
         self.over = False  # its last piece (Finished or Failed) has been taken
+        self.started: float | None = None  # when a slot took it (time.monotonic)
         self._loop = asyncio.get_running_loop()
         self._items: asyncio.Queue = asyncio.Queue()
         self._getter: asyncio.Future | None = None
@@ -99,6 +110,9 @@ class GenerationSlots:
         self._closed = False
         self._switching = False  # a job is loading its model: nothing else starts meanwhile
         self._threads: list[threading.Thread] = []
+        self._limits: ModelLimits | None = None  # the loaded model's, read at its first job
+        self._limits_lock = threading.Lock()
+        self._mean_s: float | None = None  # how long a generation holds its slot, on average (recent ones weigh more)
         self.served_count = 0
         self.cancelled_count = 0
 
@@ -111,18 +125,32 @@ class GenerationSlots:
             self._threads.append(thread)
 
     def submit(self, job: Job) -> None:
-        """Queue ``job``; APIError 429 when the line is full, 503 once the server is closing."""
+        """Queue ``job``; APIError 429 when the server holds all it may, 503 once the server is closing."""
         with self._lock:
             if self._closed:
                 raise APIError(503, "The server is shutting down.", type="server_error", code="shutting_down")
-            busy = len(self._running) >= self.max_concurrency or bool(self._waiting)
-            if busy and len(self._waiting) >= self.max_queue:
-                raise APIError(429, f"The server is busy: {len(self._running)} generations are running and {len(self._waiting)} "
-                                    f"are waiting (--max-concurrency {self.max_concurrency}, --max-queue {self.max_queue}); "
-                                    "retry shortly.",
-                               type="rate_limit_error", code="queue_full", headers={"Retry-After": "1"})
+            held = len(self._running) + len(self._waiting)
+            if held >= self.max_concurrency + self.max_queue:
+                # Waiting jobs that a free slot is about to take are running, as far as a client can tell.
+                starting = 0 if self._switching else min(len(self._waiting), self.max_concurrency - len(self._running))
+                running, waiting = len(self._running) + starting, len(self._waiting) - starting
+                wait = self._expected_wait(waiting)
+                raise APIError(429, f"The server is busy: {running} generation{'s are' if running != 1 else ' is'} running and "
+                                    f"{waiting} waiting (--max-concurrency {self.max_concurrency}, --max-queue {self.max_queue}); "
+                                    f"the line's expected wait is about {wait} s: retry then.",
+                               type="rate_limit_error", code="queue_full", headers={"Retry-After": str(wait)})
             self._waiting.append(job)
             self._wake.notify_all()
+
+    def _expected_wait(self, waiting: int) -> int:
+        """Whole seconds until a request joining the line now would start: the mean time a generation holds its slot
+        (before any has ended: the longest that a running one has held it so far) times the ``waiting`` jobs ahead
+        and itself, over the slots; at least 1."""
+        mean = self._mean_s
+        if mean is None:
+            now = time.monotonic()
+            mean = max((now - job.started for job in self._running if job.started is not None), default=0.0)
+        return max(1, math.ceil(mean * (waiting + 1) / self.max_concurrency))
 
     def cancel(self, job: Job) -> None:
         """The client is gone: drop ``job`` from the line, or stop it before its next token."""
@@ -179,12 +207,20 @@ class GenerationSlots:
             return self._generator  # (not ready: the ranks it was split across broke up; it loads here alone)
         log.info("loading model %s", spec or "(the default model)")
         self._loaded = _UNKNOWN
+        with self._limits_lock:
+            self._limits = None
         if self._generator is None:
             self._generator = TokenGenerator(spec, progress=progress, cache_budget_bytes=self._cache_budget, disk_cache=self._disk_cache)
         else:
             self._generator.load(spec, progress)
         self._loaded = spec
         return self._generator
+
+    def _model_limits(self, generator: Any) -> ModelLimits:
+        with self._limits_lock:
+            if self._limits is None:
+                self._limits = ModelLimits.of(generator)
+            return self._limits
 
     def _next_job(self) -> tuple[Job | None, bool]:
         """The first waiting job that can start now, and whether it must load its model first (nothing else runs then)."""
@@ -197,6 +233,7 @@ class GenerationSlots:
                 if loaded or not self._running:
                     self._waiting.popleft()
                     self._running.append(job)
+                    job.started = time.monotonic()
                     self._switching = not loaded
                     return job, not loaded
             self._wake.wait()
@@ -212,29 +249,41 @@ class GenerationSlots:
             finally:
                 with self._lock:
                     self._running.remove(job)
+                    held = time.monotonic() - job.started
+                    self._mean_s = held if self._mean_s is None else (1 - MEAN_WEIGHT) * self._mean_s + MEAN_WEIGHT * held
                     self.served_count += 1
                     self.cancelled_count += job.cancelled
                     self._wake.notify_all()
 
     def _run(self, job: Job, needs_load: bool) -> None:
+        generator = self._generator
         try:
             try:
                 generator = self._load(job.served.settings.model) if needs_load else self._generator
             except UserError as exc:
-                raise APIError(503, f"The model {job.served.id!r} could not be loaded: {exc}", type="server_error",
-                               param="model", code="model_unavailable") from None
+                raise APIError(503, f"The model {job.served.id!r} could not be loaded: {self._public(exc, job, None)}",
+                               type="server_error", param="model", code="model_unavailable") from None
             finally:
                 if needs_load:
                     with self._lock:
                         self._switching = False
                         self._wake.notify_all()
-            job.work(generator, job)
+            job.work(generator, job, self._model_limits(generator))
         except APIError as exc:
             job.emit(Failed(exc))
         except UserError as exc:  # refused: a prompt too long, a template that rejects it, tools for a model without them
-            job.emit(Failed(APIError(400, str(exc), param=exc.field)))
+            job.emit(Failed(APIError(400, self._public(exc, job, generator), param=exc.field)))
         except Exception as exc:  # a bug: logged with its traceback, reported without it
             log.exception("generation failed")
             job.emit(Failed(APIError(500, f"internal error: {type(exc).__name__}", type="server_error")))
         if job.cancelled:
             log.info("generation cancelled: the client left")
+
+    @staticmethod
+    def _public(exc: UserError, job: Job, generator: Any) -> str:
+        """A refusal's text as a client may read it: the model's folder named by its served name, no local paths."""
+        info = getattr(generator, "info", None)
+        models = [(job.served.settings.model, job.served.id)]
+        if info is not None:
+            models.append((info.path, info.name))
+        return without_local_paths(str(exc), models)

@@ -25,6 +25,7 @@ def run_server(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     [
         (["--model", "/no/such/model"], "error: --model: model not found: /no/such/model (no such folder or file)"),
         (["--max-queue", "-1"], "error: --max-queue: must be 0 or more"),
+        (["--max-request-mb", "0"], "error: --max-request-mb: must be a number more than 0"),
         (["--port", "70000"], "error: --port: 70000 is not a port number (0-65535)"),
         (["--allowed-origins", "localhost:3000"], "error: --allowed-origins: 'localhost:3000' is not an origin like http://localhost:3000 (or *)"),
         (["--profile", "nope", "--profiles-file", "/no/such/profiles.json"], "error: /no/such/profiles.json: profiles file not found"),

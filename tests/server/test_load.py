@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -9,6 +12,8 @@ import openai
 import pytest
 
 from mlx_harmony_tui.server.app import create_app
+from mlx_harmony_tui.server.openai_format import APIError
+from mlx_harmony_tui.server.slot import GenerationSlots, Job
 from tests.server.conftest import DEFAULT_MODEL, FRANCE, running
 
 CLIENTS, REQUESTS_EACH = 16, 3
@@ -81,7 +86,8 @@ def test_full_queue_is_429_and_leaving_clients_free_their_places(server_generato
             with pytest.raises(openai.RateLimitError) as caught:
                 live.client().chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, max_tokens=1)
             assert caught.value.status_code == 429 and caught.value.body["code"] == "queue_full"
-            assert caught.value.response.headers["retry-after"] == "1"
+            retry_after = caught.value.response.headers["retry-after"]
+            assert f"the line's expected wait is about {retry_after} s" in caught.value.body["message"]
             # A waiting client that gives up leaves the line at once.
             with pytest.raises(httpx.ReadTimeout):
                 impatient.result(timeout=60)
@@ -91,6 +97,50 @@ def test_full_queue_is_429_and_leaving_clients_free_their_places(server_generato
             assert waiting.result(timeout=120).choices[0].message.content == greedy_reference
         health = live.health()
         assert health == {**health, "cancelled": 2, "served": 2, "queued": 0, "generating": False}
+
+
+def test_429_counts_what_runs_and_retry_after_is_the_lines_expected_wait(server_generator, default_catalog, no_end_bias):
+    with running(create_app(default_catalog, generator=server_generator, max_queue=1, max_concurrency=1)) as live, live.http() as http:
+        started = time.monotonic()
+        timed = live.client().chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, temperature=0, max_tokens=48,
+                                                      logit_bias=no_end_bias)
+        held = time.monotonic() - started  # the server held its slot a little less than this
+        assert timed.usage.completion_tokens == 48 and held > 1
+        with ThreadPoolExecutor(1) as pool:
+            long = http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias))
+            response = long.__enter__()
+            assert response.status_code == 200
+            lines = response.iter_lines()  # kept: an abandoned iterator would close the connection
+            next(lines)
+            waiting = pool.submit(live.http(timeout=10.0).post, "/v1/chat/completions", json=long_answer(no_end_bias, False))
+            live.wait_until(lambda h: h["queued"] == 1)
+            with pytest.raises(openai.RateLimitError) as caught:
+                live.client().chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, max_tokens=1)
+            retry_after = int(caught.value.response.headers["retry-after"])
+            # A generation held its slot for about `held` seconds and one waits: a newcomer would start after two such.
+            assert math.ceil(2 * (held - 0.5)) <= retry_after <= math.ceil(2 * held)
+            assert caught.value.body["message"] == ("The server is busy: 1 generation is running and 1 waiting (--max-concurrency 1, "
+                                                    f"--max-queue 1); the line's expected wait is about {retry_after} s: retry then.")
+            with pytest.raises(httpx.ReadTimeout):
+                waiting.result(timeout=60)
+            long.__exit__(None, None, None)
+        live.wait_until(lambda h: not h["generating"] and h["queued"] == 0, timeout=60)
+
+
+def test_a_burst_fills_the_free_slots_before_the_line():
+    """Right after a burst, before the slot threads have taken their jobs, the free slots count as taken, not the line's places."""
+
+    async def burst() -> APIError:
+        slots = GenerationSlots(max_queue=1, max_concurrency=4)  # never started: each job stays where a free slot would take it
+        for _ in range(5):
+            slots.submit(Job(served=None, work=None))
+        with pytest.raises(APIError) as caught:
+            slots.submit(Job(served=None, work=None))
+        return caught.value
+
+    error = asyncio.run(burst())
+    assert error.status == 429 and error.code == "queue_full"
+    assert error.message.startswith("The server is busy: 4 generations are running and 1 waiting (--max-concurrency 4, --max-queue 1); ")
 
 
 def test_a_client_that_leaves_is_noticed_even_while_pieces_keep_coming():

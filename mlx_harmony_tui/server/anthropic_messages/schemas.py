@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..request_text import reject_lone_surrogates
 
 MAX_STOPS = 16
 
@@ -24,6 +26,8 @@ class InputMessage(_Body):
 
 
 class MessagesRequest(_Body):
+    _valid_unicode = model_validator(mode="before")(reject_lone_surrogates)
+
     model: str = Field(min_length=1)
     max_tokens: int = Field(ge=1)
     messages: list[InputMessage] = Field(min_length=1)

@@ -65,7 +65,7 @@ def add_routes(app: FastAPI, slot: Any, store: ResponseStore, processors: Proces
                 store.save(response, items + response["output"])
 
         reply = ResponsesReply(_skeleton(body, response_id, options.params), finished)
-        return await answer(request, slot, Job(served, ChatGeneration(options, chat)), reply, body.stream)
+        return await answer(request, slot, Job(served, ChatGeneration(options, chat, "input")), reply, body.stream)
 
     @app.get("/v1/responses/{response_id}")
     async def get_response(response_id: str) -> dict:
