@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..chat.terminal_text import strip_controls
 from ..errors import UserError
 from .common import stats_line
 
@@ -49,8 +50,8 @@ class TurnDebug:
             ids.append(("output token ids", str(list(done.token_ids))))
         stats = ("stats", stats_line(done))
         prompt_part = (f"prompt ({len(prompt_ids)} tokens)", prompt_text)
-        if self.show:
-            _write(sys.stderr, f"turn {self._turn}", [prompt_part, *ids, stats])
+        if self.show:  # the terminal gets the text without control sequences; the file keeps it exactly
+            _write(sys.stderr, f"turn {self._turn}", [(title, strip_controls(body)) for title, body in [prompt_part, *ids, stats]])
             sys.stderr.flush()
         if self.path is not None:
             output_part = (f"output ({len(done.token_ids)} tokens)", output_text)

@@ -5,7 +5,9 @@ In a terminal an answer is rendered as Markdown while it streams (a Rich
 ends), with GPT-OSS reasoning dimmed above it. Anywhere else, or with
 ``--no-markdown``, the text is written as it arrives, without escape codes:
 answers and command output go to stdout, notes and errors to stderr, so a
-script reads only what it asked for.
+script reads only what it asked for. Everything shown passes through
+:func:`strip_controls`: a model, a tool or an MCP server never reaches the
+terminal's control sequences (clipboard, title, cursor).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.text import Text
+
+from ..chat.terminal_text import ControlStripper, strip_controls
 
 REFRESH_S = 0.1  # the Live region repaints at most this often, so rendering never slows decoding much
 
@@ -82,12 +86,12 @@ class LiveAnswer:
 
     def _view(self) -> Group:
         parts = []
-        reasoning = "".join(self._analysis).strip()
+        reasoning = strip_controls("".join(self._analysis)).strip()
         if reasoning:
             text = f"(reasoning: {len(reasoning.split())} words)" if self._hide else reasoning
             parts.append(Text(text, style="dim italic"))
         parts += [Text(call, style="dim") for call in self._calls]
-        final = "".join(self._final)
+        final = strip_controls("".join(self._final))  # whole: a sequence split between pieces goes whole
         if final:
             parts.append(Markdown(final))
         return Group(*parts)
@@ -103,7 +107,7 @@ class LiveAnswer:
         self._refresh()
 
     def tool_call(self, recipient: str, arguments: str) -> None:
-        self._calls.append(f"→ {recipient}: {arguments}")
+        self._calls.append(strip_controls(f"→ {recipient}: {arguments}"))
         self._refresh(force=True)
 
     def close(self) -> None:
@@ -120,6 +124,7 @@ class PlainAnswer:
         self._side = ""  # what the reasoning stream holds since the last final text: "", "text" or "hidden"
         self._hidden_words = 0
         self._final_open = False  # final text written and not yet ended by a newline
+        self._final_text, self._aside_text = ControlStripper(), ControlStripper()
 
     def _aside(self, text: str, style: str = "dim italic") -> None:
         if self._console is not None:
@@ -129,14 +134,20 @@ class PlainAnswer:
             sys.stderr.flush()
 
     def _end_aside(self) -> None:
+        rest = self._aside_text.end()
         if self._side == "text":
-            self._aside("\n")
+            self._aside(rest + "\n")
         elif self._side == "hidden" and self._console is not None:
+            self._hidden_words += len(rest.split())
             self._aside(f"(reasoning: {self._hidden_words} words)\n")
         self._side = ""
         self._hidden_words = 0
 
     def _end_final(self) -> None:
+        rest = self._final_text.end()
+        if rest:
+            sys.stdout.write(rest)
+            self._final_open = True
         if self._final_open:
             sys.stdout.write("\n")
             self._final_open = False
@@ -146,22 +157,26 @@ class PlainAnswer:
             return
         if channel == "final":
             self._end_aside()
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self._final_open = True
+            shown = self._final_text.feed(text)
+            if shown:
+                sys.stdout.write(shown)
+                sys.stdout.flush()
+                self._final_open = True
             return
         self._end_final()
+        shown = self._aside_text.feed(text)
         if self._hide:
             self._side = "hidden"
-            self._hidden_words += len(text.split())
+            self._hidden_words += len(shown.split())
         else:
             self._side = "text"
-            self._aside(text)
+            if shown:
+                self._aside(shown)
 
     def tool_call(self, recipient: str, arguments: str) -> None:
         self._end_final()
         self._end_aside()
-        self._aside(f"→ {recipient}: {arguments}\n", style="dim")
+        self._aside(strip_controls(f"→ {recipient}: {arguments}") + "\n", style="dim")
 
     def close(self) -> None:
         self._end_aside()
@@ -187,6 +202,7 @@ class ChatOutput:
 
     def say(self, text: str) -> None:
         """Command output: stdout, always."""
+        text = strip_controls(text)
         if self.console is not None:
             self.console.print(text, markup=False, emoji=False)
         else:
@@ -194,6 +210,7 @@ class ChatOutput:
 
     def note(self, text: str) -> None:
         """Something about the chat rather than in it: dimmed in a terminal, on stderr otherwise."""
+        text = strip_controls(text)
         if self.console is not None:
             self.console.print(Text(text, style="dim"))
         else:
@@ -201,6 +218,7 @@ class ChatOutput:
 
     def error(self, text: str) -> None:
         """One ``error:`` line on stderr (the chat goes on)."""
+        text = strip_controls(text)
         if self._errors is not None:
             self._errors.print(Text(f"error: {text}", style="red"))
         else:

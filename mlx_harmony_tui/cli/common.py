@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from pydantic import ValidationError
 
+from ..chat.terminal_text import strip_controls
 from ..config.mcp import parse_mcp_flag
 from ..config.sampling import SamplingParams
 from ..errors import UserError
@@ -112,7 +113,7 @@ def tool_options(args: argparse.Namespace) -> ToolOptions:
 
 def ask_on_terminal(request) -> bool:
     """Approval for python, apply_patch and MCP tools: asked on the terminal, declined when there is none."""
-    print(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}", file=sys.stderr)
+    print(strip_controls(f"\nThe model wants to {request.what()} ({request.recipient}):\n{request.preview}"), file=sys.stderr)
     if not sys.stdin.isatty():
         print("[declined: no terminal to ask on; pass --auto-approve-tools to allow]", file=sys.stderr)
         return False
@@ -200,7 +201,7 @@ def stats_line(done: Any) -> str:
 
 
 def fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(strip_controls(f"error: {message}"), file=sys.stderr)
     return 2
 
 

@@ -8,6 +8,7 @@ import sys
 from ..chat.completion import complete_text
 from ..chat.session import ChatSession
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
+from ..chat.terminal_text import ControlStripper, strip_controls
 from ..config.response_schema import load_schema_file
 from ..engine.events import Done, Notice, TextDelta, ToolResult
 from ..engine.token_generator import TokenGenerator
@@ -81,24 +82,26 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         unused = tools.unused_note(session.info.name, session.info.tool_calling)
         if unused:
-            print(f"note: {unused}", file=sys.stderr)
+            print(strip_controls(f"note: {unused}"), file=sys.stderr)
         stream = complete_text(generator, "raw", prompt, settings.sampling) if args.raw else session.send(prompt)
         done = None
+        answer, reasoning = ControlStripper(), ControlStripper()
         for event in stream:
             if isinstance(event, TextDelta):
                 if event.channel == "final":
-                    sys.stdout.write(event.text)
+                    sys.stdout.write(answer.feed(event.text))
                     sys.stdout.flush()
                 elif args.show_analysis and event.text:
-                    sys.stderr.write(event.text)
+                    sys.stderr.write(reasoning.feed(event.text))
                     sys.stderr.flush()
             elif isinstance(event, Notice):
-                print(f"[{event.text}]", file=sys.stderr, flush=True)
+                print(strip_controls(f"[{event.text}]"), file=sys.stderr, flush=True)
             elif isinstance(event, ToolResult):
-                print(f"\n[{event.recipient}: {event.status} in {event.duration_s:.2f} s]", file=sys.stderr, flush=True)
+                print(strip_controls(f"\n[{event.recipient}: {event.status} in {event.duration_s:.2f} s]"), file=sys.stderr, flush=True)
             elif isinstance(event, Done):
                 done = event
-        sys.stdout.write("\n")
+        sys.stderr.write(reasoning.end())
+        sys.stdout.write(answer.end() + "\n")
         sys.stdout.flush()
         if args.stats and done is not None:
             print(stats_line(done), file=sys.stderr)

@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from ..chat.terminal_text import strip_controls
 from ..config.files import write_json_atomic
 from ..errors import UserError
 from ..logs.check import repair
@@ -46,19 +47,19 @@ def _list(store, as_json: bool) -> int:
     summaries = store.list()
     if as_json:
         for summary in summaries:
-            print(json.dumps(asdict(summary), ensure_ascii=False))
+            print(strip_controls(json.dumps(asdict(summary), ensure_ascii=False)))
         return 0
     if not summaries:
         print(f"no saved chats in {store.root}")
         return 0
     for s in summaries:
         if s.damaged:
-            print(f"{s.file}  DAMAGED  {s.damaged}")
+            print(strip_controls(f"{s.file}  DAMAGED  {s.damaged}"))
             continue
         when = (s.updated or "")[:16].replace("T", " ")
         title = s.title or s.first_user_line or "(empty)"
         turns = f"{s.turns:>3} turn" + ("" if s.turns == 1 else "s")
-        print(f"{(s.chat_id or '')[:8]}  {when}  {turns:<9}  {model_label(s.model)[:28]:<28}  {title[:60]}")
+        print(strip_controls(f"{(s.chat_id or '')[:8]}  {when}  {turns:<9}  {model_label(s.model)[:28]:<28}  {title[:60]}"))
     return 0
 
 
@@ -67,7 +68,7 @@ def _check(store, files: list[str]) -> int:
     problems = 0
     for path in paths:
         for problem in check_log(path):
-            print(problem if problem.startswith(str(path)) else f"{path}: {problem}")
+            print(strip_controls(problem if problem.startswith(str(path)) else f"{path}: {problem}"))
             problems += 1
     print(f"{len(paths)} file(s) checked, {problems} problem(s)", file=sys.stderr)
     return 1 if problems else 0
@@ -76,7 +77,7 @@ def _check(store, files: list[str]) -> int:
 def _export(store, ref: str, fmt: str) -> int:
     chat_file, _, _ = read_chat_file(store.find(ref))
     chat = chat_file.active()
-    sys.stdout.write(to_markdown(chat) if fmt == "md" else to_json(chat))
+    sys.stdout.write(strip_controls(to_markdown(chat) if fmt == "md" else to_json(chat)))
     return 0
 
 

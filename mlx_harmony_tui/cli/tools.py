@@ -13,6 +13,7 @@ import json
 import sys
 
 from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
+from ..chat.terminal_text import strip_controls
 from ..errors import UserError
 from ..harmony.render import function_name
 from .common import add_tool_flags, ask_on_terminal, tool_options
@@ -45,7 +46,7 @@ def _toolbox(args: argparse.Namespace):
 
 def _notices(toolbox) -> None:
     for notice in toolbox.take_notices():
-        print(f"warning: {notice}", file=sys.stderr)
+        print(strip_controls(f"warning: {notice}"), file=sys.stderr)
 
 
 def _parameters_line(schema: dict) -> str:
@@ -63,7 +64,7 @@ def _list(args: argparse.Namespace, toolbox) -> int:
     specs = toolbox.specs()
     _notices(toolbox)
     if args.json:
-        print(json.dumps([s.as_dict() for s in specs], indent=2, ensure_ascii=False))
+        print(strip_controls(json.dumps([s.as_dict() for s in specs], indent=2, ensure_ascii=False)))
         return 0
     if not specs:
         print("No tools are on. Turn them on with --python, --browser, --apply-patch or --mcp NAME=COMMAND, "
@@ -72,10 +73,10 @@ def _list(args: argparse.Namespace, toolbox) -> int:
     for spec in specs:
         where = f"  [MCP server {spec.server}: {spec.tool}]" if spec.server else ""
         other = f"  (other models call it {spec.function})" if spec.function != spec.name else ""
-        print(f"{spec.name}{where}{other}")
+        print(strip_controls(f"{spec.name}{where}{other}"))
         first = (spec.description.strip().splitlines() or [""])[0]
-        print(f"    {first}")
-        print(f"    parameters: {_parameters_line(spec.parameters)}")
+        print(strip_controls(f"    {first}"))
+        print(strip_controls(f"    parameters: {_parameters_line(spec.parameters)}"))
     return 0
 
 
@@ -90,8 +91,8 @@ def _call(args: argparse.Namespace, toolbox) -> int:
         if not isinstance(value, dict):
             raise UserError("ARGUMENTS: must be a JSON object, e.g. '{\"query\": \"mlx\"}'")
     output, status, seconds = toolbox.run(args.name, args.arguments)
-    print(output.text)
-    print(f"[{args.name}: {status} in {seconds:.2f} s]", file=sys.stderr)
+    print(strip_controls(output.text))
+    print(strip_controls(f"[{args.name}: {status} in {seconds:.2f} s]"), file=sys.stderr)
     return 0 if status == "done" else 1
 
 

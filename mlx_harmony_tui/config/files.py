@@ -1,4 +1,4 @@
-"""Reading and writing the user's JSON files, with errors that name the file and field.
+"""Reading and writing the user's JSON files, with errors that name the file and field; writing any kept file atomically.
 
 The seed tool's own example files have trailing commas, so reading accepts
 them (and ``//`` or ``/* */`` comments) outside strings; line and column
@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
@@ -78,32 +79,53 @@ def read_json(path: Path, what: str) -> Any:
         raise UserError(f"{path}: {what} is nested too deeply") from None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON so that ``path`` is always either the old file or the whole new one.
-
-    A temporary file in the same folder is written and flushed to disk, then
-    renamed over ``path``, and the folder itself is synced.
-    """
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write; when the block ends, the file is synced to disk,
+    renamed over ``path`` and the folder synced, so ``path`` is the old file or the whole new one after a crash or a
+    power loss. A block that raises leaves ``path`` as it was and no temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        yield temporary
+        _sync_file(temporary)  # the data is on disk before the name points at it
+        os.replace(temporary, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)  # and so is the rename
+
+
+def _sync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        folder = os.open(path.parent, os.O_RDONLY)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return  # some platforms cannot open folders; the rename is still atomic
     try:
-        os.fsync(folder)
+        os.fsync(fd)
     finally:
-        os.close(folder)
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` through :func:`atomic_path`."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 _REASONS = {

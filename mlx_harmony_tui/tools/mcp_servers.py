@@ -10,14 +10,18 @@ that does not start in time is stopped (its process ended) and reported, a
 call that does not come back in time is an error result, and nothing ever
 waits forever. A server that failed stays out for the rest of the session.
 A local server's standard error goes to ``NAME.log`` in the data folder,
-never over the app.
+never over the app, and so do the lines it writes to standard output that are
+not MCP messages (the SDK would print a traceback for each): the user is told
+once how many there were and where they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +59,52 @@ class _Server:
 
 class McpServerError(Exception):
     """A server could not start, list its tools or answer; the message says which and why."""
+
+
+STRAY_MARK = "[stdout, not an MCP message] "
+
+
+class _StrayOutput:
+    """The lines a local server wrote to standard output that are not MCP messages: kept in its log, counted."""
+
+    def __init__(self, log):
+        self.log = log
+        self.count = 0
+        self.told = False
+
+    def keep(self, line: str) -> None:
+        self.count += 1
+        self.log.write(f"{STRAY_MARK}{line}\n")
+        self.log.flush()
+
+
+# The server whose stdout is being read: set in its own task, so the SDK's reader task (started inside it) sees it.
+_STRAY: contextvars.ContextVar[_StrayOutput | None] = contextvars.ContextVar("mcp_stray_output", default=None)
+
+
+def _stray_line(error: BaseException) -> str:
+    """The text of the stdout line the SDK could not parse, from its parse error."""
+    errors = getattr(error, "errors", None)
+    found = errors()[0].get("input") if callable(errors) and errors() else None
+    if isinstance(found, str):
+        return found
+    return json.dumps(found, ensure_ascii=False, default=str) if found is not None else str(error)
+
+
+class _StrayOutputFilter(logging.Filter):
+    """Takes the SDK's "Failed to parse JSONRPC message" records of our servers' stdout readers off its logger
+    (each would print a traceback over the terminal) and keeps the line in the server's log instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        stray = _STRAY.get()
+        error = record.exc_info[1] if record.exc_info else None
+        if stray is None or not isinstance(error, ValueError):
+            return True
+        stray.keep(_stray_line(error))
+        return False
+
+
+_STRAY_FILTER = _StrayOutputFilter()
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -103,6 +153,8 @@ class McpConnections:
         self._thread: threading.Thread | None = None
         self._logs: list = []
         self._dropped: list[str] = []  # running servers that stopped since take_dropped
+        self._stray: dict[str, _StrayOutput] = {}
+        logging.getLogger("mcp.client.stdio").addFilter(_STRAY_FILTER)  # added once, however many connections
 
     # --- the event-loop thread ------------------------------------------------------------------
 
@@ -132,6 +184,8 @@ class McpConnections:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             errlog = open(self.log_path(name), "a", encoding="utf-8")  # noqa: SIM115  (closed with the connections)
             self._logs.append(errlog)
+            self._stray[name] = _StrayOutput(errlog)
+            _STRAY.set(self._stray[name])
             params = StdioServerParameters(command=config.command, args=list(config.args), env=dict(config.env) or None,
                                            cwd=config.cwd)
             from mcp.client.stdio import stdio_client
@@ -205,7 +259,8 @@ class McpConnections:
         text = f"{where} failed: {_reason(exc)}"
         if config.command is not None:
             try:
-                lines = [line for line in self.log_path(name).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+                lines = [line for line in self.log_path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+                         if line.strip() and not line.startswith(STRAY_MARK)]  # its own words, from its stderr
             except OSError:
                 lines = []
             if lines:
@@ -245,6 +300,16 @@ class McpConnections:
         """One line per server that stopped while running since the last call (its tools are gone)."""
         dropped, self._dropped = self._dropped, []
         return dropped
+
+    def take_stray_output(self) -> list[str]:
+        """One warning per server that has written lines to standard output that are not MCP messages (once each)."""
+        warnings = []
+        for name, stray in self._stray.items():
+            if stray.count and not stray.told:
+                stray.told = True
+                warnings.append(f"MCP server {name!r} wrote {stray.count} line(s) to standard output that are not MCP "
+                                f"messages (a server must write only MCP messages there); they are kept in {self.log_path(name)}")
+        return warnings
 
     @property
     def started(self) -> set[str]:

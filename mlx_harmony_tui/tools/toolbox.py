@@ -135,6 +135,7 @@ class ToolBox:
             self._mcp = McpConnections(self.options.mcp_start_timeout_s, self.options.mcp_call_timeout_s, data_dir() / "mcp-logs")
         for problem in [*self._mcp.start(servers).values(), *self._mcp.take_dropped()]:
             self._notices.append(f"{problem}; the chat goes on without its tools")
+        self._notices += self._mcp.take_stray_output()
         taken = {s.function for s in specs}
         for name in servers:
             specs += [mcp_spec(name, t.name, t.description, t.parameters, taken) for t in self._mcp.tools(name)]

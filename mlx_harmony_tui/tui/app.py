@@ -22,6 +22,7 @@ from textual.widgets import Footer
 
 from ..chat.session import ChatSession
 from ..chat.startup import StartOptions, list_profiles, load_app_settings, open_log, slow_blas_notice, start_chat
+from ..chat.terminal_text import show_controls
 from ..config.resolve import resolve_run_settings
 from ..config.settings import AppSettings, export_folder, save_settings, settings_path
 from ..errors import UserError
@@ -95,6 +96,10 @@ class HarmonyApp(App):
     def chat(self) -> ChatView:
         """The chat view (held, not queried: it is asked from other screens and while the app closes)."""
         return self._chat
+
+    def notify(self, message: str, **kwargs) -> None:
+        """Every toast, with control characters written out: a notice may quote a tool or an MCP server."""
+        super().notify(show_controls(message), **kwargs)
 
     def on_mount(self) -> None:
         with warnings.catch_warnings(record=True) as caught:

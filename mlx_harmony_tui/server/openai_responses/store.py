@@ -3,7 +3,8 @@
 One JSON file per response in a folder of the data directory, holding the
 response and the whole conversation it ended (its input items, those of the
 responses before it, and its output), so a follow-up needs only its id.
-Files are written atomically (a temporary file, then a rename); the folder
+Files are written atomically and durably (a temporary file synced to disk, a
+rename, the folder synced: see ``config.files.atomic_path``); the folder
 is kept within a count and a byte budget by dropping the oldest responses.
 """
 
@@ -12,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
+from ...config.files import write_bytes_atomic
 from ...paths import data_dir
 
 MAX_RESPONSES = 500
@@ -44,15 +45,7 @@ class ResponseStore:
         assert path is not None, "response ids are made by this server"
         data = json.dumps({"response": response, "conversation": conversation}, ensure_ascii=False).encode()
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_bytes_atomic(path, data)
             self._trim()
 
     def _trim(self) -> None:

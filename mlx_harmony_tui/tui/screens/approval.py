@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from ...chat.terminal_text import show_controls
+
 
 class ToolApproval(ModalScreen[str]):
     """Returns ``run``, ``decline`` or ``always`` (run such calls without asking for the rest of the session)."""
@@ -35,9 +37,9 @@ class ToolApproval(ModalScreen[str]):
         what, always = r.what(), r.always()
         lexer = "json" if r.server is not None else "python" if r.tool == "python" else "diff"
         with Vertical(id="approval"):
-            yield Label(f"The model wants to {what} ({r.recipient}).", classes="pane-title")
+            yield Label(show_controls(f"The model wants to {what} ({r.recipient})."), classes="pane-title", markup=False)
             with VerticalScroll(id="approval-preview"):
-                yield Static(Syntax(r.preview, lexer, word_wrap=True, theme="ansi_dark"))
+                yield Static(Syntax(show_controls(r.preview), lexer, word_wrap=True, theme="ansi_dark"))
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Run (y)", id="run", variant="warning")
                 yield Button("Decline (n)", id="decline")

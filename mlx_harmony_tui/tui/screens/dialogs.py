@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ...chat.terminal_text import show_controls
+
 
 class Confirm(ModalScreen[bool]):
     """A yes/no question: y or Enter on Yes confirms, n or Esc declines."""
@@ -72,8 +74,8 @@ class Report(ModalScreen[bool | None]):
 
     def __init__(self, title: str, body: str, action: str | None = None):
         super().__init__()
-        self.title_text = title
-        self.body = body
+        self.title_text = show_controls(title)
+        self.body = show_controls(body)  # a check report may quote a log's messages
         self.action_label = action
 
     def compose(self) -> ComposeResult:

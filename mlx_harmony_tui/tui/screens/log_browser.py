@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ...chat.export import export_chat
+from ...chat.terminal_text import show_controls
 from ...config.settings import export_folder
 from ...errors import UserError
 from ...logs.branches import path_to
@@ -190,10 +191,10 @@ class LogBrowser(Screen[BrowserChoice | None]):
         for s in self.matching[len(self.rows) : len(self.rows) + count]:
             if s.damaged:
                 title = Text("⚠ damaged", style="bold red")
-                first = Text(s.damaged.split(": damaged: ")[-1], style="red")
+                first = Text(show_controls(s.damaged.split(": damaged: ")[-1]), style="red")
             else:
-                title = Text(s.title or "(untitled)")
-                first = Text(s.first_user_line or "")
+                title = Text(show_controls(s.title or "(untitled)"))
+                first = Text(show_controls(s.first_user_line or ""))
             if s.file in self.hits:
                 title.append(" ⌕", style="bold")
             table.add_row(title, first, model_label(s.model), _date(s.updated), str(s.turns),
@@ -380,19 +381,20 @@ class LogBrowser(Screen[BrowserChoice | None]):
 
 
 def preview_text(path: Path, summary, snippet: str | None, messages: int = 8) -> Text:
-    """The highlighted chat: its details, where the search hit is, and its last messages."""
+    """The highlighted chat: its details, where the search hit is, and its last messages (control characters written
+    out)."""
     text = Text()
     if summary.damaged:
         text.append("Damaged log\n", style="bold red")
-        text.append(summary.damaged + "\n\nF7 checks it; the file is left as it is.")
+        text.append(show_controls(summary.damaged) + "\n\nF7 checks it; the file is left as it is.")
         return text
     try:
         chat = read_chat_file(path)[0].active()
     except UserError as exc:
-        text.append(str(exc), style="red")
+        text.append(show_controls(str(exc)), style="red")
         return text
     meta = chat.metadata
-    text.append(f"{meta.title or '(untitled)'}\n", style="bold")
+    text.append(show_controls(meta.title or "(untitled)") + "\n", style="bold")
     details = [f"model {model_label(meta.last_model_path or meta.model_path)}", f"started {_date(meta.created_at.iso)}"]
     if meta.profile:
         details.append(f"profile {meta.profile}")
@@ -401,7 +403,7 @@ def preview_text(path: Path, summary, snippet: str | None, messages: int = 8) ->
     text.append(" · ".join(details) + "\n", style="dim")
     if snippet:
         text.append("\nfound: ", style="bold")
-        text.append(snippet + "\n")
+        text.append(show_controls(snippet) + "\n")
     branch = [m for m in path_to(chat, None) if m.role in ("user", "assistant", "tool")]
     if len(branch) > messages:
         text.append(f"\n… {len(branch) - messages} earlier messages\n", style="dim")
@@ -410,5 +412,5 @@ def preview_text(path: Path, summary, snippet: str | None, messages: int = 8) ->
         if message.cancelled:
             text.append(" (cancelled)", style="dim")
         body = message.content.strip() or ("[tool call]" if message.tool_calls else "")
-        text.append(": " + (body[:400] + ("…" if len(body) > 400 else "")) + "\n")
+        text.append(": " + show_controls(body[:400] + ("…" if len(body) > 400 else "")) + "\n")
     return text

@@ -18,6 +18,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
+from ...chat.terminal_text import show_controls
 from ..commands import ScreenActions
 from ..widgets import AssistantTurn, ToolCallsPane, UserTurn
 
@@ -69,7 +70,7 @@ class ReplayScreen(Screen[None]):
 
     def __init__(self, title: str, messages: list):
         super().__init__()
-        self.title_text = title
+        self.title_text = show_controls(title)
         self.messages = [m for m in messages if m.role in ("user", "assistant", "tool")]
         self._resume = asyncio.Event()
         self._resume.set()

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Markdown, Static
 
 from ...chat.rerun import Rerun
+from ...chat.terminal_text import show_controls
 from ...engine.events import Done, TextDelta
 from ...errors import UserError
 from ..answer_diff import answer_diff
@@ -58,7 +59,7 @@ class RerunScreen(Screen[None]):
         super().__init__()
         self.session = session
         self.rerun = Rerun(session, log)
-        self.title_text = log.read().metadata.title or log.chat_id
+        self.title_text = show_controls(log.read().metadata.title or log.chat_id)
         self.turns = self.rerun.turns
         self.new_answers: list[AssistantTurn] = []
         self.running = True
@@ -67,11 +68,11 @@ class RerunScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="rerun-list"):
             for i, turn in enumerate(self.turns):
-                yield Static(Text(turn.question), classes="rerun-question")
+                yield Static(Text(show_controls(turn.question)), classes="rerun-question")
                 with Horizontal(classes="rerun-pair"):
                     with Vertical(classes="rerun-side"):
                         yield Label("original", classes="rerun-heading")
-                        yield Markdown(turn.answer or "_(no answer)_")
+                        yield Markdown(show_controls(turn.answer) or "_(no answer)_")
                     with Vertical(classes="rerun-side"):
                         yield Label(f"now: {self.session.info.name}", classes="rerun-heading")
                         answer = AssistantTurn()
@@ -116,7 +117,7 @@ class RerunScreen(Screen[None]):
             await turn.finish(f"{event.finish_reason} · {event.stats.completion_tokens} tokens · {event.stats.decode_tps:.1f} tok/s")
             self.done += 1
             diff = self.query_one(f"#diff-{message.index}", Static)
-            diff.update(answer_diff(self.turns[message.index].answer, turn.answer_text))
+            diff.update(answer_diff(show_controls(self.turns[message.index].answer), turn.answer_text))
             turn.scroll_visible()
             self._status()
 

@@ -1,4 +1,8 @@
-"""One answer as it streams: folding reasoning (GPT-OSS) above Markdown that renders block by block."""
+"""One answer as it streams: folding reasoning (GPT-OSS) above Markdown that renders block by block.
+
+The text is kept as shown: its control characters written out (``\\x1b``), so nothing the model writes reaches the
+terminal as a control sequence.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
+
+from ...chat.terminal_text import show_controls
 
 
 def settled_length(text: str) -> int:
@@ -65,6 +71,7 @@ class AssistantTurn(Vertical):
     def done(cls, answer: str, reasoning: str = "", footer: str = "") -> "AssistantTurn":
         """A finished turn, built whole before it is mounted (a saved answer brought back on screen)."""
         turn = cls()
+        answer, reasoning = show_controls(answer), show_controls(reasoning)
         turn.answer_text, turn.reasoning_text, turn.footer_text = answer, reasoning, footer
         turn.answer = Markdown(answer, classes="answer")
         if reasoning:
@@ -85,13 +92,13 @@ class AssistantTurn(Vertical):
         if self.reasoning is None:
             self.reasoning = Collapsible(Static("", classes="reasoning-text", markup=False), title="Reasoning", collapsed=False)
             await self.mount(self.reasoning, before=self.answer)
-        self.reasoning_text += text
+        self.reasoning_text += show_controls(text)
         self.reasoning.query_one(".reasoning-text", Static).update(Text(self.reasoning_text))
 
     async def add_answer(self, text: str) -> None:
         if not self.answer_text and self.reasoning is not None:
             self.reasoning.collapsed = True  # the answer has started: fold the reasoning away
-        self.answer_text += text
+        self.answer_text += show_controls(text)
         settled = settled_length(self.answer_text)
         if settled > self._settled:
             if self._stream is None:

@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from ...chat.terminal_text import show_controls
+
 
 class StatusBar(Static):
     """Model, profile, state, TTFT, live tok/s, context used and peak memory."""
@@ -40,7 +42,7 @@ class StatusBar(Static):
             if text:
                 text.append(" │ ", style="dim")
             text.append(label, style="dim")
-            text.append(value, style="bold" if label == "" else "")
+            text.append(show_controls(value), style="bold" if label == "" else "")  # the state may name a tool or quote one
             if label == "model " and self.device:
                 text.append(f" ({self.device})", style="dim")  # the device and BLAS, beside the model: never cut off
         return text

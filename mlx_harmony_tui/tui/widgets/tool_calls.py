@@ -1,4 +1,4 @@
-"""The tool-calls pane: each call's tool, arguments, status, duration and output."""
+"""The tool-calls pane: each call's tool, arguments, status, duration and output (control characters written out)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Label, Static
 
+from ...chat.terminal_text import show_controls
+
 
 class ToolCallView(Collapsible):
     """One tool call: name, arguments, status, duration and output."""
@@ -17,20 +19,20 @@ class ToolCallView(Collapsible):
         self.started = time.perf_counter()
         self.recipient = recipient
         self.status = "requested"
-        self.body = Static(Text(arguments), classes="tool-arguments")
+        self.body = Static(Text(show_controls(arguments)), classes="tool-arguments")
         self.output = Static("", classes="tool-output")
         super().__init__(self.body, self.output, title=self._heading(), collapsed=False)
         self.channel = channel
 
     def _heading(self, duration: float | None = None) -> str:
         took = f" · {duration:.2f} s" if duration is not None else ""
-        return f"{self.recipient} · {self.status}{took}"
+        return show_controls(f"{self.recipient} · {self.status}{took}")
 
     def set_result(self, status: str, output: str, duration_s: float | None = None, live: bool = True) -> None:
         """Show how the call ended; ``duration_s`` is the tool's own run time, else (``live``) the time since the call."""
         self.status = status
         self.title = self._heading(duration_s if duration_s is not None or not live else time.perf_counter() - self.started)
-        self.output.update(Text(output, style="red" if status in ("error", "declined") else ""))
+        self.output.update(Text(show_controls(output), style="red" if status in ("error", "declined") else ""))
 
 
 class ToolCallsPane(VerticalScroll):

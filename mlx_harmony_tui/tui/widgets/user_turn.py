@@ -7,6 +7,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
+from ...chat.terminal_text import show_controls
+
 
 class UserTurn(Static, can_focus=True):
     """What the user sent, shown as they wrote it, with its place among edited versions when there are several.
@@ -38,14 +40,14 @@ class UserTurn(Static, can_focus=True):
             self.step = step
 
     def __init__(self, text: str, log_id: str | None = None):
-        super().__init__(Text(text), markup=False)
+        super().__init__(Text(show_controls(text)), markup=False)
         self.text = text
         self.log_id = log_id
         self.versions: tuple[int, int] | None = None  # (this one, how many), 1-based
 
     def show_versions(self, versions: tuple[int, int] | None) -> None:
         self.versions = versions if versions and versions[1] > 1 else None
-        text = Text(self.text)
+        text = Text(show_controls(self.text))
         if self.versions:
             text.append(f"\n⑂ version {self.versions[0]} of {self.versions[1]} · focus it, ←/→ switch, e edits", style="dim")
         self.update(text)
