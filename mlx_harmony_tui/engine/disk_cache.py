@@ -17,8 +17,16 @@ every file's tokens (read from the files' headers once, then kept in memory)
 and the file it shares the longest usable prefix with is read. It is used only when everything matches: the same
 model, a well-formed file whose token hash checks out, layers of the model's
 own kinds. Anything else is ignored (wrong output is worse than slow output)
-and the next answer writes a good one. The folder is kept under a byte
+and the next answer writes a good one. Files are written atomically and
+durably (``config.files.atomic_path``). The folder is kept under a byte
 budget, least recently used files first.
+
+A file is written on the engine's thread (into the page cache: 0.1-0.2 s for
+180 MB on a 2-core CPU) and synced to disk and renamed into place by a thread
+of its own, so a request that arrives meanwhile does not wait for the disk.
+With the whole write on the engine's thread, four new conversations sharing a
+4k-token system prompt (default model, 2-core CPU) took 0.9-1.6 s to their
+first token against 0.7-1.25 s without files.
 """
 
 from __future__ import annotations
@@ -28,13 +36,18 @@ import json
 import os
 import struct
 import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ..config.files import atomic_path
 from . import lm
 from .prompt_cache import Snapshot, TokenCache
 from .token_tree import common_length
 
 FORMAT = "mlx-harmony prompt cache 2"
+STALE_TEMPORARY_S = 3600  # a file being written this long ago was left by a process that died
 MAX_HEADER = 64 * 1024**2  # a safetensors header larger than this is not one of ours
 
 
@@ -84,6 +97,28 @@ class DiskCaches:
         self._loaded = loaded
         self._windowed = TokenCache.empty(loaded).windowed
         self._index: dict[Path, tuple[tuple[int, ...], tuple[int, ...]]] | None = None  # file -> (tokens, points)
+        self._lock = threading.Lock()  # the index and the folder, shared with the writer
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="mlx-harmony-cache-writer")
+        self._writes: list[Future] = []
+
+    @property
+    def pending(self) -> int:
+        """Files handed to the writer and not yet on disk."""
+        self._writes = [w for w in self._writes if not w.done()]
+        return len(self._writes)
+
+    def wait(self) -> None:
+        """Until every file handed to the writer is on disk (or failed to be)."""
+        for write in self._writes:
+            try:
+                write.result()
+            except OSError:
+                pass  # a full or read-only disk: the cache stays in memory
+        self._writes = []
+
+    def close(self) -> None:
+        self.wait()
+        self._writer.shutdown(wait=True)
 
     def path_for(self, key: str) -> Path:
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.safetensors"
@@ -100,8 +135,9 @@ class DiskCaches:
         """Write ``cache``'s first ``length`` tokens (a point where it can be cut exactly), once."""
         tokens = cache.tokens[:length]
         path = self.opening_path(tokens)
-        if path in self._files():
-            return
+        with self._lock:
+            if path in self._files():
+                return
         layers, snapshots = cache.opening_state(length)
         self._write(path, layers, tokens, snapshots)
 
@@ -110,7 +146,9 @@ class DiskCaches:
         cache, if it is this model's and intact. Damaged and foreign files are passed over."""
         wanted = prompt[:-1]
         ranked = []
-        for path, (tokens, points) in self._files().items():
+        with self._lock:
+            files = list(self._files().items())
+        for path, (tokens, points) in files:
             shared = common_length(tokens, wanted)
             usable = max((p for p in points if p <= shared), default=0) if self._windowed else min(shared, len(tokens))
             if usable > better_than:
@@ -119,7 +157,8 @@ class DiskCaches:
             cache = self._read(path)
             if cache is not None:
                 return cache
-            self._files().pop(path, None)  # not usable: looked at no more until it is written again
+            with self._lock:
+                self._files().pop(path, None)  # not usable: looked at no more until it is written again
         return None
 
     def _read(self, path: Path) -> TokenCache | None:
@@ -159,6 +198,8 @@ class DiskCaches:
         if self._index is None:
             self._index = {}
             for path in sorted(self.folder.glob("*.safetensors")) if self.folder.is_dir() else []:
+                if path.name.startswith("."):
+                    continue  # being written, or left by a process that died while writing it
                 found = _header(path)
                 if found:
                     self._index[path] = found
@@ -173,23 +214,42 @@ class DiskCaches:
                     "snapshots": json.dumps(offsets)}
         # Each snapshot's window layers follow the model's layers in the file, as layers of their own.
         extra = [lm.layer_from_state(layers[i], s.states[i]) for s in snapshots for i in self._windowed]
-        fd, temporary = tempfile.mkstemp(prefix=".", suffix=".safetensors", dir=self.folder)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".safetensors", dir=self.folder)
         os.close(fd)
+        temporary = Path(name)
         try:
-            lm.save_cache(temporary, layers + extra, metadata)
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        self._files()[target] = (tuple(tokens), tuple(offsets) + (len(tokens),))
-        self._enforce_budget()
+            lm.save_cache(name, layers + extra, metadata)  # mlx adds .safetensors to a name without it
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        entry = (tuple(tokens), tuple(offsets) + (len(tokens),))
+        self._writes.append(self._writer.submit(self._store, temporary, target, entry))
+
+    def _store(self, temporary: Path, target: Path, entry: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
+        """On the writer's thread: ``temporary`` synced to disk and renamed to ``target`` (see
+        ``config.files.atomic_path``), then the index and the budget."""
+        with atomic_path(target, suffix=".safetensors") as placed:
+            os.replace(temporary, placed)  # the same folder: atomic_path syncs it, renames it over target, syncs the folder
+        with self._lock:
+            self._files()[target] = entry
+            self._enforce_budget()
 
     def _enforce_budget(self) -> None:
-        files = sorted(self.folder.parent.glob("*/*.safetensors"), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
+        sizes = {}
+        for path in self.folder.parent.glob("*/*.safetensors"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # gone meanwhile (another process's budget)
+            if not path.name.startswith("."):
+                sizes[path] = stat
+            elif time.time() - stat.st_mtime > STALE_TEMPORARY_S:  # left by a process that died while writing it
+                path.unlink(missing_ok=True)
+        files = sorted(sizes, key=lambda p: sizes[p].st_mtime)
+        total = sum(sizes[p].st_size for p in files)
         for path in files[:-1]:  # the newest one stays whatever its size
             if total <= self.budget_bytes:
                 return
-            total -= path.stat().st_size
+            total -= sizes[path].st_size
             path.unlink(missing_ok=True)
             self._files().pop(path, None)

@@ -43,6 +43,8 @@ KV_BITS = (2, 3, 4, 6, 8)
 KV_GROUP_SIZES = (32, 64, 128)
 SHARD_MODES = ("tensor", "pipeline")
 THREAD_NAME = "mlx-harmony-inference"
+SAVE_AFTER_IDLE_S = 2.0  # cache files are written after the engine has been idle this long
+SAVE_POLL_S = 0.1  # idle with cache files waiting for the disk writer: how often to look again
 _group_taken = False  # in rank 0's process, only the first engine leads the group; later ones run alone
 
 _idle_workers: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -239,7 +241,7 @@ class InferenceThread:
 
         return mlx_core()
 
-    def _take_round(self, block: bool, epoch: int) -> bool:
+    def _take_round(self, block: bool, epoch: int, wait: float | None = None) -> bool:
         """Add the requests this round serves to those waiting (from the queue alone, or shared by rank 0 in a
         group); False when a stall handed this engine to a new thread meanwhile."""
         lockstep = self._lockstep
@@ -251,7 +253,7 @@ class InferenceThread:
             return True
         arrivals: list[Request] = []
         try:
-            first = self._queue.get(block=block, timeout=HEARTBEAT_S if block and lockstep is not None else None)
+            first = self._queue.get(block=block, timeout=HEARTBEAT_S if block and lockstep is not None else wait)
             arrivals.append(first)
             while True:
                 arrivals.append(self._queue.get(block=False))
@@ -328,13 +330,23 @@ class InferenceThread:
 
     def _serve_until_shutdown(self, epoch: int) -> None:
         stopping = False
+        active = time.monotonic()  # when the engine last had work
         while True:
             if self._epoch != epoch:
                 return  # a stall handed the engine to a new thread while this one waited
-            block = not self._busy() and not self._waiting
-            if block and self._scheduler is not None and self._scheduler.save_one():
-                block = False  # idle: one cache file was written; look for arrivals before the next
-            if not self._take_round(block, epoch):
+            block, wait = not self._busy() and not self._waiting, None
+            if not block:
+                active = time.monotonic()
+            elif self._scheduler is not None and self._scheduler.unsaved:
+                # Cache files are written once the engine has been idle a while: an agent's next request, sent
+                # right after an answer, does not find the thread writing one (0.4-1.4 s for a 4k-token cache on a
+                # 2-core CPU while earlier files are still being synced).
+                wait = active + SAVE_AFTER_IDLE_S - time.monotonic()
+                if wait <= 0:
+                    wait = SAVE_POLL_S  # the writer's hands are full: try again soon
+                    if self._scheduler.save_one():
+                        block = False  # one file went to the writer; look for arrivals before the next
+            if not self._take_round(block, epoch, wait):
                 return
             while self._waiting:
                 request = self._waiting[0]

@@ -51,6 +51,8 @@ mx = mlx_core()
 CHUNK_TARGET_S = 0.35
 SNAPSHOT_MARGIN = 4  # a message boundary this close to the end of the prefill is left to the snapshot taken there
 MIN_OPENING_FILE = 256  # a shared opening shorter than this is not worth a file on disk
+MAX_UNSAVED = 32  # cache files waiting for an idle engine; older ones are given up
+MAX_PENDING_FILES = 2  # cache files in the writer thread's hands at once (their bytes are held in memory)
 MIN_DISK_GAIN = 32  # a file is read only when it gives at least this many tokens more than memory (reading takes a while)
 CLEAR_CACHE_EVERY = 256  # decode steps between releases of MLX's buffer cache
 
@@ -290,7 +292,7 @@ class Scheduler:
         if (self._disk is not None and source is not None and origin != request.conversation_id
                 and MIN_OPENING_FILE <= length < len(source)):  # an opening two conversations share: kept for a restart
             disk, opening = self._disk, source.fork(length)  # a fork: nothing writes to it before it is saved
-            self._unsaved[str(disk.opening_path(opening.tokens))] = lambda: disk.save_opening(opening, length)
+            self._keep_unsaved(str(disk.opening_path(opening.tokens)), lambda: disk.save_opening(opening, length))
 
     def _chunk(self, seq: Sequence) -> None:
         cache, prompt = seq.cache, seq.prompt
@@ -322,17 +324,31 @@ class Scheduler:
         if cache is not None and seq.request.reuse_cache and len(cache.tokens):
             key, disk = seq.request.persist_key, self._disk
             if key and disk is not None and seq.finish != "cancelled":
-                self._unsaved[key] = lambda: disk.save(key, cache)  # replaces an earlier answer's, not yet written
+                self._keep_unsaved(key, lambda: disk.save(key, cache))
             self._caches.add(cache, conversation)
             source = seq.source
             if source is not None and source.owner == conversation and source in self._caches:
                 self._caches.remove(source)  # what it held past this answer's start was a branch its conversation left
         seq.done(self._sink)
 
+    def _keep_unsaved(self, path: str, write: Callable[[], None]) -> None:
+        """Write a file when the engine is idle: it replaces an earlier answer's not yet written; past MAX_UNSAVED
+        the oldest is given up (each holds a cache in memory, and a busy engine may not be idle for a long while)."""
+        self._unsaved.pop(path, None)
+        self._unsaved[path] = write
+        while len(self._unsaved) > MAX_UNSAVED:
+            self._unsaved.pop(next(iter(self._unsaved)))
+
+    @property
+    def unsaved(self) -> bool:
+        """Cache files wait to be written."""
+        return bool(self._unsaved)
+
     def save_one(self) -> bool:
-        """Write one cache file waiting to be written (the engine calls it when nothing else runs: a file of a long
-        conversation takes a while); False when none waits."""
-        if not self._unsaved:
+        """Hand one cache file waiting to be written to the disk's writer thread (the engine calls it when nothing
+        else runs: making a long conversation's file takes a memory copy); False when none waits or the writer already
+        has two files in hand."""
+        if not self._unsaved or (self._disk is not None and self._disk.pending >= MAX_PENDING_FILES):
             return False
         write = self._unsaved.pop(next(iter(self._unsaved)))
         with mx.stream(self._stream):
@@ -374,5 +390,8 @@ class Scheduler:
         still waiting."""
         self._sink.flush()
         mx.synchronize(self._stream)
-        while self.save_one():
-            pass
+        if self._disk is not None:
+            while self._unsaved:
+                self._disk.wait()
+                self.save_one()
+            self._disk.close()

@@ -138,3 +138,42 @@ def test_a_new_process_starts_a_new_conversation_from_another_ones_file(tiny_gpt
         shared += 1
     end = max(i + 1 for i, token in enumerate(first["prompt"][:shared]) if token == 200007)  # <|end|> of the developer message
     assert end > 300 and second["cached"] == end
+
+
+def test_files_are_written_once_the_engine_has_been_idle_a_while(tiny_gpt_oss_dir, tmp_path):
+    """Not in the gap between an answer and the next request (an agent's next step comes at once), but soon after
+    the engine falls idle, while the process goes on; and only this model's folder is written."""
+    import time
+
+    from mlx_harmony_tui import TokenGenerator
+    from mlx_harmony_tui.engine.events import Done
+    from mlx_harmony_tui.engine.inference import SAVE_AFTER_IDLE_S
+
+    with TokenGenerator(str(tiny_gpt_oss_dir), disk_cache=(tmp_path, 1 << 30)) as generator:
+        for question in ("Name a colour.", "Name a fruit."):
+            events = list(generator.stream(messages=[{"role": "user", "content": question}], persist=question,
+                                           temperature=0.0, max_tokens=8))
+            assert isinstance(events[-1], Done)
+            ended = time.monotonic()
+            assert not list(tmp_path.glob("*/*.safetensors"))  # nothing written while answers follow one another
+        while len(list(tmp_path.glob("*/[!.]*.safetensors"))) < 2 and time.monotonic() - ended < 60:
+            time.sleep(0.1)
+        written = time.monotonic() - ended
+        files = list(tmp_path.glob("*/[!.]*.safetensors"))
+    assert len(files) == 2 and SAVE_AFTER_IDLE_S <= written < 60
+
+
+def test_a_file_left_half_written_by_a_dead_process_is_never_read_and_is_cleared(tiny_gpt_oss_dir, tmp_path):
+    import time
+
+    ask = [{"role": "user", "content": "Name a colour."}]
+    turn(str(tiny_gpt_oss_dir), tmp_path, ask)
+    (saved,) = tmp_path.glob("*/*.safetensors")
+    left = saved.with_name(f".{saved.name}.abc123.safetensors")  # what a writer killed before its rename leaves
+    left.write_bytes(saved.read_bytes())
+    old = time.time() - 2 * 3600
+    os.utime(left, (old, old))
+    saved.unlink()
+    again = turn(str(tiny_gpt_oss_dir), tmp_path, ask)
+    assert again["cached"] == 0  # the stray file was not taken for a cache
+    assert not left.exists() and len(list(tmp_path.glob("*/*.safetensors"))) == 1  # cleared once the new file was written
