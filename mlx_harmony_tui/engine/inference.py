@@ -1,13 +1,10 @@
 """The inference thread: it alone loads the model and runs generations, several at once.
 
-MLX streams are thread-local, so the model must be loaded and run on one
-long-lived thread. Callers put typed requests on its queue and get typed
-events through a sink callable (invoked on this thread: a UI should hand
-them over to its own thread, e.g. Textual's thread-safe ``post_message``).
-Generations are admitted as they arrive and decode together
-(:mod:`.scheduler`); a model load waits until none is running. Cancellation
-and sampling changes bypass the queue, so they reach a running generation
-before its next token.
+MLX streams are thread-local, so the model must be loaded and run on one long-lived thread. Callers put typed
+requests on its queue and get typed events through a sink callable (invoked on this thread: a UI should hand them
+over to its own thread, e.g. Textual's thread-safe ``post_message``). Generations are admitted as they arrive and
+decode together (:mod:`.scheduler`); a model load waits until none is running. Cancellation and sampling changes
+bypass the queue, so they reach a running generation before its next token.
 """
 
 from __future__ import annotations
@@ -43,8 +40,6 @@ KV_BITS = (2, 3, 4, 6, 8)
 KV_GROUP_SIZES = (32, 64, 128)
 SHARD_MODES = ("tensor", "pipeline")
 THREAD_NAME = "mlx-harmony-inference"
-SAVE_AFTER_IDLE_S = 2.0  # cache files are written after the engine has been idle this long
-SAVE_POLL_S = 0.1  # idle with cache files waiting for the disk writer: how often to look again
 _group_taken = False  # in rank 0's process, only the first engine leads the group; later ones run alone
 
 _idle_workers: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -335,17 +330,9 @@ class InferenceThread:
             if self._epoch != epoch:
                 return  # a stall handed the engine to a new thread while this one waited
             block, wait = not self._busy() and not self._waiting, None
-            if not block:
-                active = time.monotonic()
-            elif self._scheduler is not None and self._scheduler.unsaved:
-                # Cache files are written once the engine has been idle a while: an agent's next request, sent
-                # right after an answer, does not find the thread writing one (0.4-1.4 s for a 4k-token cache on a
-                # 2-core CPU while earlier files are still being synced).
-                wait = active + SAVE_AFTER_IDLE_S - time.monotonic()
-                if wait <= 0:
-                    wait = SAVE_POLL_S  # the writer's hands are full: try again soon
-                    if self._scheduler.save_one():
-                        block = False  # one file went to the writer; look for arrivals before the next
+            active = active if block else time.monotonic()
+            if block and self._scheduler is not None:  # idle: cache files are written now
+                block, wait = self._scheduler.when_idle(time.monotonic() - active)
             if not self._take_round(block, epoch, wait):
                 return
             while self._waiting:

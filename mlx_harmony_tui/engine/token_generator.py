@@ -14,6 +14,7 @@ from ..config.response_schema import OutputConstraint
 from ..config.sampling import SamplingParams
 from ..errors import UserError
 from ..harmony.render import HarmonySettings
+from .context import turn_starts, without_turns
 from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading, TextDelta
 from .group import SHARD_ENV, follower
 from .inference import InferenceThread
@@ -22,6 +23,12 @@ from .requests import Generate, LoadModel
 
 _ids = itertools.count(1)
 __all__ = ["SHARD_ENV", "TokenGenerator", "is_follower", "join_group", "launched_ranks", "serve_rank_zero"]
+
+
+def never_dropped(messages: list[dict]) -> list[dict]:
+    """The messages of a conversation the engine keeps however long it is (it drops the oldest turns to fit the
+    context, never these): a front end can bound a prompt before the engine sees it."""
+    return without_turns(messages, 0, len(turn_starts(messages, 0)))
 
 
 def launched_ranks() -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from ..chat.completion import ChatRequest
-from ..engine.context import turn_starts, without_turns
+from ..engine.token_generator import never_dropped
 from .openai_format import APIError, invalid_request
 
 CHUNK_CHARS = 16_384  # text is tokenized in pieces of about this size, so counting stops soon after the limit
@@ -116,7 +116,7 @@ class ModelLimits:
             return
         limit, reserve, room = budget
         messages = request.messages
-        kept = without_turns(messages, 0, len(turn_starts(messages, 0)))
+        kept = never_dropped(messages)
         kept_ids = {id(m) for m in kept}
         fixed = _request_texts(request) + [t for m in kept for t in _message_texts(m)]
         droppable = [t for m in messages if id(m) not in kept_ids for t in _message_texts(m)]

@@ -147,7 +147,7 @@ def test_files_are_written_once_the_engine_has_been_idle_a_while(tiny_gpt_oss_di
 
     from mlx_harmony_tui import TokenGenerator
     from mlx_harmony_tui.engine.events import Done
-    from mlx_harmony_tui.engine.inference import SAVE_AFTER_IDLE_S
+    from mlx_harmony_tui.engine.scheduler import SAVE_AFTER_IDLE_S
 
     with TokenGenerator(str(tiny_gpt_oss_dir), disk_cache=(tmp_path, 1 << 30)) as generator:
         for question in ("Name a colour.", "Name a fruit."):

@@ -223,6 +223,12 @@ def _write_atomic(real: Path, text: str, mode: int | None) -> None:
         with suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    with suppress(OSError):  # the rename itself on disk too (a platform that cannot open folders skips it)
+        folder = os.open(real.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _make_folders(real: Path, made: list[Path]) -> None:
