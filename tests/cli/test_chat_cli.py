@@ -21,6 +21,7 @@ import sys
 import termios
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -412,7 +413,8 @@ def test_tool_approval_asks_y_n_and_always_switches_to_auto(tmp_path, capsys):
 
 
 def test_a_new_chat_with_the_same_prompt_config_starts_from_the_earlier_ones_opening(default_model_dir, tmp_path):
-    rules = " ".join(f"Rule {i}: name the file you read and keep every answer short." for i in range(25))
+    # A tag of this run: the test cache's prompt-cache files outlive a run, and must not start the first chat.
+    rules = f"Run {uuid.uuid4().hex[:8]}. " + " ".join(f"Rule {i}: name the file you read and keep every answer short." for i in range(25))
     config = tmp_path / "agent.json"
     config.write_text(json.dumps({"developer_instructions": rules, "temperature": 0, "max_tokens": 6}), encoding="utf-8")
     first = chat(tmp_path, "--prompt-config", str(config), stdin="Which file holds the settings?\n")
