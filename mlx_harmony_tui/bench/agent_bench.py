@@ -46,7 +46,7 @@ from .agent_requests import APIS, request_body, stream_step
 from .agent_trace import AgentTrace, TraceSizes, build_trace
 from .server_bench import _ours, _theirs
 from .turns_bench import bench_model, stream_turn
-from .where import run_place
+from .where import place_line, run_place
 
 Progress = Callable[[str, float], None]
 SERVERS = ("mlx-harmony", "mlx_lm.server")
@@ -199,7 +199,7 @@ def format_table(result: dict) -> str:
     sizes, sessions = result["sizes"], result["sessions"]
     starts = ", ".join(f"{s['name']} ({s['steps']} steps, {_started_by(s, sessions)})" for s in sessions)
     lines = [
-        f"model {result['model']} on {result['backend']} ({result['blas']}), {result['platform']}; API {result['api']}",
+        place_line(result) + f"; API {result['api']}",
         f"opening {result['opening_tokens']:,} tokens (as one chat system message); {result['requests']} requests: {starts}",
         f"answers {sizes['answer_tokens'][0]}-{sizes['answer_tokens'][1]} tokens, tool results "
         f"{sizes['result_tokens'][0]}-{sizes['result_tokens'][1]}; {result['rounds']} round(s), token sums over all of them",

@@ -34,7 +34,7 @@ import httpx
 from ..engine.token_generator import TokenGenerator
 from .server_bench import _ours, _theirs
 from .turns_bench import stream_turn
-from .where import run_place
+from .where import place_line, run_place
 
 Progress = Callable[[str, float], None]
 SERVERS = ("mlx-harmony", "mlx_lm.server")
@@ -116,7 +116,7 @@ def run_interrupt_bench(model: str | None = None, long_tokens: int = 5000, delay
 
 def format_table(result: dict) -> str:
     lines = [
-        f"model {result['model']} on {result['backend']} ({result['blas']}), {result['platform']}",
+        place_line(result),
         f"a one-line request sent {result['delay_s']} s after a new {result['long_tokens']:,}-token prompt",
         f"{'server':<14} | {'short TTFT idle':>15} {'together':>9} {'ratio':>6} | {'long TTFT alone':>15} {'together':>9} "
         f"{'ratio':>6}",

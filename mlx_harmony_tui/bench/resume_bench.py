@@ -29,7 +29,7 @@ from ..config.sampling import SamplingParams
 from ..engine.events import Done, TextDelta
 from ..engine.token_generator import TokenGenerator
 from .turns_bench import SYSTEM, bench_model, user_message
-from .where import run_place
+from .where import place_line, run_place
 
 Progress = Callable[[str, float], None]
 KEY = "bench-resume"
@@ -131,7 +131,7 @@ def run_resume_bench(model: str | None = None, turns: int = 20, user_tokens: int
 
 def format_table(result: dict) -> str:
     lines = [
-        f"model {result['model']} on {result['backend']} ({result['blas']}), {result['platform']}",
+        place_line(result),
         f"a saved chat of {result['turns']} turns (user messages of about {result['user_tokens']} tokens, answers of "
         f"{result['max_tokens']}), reopened in a new process; turn {result['turns'] + 1} after one warm-up request; "
         f"medians of {result['rounds']} process{'es' if result['rounds'] > 1 else ''} each way",

@@ -31,7 +31,7 @@ import httpx
 
 from ..engine.token_generator import TokenGenerator
 from .sse import stream_chunks
-from .where import run_place
+from .where import place_line, run_place
 
 TOPICS = ("the tides", "bread baking", "bridge design", "bird migration", "glass making", "river deltas", "clock mechanisms",
           "paper folding", "beekeeping", "sail making", "map drawing", "tea growing", "kite flying", "stone walls", "rope knots",
@@ -169,7 +169,7 @@ def run_server_bench(model: str | None = None, clients: tuple[int, ...] = (1, 4,
 
 def format_table(result: dict) -> str:
     lines = [
-        f"model {result['model']} on {result['backend']} ({result['blas']}), {result['platform']}",
+        place_line(result),
         f"each client streams {result['rounds']} answers of {result['max_tokens']} tokens, all clients at once",
         f"{'clients':>7} | {'tok/s ours':>10} {'theirs':>8} {'ratio':>6} | {'TTFT p50 ours':>13} {'theirs':>7} | "
         f"{'TTFT p95 ours':>13} {'theirs':>7} {'ratio':>6}",

@@ -15,3 +15,8 @@ def run_place(model_name: str) -> dict[str, str]:
         "blas": blas_info().name,
         "platform": f"{platform.system()} {platform.machine()}",
     }
+
+
+def place_line(result: dict) -> str:
+    """The first line of a bench's table: the fields :func:`run_place` put in ``result``."""
+    return f"model {result['model']} on {result['backend']} ({result['blas']}), {result['platform']}"

@@ -25,6 +25,20 @@ def long_answer(no_end_bias: dict, stream: bool = True) -> dict:
             "stream": stream}
 
 
+class holding_a_slot:
+    """A streamed long answer that has started (so it holds a slot) until ``__exit__`` disconnects it."""
+
+    def __init__(self, http: httpx.Client, no_end_bias: dict):
+        self._stream = http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias))
+        response = self._stream.__enter__()
+        assert response.status_code == 200
+        self._lines = response.iter_lines()  # kept: an abandoned iterator would close the connection
+        next(self._lines)
+
+    def __exit__(self, *exc) -> None:
+        self._stream.__exit__(*exc)
+
+
 def test_concurrent_streaming_clients_all_get_the_greedy_answer(server, greedy_reference):
     def streamed_text(client) -> str:
         chunks = client.chat.completions.create(model=DEFAULT_MODEL, messages=FRANCE, temperature=0, max_tokens=2, stream=True)
@@ -73,11 +87,7 @@ def test_full_queue_is_429_and_leaving_clients_free_their_places(server_generato
                                                                   greedy_reference):
     with running(create_app(default_catalog, generator=server_generator, max_queue=2, max_concurrency=1)) as live, live.http() as http:
         with ThreadPoolExecutor(2) as pool:
-            long = http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias))
-            response = long.__enter__()
-            assert response.status_code == 200
-            lines = response.iter_lines()  # kept: an abandoned iterator would close the connection
-            next(lines)
+            long = holding_a_slot(http, no_end_bias)
             waiting = pool.submit(live.client().chat.completions.create, model=DEFAULT_MODEL, messages=FRANCE,
                                   temperature=0, max_tokens=6)
             live.wait_until(lambda h: h["queued"] == 1)
@@ -107,11 +117,7 @@ def test_429_counts_what_runs_and_retry_after_is_the_lines_expected_wait(server_
         held = time.monotonic() - started  # the server held its slot a little less than this
         assert timed.usage.completion_tokens == 48 and held > 1
         with ThreadPoolExecutor(1) as pool:
-            long = http.stream("POST", "/v1/chat/completions", json=long_answer(no_end_bias))
-            response = long.__enter__()
-            assert response.status_code == 200
-            lines = response.iter_lines()  # kept: an abandoned iterator would close the connection
-            next(lines)
+            long = holding_a_slot(http, no_end_bias)
             waiting = pool.submit(live.http(timeout=10.0).post, "/v1/chat/completions", json=long_answer(no_end_bias, False))
             live.wait_until(lambda h: h["queued"] == 1)
             with pytest.raises(openai.RateLimitError) as caught:
