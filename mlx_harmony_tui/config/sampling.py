@@ -6,6 +6,7 @@ Front ends and config files use this model; the engine's sampler applies it.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,6 +31,8 @@ class SamplingParams(BaseModel):
     max_tokens: int = Field(1024, ge=1)
     seed: int | None = Field(None, ge=0, lt=2**64)
     reseed_each_turn: bool = False
+    speculative: Literal["off", "ngram"] = "off"
+    draft_tokens: int = Field(6, ge=1, le=16)
 
     @field_validator("logit_bias")
     @classmethod

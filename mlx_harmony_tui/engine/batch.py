@@ -6,6 +6,12 @@ layers both merge, extend, filter and extract), and a row that leaves takes
 its cache back out. Greedy tokens came out identical either way on the
 default model and the tiny GPT-OSS (past its 128-token window).
 
+A row whose text it is copying from (see :mod:`.lookup`) feeds the model
+its next token and a draft of the ones after it; one pass checks every row's
+draft, each row keeps what its sampler would have drawn (:mod:`.verify`),
+and the caches forget the rest. Such a step waits for its tokens before the
+next is built; the others, below, do not.
+
 Each step queues the next forward pass before reading the tokens it feeds,
 and draws the following tokens ahead of time where a draw needs no token
 ids on the host (no logits processors, no history-based penalties). A draw
@@ -21,7 +27,9 @@ from typing import Any, Callable
 
 from ..runtime import mlx_core
 from . import lm
+from .lookup import DraftPolicy, PromptLookup
 from .sequence import Sequence
+from .verify import settle
 
 mx = mlx_core()
 
@@ -44,6 +52,8 @@ class DecodeBatch:
         self._cache: list | None = None  # the one row's own cache, or the batch caches of several
         self._inputs: list[Any] = []  # per row: a lazy (1,) token array to feed next
         self._fresh: list[bool] = []  # per row: its input is its prompt's last token, not a generated one
+        self._known: list[int | None] = []  # per row: its input's id when the host has it (None: still on the device)
+        self._steps = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -63,6 +73,7 @@ class DecodeBatch:
         self.rows.append(seq)
         self._inputs.append(mx.array(seq.prompt[-1:]))
         self._fresh.append(True)
+        self._known.append(seq.prompt[-1])
 
     def remove(self, leaving: list[Sequence]) -> None:
         """Take ``leaving`` out; each gets its own cache back (what it computed stays usable by its conversation)."""
@@ -82,6 +93,7 @@ class DecodeBatch:
         self.rows = [self.rows[i] for i in keep]
         self._inputs = [self._inputs[i] for i in keep]
         self._fresh = [self._fresh[i] for i in keep]
+        self._known = [self._known[i] for i in keep]
         if not self.rows:
             self._cache = None
 
@@ -92,6 +104,12 @@ class DecodeBatch:
         hands it to the device (MLX lets go of the GIL while it does).
         Returns the rows that ended at this step (already out of the batch).
         """
+        self._steps += 1
+        if self._share is None and self._may_draft():
+            return self._checked_step(cancelled, sink, before_wait)
+        return self._plain_step(cancelled, sink, before_wait)
+
+    def _plain_step(self, cancelled: set[str], sink, before_wait: Callable[[], None]) -> list[Sequence]:
         inputs = self._inputs[0] if len(self.rows) == 1 else mx.concatenate(self._inputs)
         if self._share is not None:
             inputs = self._share(inputs)
@@ -126,10 +144,102 @@ class DecodeBatch:
                 seq.sampler.key = draw.key  # new parameters came: draw again with them
             self._inputs[i] = self._draw(seq, logits[i : i + 1])
             drawn_late = True
+        self._known = [None] * len(self.rows)
         leaving = [self.rows[i] for i in ended]
         self.remove(leaving)
         if drawn_late and self.rows:
             mx.async_eval(self._inputs)
+        return leaving
+
+    # --- drafts --------------------------------------------------------------------------------------------
+
+    def _policy(self, seq: Sequence) -> DraftPolicy | None:
+        """``seq``'s drafting state when it drafts at all (prompt lookup on, no logits processors)."""
+        params = seq.sampler.upcoming
+        if params.speculative != "ngram" or seq.processors:
+            return None
+        if seq.policy is None:
+            seq.policy, seq.lookup = DraftPolicy(params.draft_tokens), PromptLookup(seq.history)
+        seq.policy.max_tokens = params.draft_tokens
+        return seq.policy
+
+    def _may_draft(self) -> bool:
+        """Whether some row is likely to have a draft at this step."""
+        for i, seq in enumerate(self.rows):
+            policy = None if self._fresh[i] else self._policy(seq)
+            if policy is None or not policy.wants(self._steps):
+                continue
+            known = self._known[i]
+            if seq.lookup.propose(known, 1) if known is not None else seq.lookup.matches_end():
+                return True
+        return False
+
+    def _draft(self, i: int, seq: Sequence, token: int) -> list[int]:
+        policy = None if self._fresh[i] else self._policy(seq)
+        if policy is None or not policy.wants(self._steps):
+            return []
+        room = min(seq.sampler.upcoming.max_tokens, seq.room) - len(seq.generated) - 1  # the fed token takes one
+        return seq.lookup.propose(token, min(policy.length(), room))
+
+    def _host_inputs(self) -> list[int]:
+        """Every row's input id (read from the device where it was drawn there)."""
+        unknown = [i for i, known in enumerate(self._known) if known is None]
+        if unknown:
+            ids = mx.concatenate([self._inputs[i] for i in unknown]).tolist()
+            for i, token in zip(unknown, ids):
+                self._known[i] = token
+        return list(self._known)
+
+    def _checked_step(self, cancelled: set[str], sink, before_wait: Callable[[], None]) -> list[Sequence]:
+        """Feed each row its input and its draft, keep what the samplers accept, and forget the rest."""
+        fed = self._host_inputs()
+        drafts = [self._draft(i, seq, fed[i]) for i, seq in enumerate(self.rows)]
+        width = 1 + max(map(len, drafts))
+        if width == 1:
+            return self._plain_step(cancelled, sink, before_wait)
+        grid = [[fed[i], *draft] + [fed[i]] * (width - 1 - len(draft)) for i, draft in enumerate(drafts)]
+        logits = lm.forward_tokens(self._loaded, mx.array(grid), self._cache)
+        before_wait()
+        mx.async_eval(logits)
+        ended: list[int] = []
+        for i, seq in enumerate(self.rows):
+            if self._fresh[i]:
+                seq.cache.tokens.append(fed[i])
+                self._fresh[i] = False
+            elif seq.accept(fed[i], seq.rid in cancelled, sink):
+                ended.append(i)
+        checks = {}
+        for i, seq in enumerate(self.rows):
+            if i in ended:
+                continue
+            draft = drafts[i]
+            row = logits[i, : len(draft) + 1]
+            checks[i] = (seq.sampler.check_drafts(row, seq.history, draft) if draft else self._draw(seq, row[:1])).reshape(-1)
+        values = mx.concatenate(list(checks.values())).tolist() if checks else []
+        forget, at = [], 0
+        for i, seq in enumerate(self.rows):
+            if i not in checks:
+                forget.append(width - 1)
+                continue
+            draft, size = drafts[i], checks[i].size
+            kept, token = settle(values[at : at + size], draft)
+            at += size
+            if draft:
+                seq.policy.record(self._steps, len(draft), kept)
+                seq.clock.drafted += len(draft)
+                seq.clock.accepted += kept
+            used = 0
+            for draft_token in draft[:kept]:
+                used += 1
+                if seq.accept(draft_token, seq.rid in cancelled, sink):
+                    ended.append(i)
+                    break
+            forget.append(width - 1 - used)
+            if i not in ended:
+                self._inputs[i], self._known[i] = mx.array([token]), token
+        lm.forget_last(self._cache, forget)
+        leaving = [self.rows[i] for i in ended]
+        self.remove(leaving)
         return leaving
 
     def _draw_early(self, logits) -> dict[int, _EarlyDraw]:

@@ -39,6 +39,8 @@ class GenerationStats:
     peak_memory_gb: float = 0.0
     masked_tokens: int = 0  # tokens drawn inside a JSON schema (structured output)
     mask_s: float = 0.0  # CPU time the inference thread spent on those tokens' masks
+    drafted_tokens: int = 0  # tokens prompt lookup drafted (speculative decoding)
+    accepted_tokens: int = 0  # of which the model kept
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ mx = mlx_core()
 
 import mlx_lm  # noqa: E402
 from mlx.utils import tree_flatten, tree_map  # noqa: E402  (after the BLAS is in place)
-from mlx_lm.models.cache import KVCache, QuantizedKVCache, RotatingKVCache, load_prompt_cache, make_prompt_cache, save_prompt_cache  # noqa: E402
+from mlx_lm.models.cache import (  # noqa: E402
+    BatchKVCache, BatchRotatingKVCache, KVCache, QuantizedKVCache, RotatingKVCache, load_prompt_cache, make_prompt_cache,
+    save_prompt_cache,
+)
 
 
 @dataclass
@@ -191,6 +194,57 @@ def forward(loaded: LoadedModel, tokens, cache: list):
 def forward_rows(loaded: LoadedModel, tokens, cache: list):
     """One token per sequence: ``tokens`` (B,) through a cache of B rows (a sequence's own when B is 1); logits (B, V)."""
     return loaded.model(tokens[:, None], cache=cache)[:, -1, :]
+
+
+def forward_tokens(loaded: LoadedModel, tokens, cache: list):
+    """Several tokens per sequence: ``tokens`` (B, S) through a cache of B rows; logits at every position, (B, S, V)."""
+    return loaded.model(tokens, cache=cache)
+
+
+def forget_last(cache: list, counts: list[int]) -> None:
+    """Forget row b's last ``counts[b]`` tokens, right after a pass that fed several tokens to every row.
+
+    Rows forget different numbers of tokens: in a batch, a row that forgets
+    more than the fewest is shifted right and its left padding grows, as
+    mlx-lm pads a shorter prompt, so every row still ends at the same place.
+    A sliding-window layer holds, after a pass of S tokens, the window's
+    last tokens before it in order plus the S new ones: cutting its end
+    leaves exactly the window the next token needs (mlx-lm's own ``trim``
+    cannot once the window is full).
+    """
+    if not any(counts):
+        return
+    low = min(counts)
+    extra = [count - low for count in counts]
+    for layer in cache:
+        if isinstance(layer, (KVCache, QuantizedKVCache)):
+            layer.trim(counts[0])
+        elif isinstance(layer, RotatingKVCache):
+            _cut_window_end(layer, counts[0])
+        elif isinstance(layer, BatchKVCache):
+            layer.trim(low)
+            if any(extra):
+                layer._right_padding = mx.array(extra)
+                layer.finalize()
+        elif isinstance(layer, BatchRotatingKVCache):
+            _cut_window_end(layer, low)
+            if any(extra):
+                layer._lengths = layer.offset - mx.array(extra)
+                layer.finalize()
+        else:
+            raise TypeError(f"cannot take tokens back out of a {type(layer).__name__}")
+
+
+def _cut_window_end(layer, count: int) -> None:
+    """A window layer just fed several tokens holds them in time order, its length its write index: cut its end."""
+    if not count:
+        return
+    keep = layer._idx - count
+    layer.keys, layer.values = layer.keys[..., :keep, :], layer.values[..., :keep, :]
+    layer._idx = keep
+    layer.offset = layer.offset - count
+    if isinstance(layer, BatchRotatingKVCache):
+        layer._offset -= count
 
 
 def batchable(cache: list) -> bool:

@@ -39,6 +39,15 @@ class TokenPenalties:
                 self._counts[token] += 1
         self._seen = len(history)
 
+    def with_tokens(self, tokens: list[int]) -> "TokenPenalties":
+        """A copy that has also counted ``tokens`` (drafts being checked; this one is left as it is)."""
+        other = TokenPenalties(self.presence, self.frequency, self._exempt_from)
+        other._seen, other._counts = self._seen, Counter(self._counts)
+        for token in tokens:
+            if self._exempt_from is None or token < self._exempt_from:
+                other._counts[token] += 1
+        return other
+
     def __call__(self, history: list[int], logits):
         self.observe(history)
         return self.apply(logits)

@@ -173,6 +173,11 @@ class LiveSampler:
         return self._pending is not None
 
     @property
+    def upcoming(self) -> SamplingParams:
+        """The parameters the next draw will use."""
+        return self._pending or self.params
+
+    @property
     def history_free(self) -> bool:
         """The next draw needs no tokens so far (no repetition, presence or frequency penalty), so it can be made early."""
         params = self._pending or self.params
@@ -205,6 +210,61 @@ class LiveSampler:
     def _split(self):
         self._key, sub = mx.random.split(self._key)
         return sub
+
+    def check_drafts(self, logits, history: list[int], drafts: list[int]):
+        """The draws that decide which of ``drafts`` to keep, as one lazy int array (see :func:`.verify.settle`).
+
+        ``logits`` (S, V) are the model's at the last history token and at
+        each draft (S = 1 + len(drafts)); ``history`` ends with the token fed
+        before the drafts. Greedy: the choice at each position (S ids).
+        Sampling: for each draft, 1 if it is kept (drawn with the probability
+        the full chain gives it there: exactly speculative sampling with a
+        draft that is certain), then for each draft a token drawn from the
+        chain with that draft left out (used where the draft is rejected),
+        then a token drawn at the last position (used when every draft is
+        kept): 2 * len(drafts) + 1 ids. Parameter changes apply from here.
+        """
+        self._take_pending()
+        params = self.params
+        self.observe(history)
+        count = len(drafts)
+        filtered = self._chain_at_drafts(logits, params, history, drafts)
+        if params.temperature == 0:
+            return mx.argmax(filtered, axis=-1)
+        scaled = filtered * (1.0 / params.temperature)
+        ids = mx.array(drafts)
+        head = scaled[:count]
+        logp = head - mx.logsumexp(head, axis=-1, keepdims=True)
+        chance = mx.exp(mx.take_along_axis(logp, ids[:, None], axis=-1))[:, 0]
+        uniform = self._uniform((count,))
+        kept = (uniform < chance).astype(mx.int32)
+        without = mx.put_along_axis(head, ids[:, None], mx.array(-mx.inf, dtype=head.dtype), axis=-1)
+        draws = self._categorical(mx.concatenate([without, scaled[count:]], axis=0))
+        return mx.concatenate([kept, draws.astype(mx.int32)])
+
+    def _chain_at_drafts(self, logits, params: SamplingParams, history: list[int], drafts: list[int]):
+        """The chain at every position (one pass for all when no penalty looks at the history)."""
+        rows = logits.shape[0]
+        xtc = None
+        if params.xtc_probability > 0 and params.temperature > 0:
+            xtc = self._uniform((rows, 1))
+        needs_history = params.repetition_penalty != 1.0
+        penalised = bool(params.presence_penalty or params.frequency_penalty)
+        if not needs_history and not penalised:
+            return processed_logits(logits, params, None, self._protected_ids, xtc, self._penalties)
+        out = []
+        for j in range(rows):
+            seen = history + drafts[:j]
+            penalties = self._penalties.with_tokens(drafts[:j])
+            draw = xtc[j : j + 1] if xtc is not None else None
+            out.append(processed_logits(logits[j : j + 1], params, seen if needs_history else None, self._protected_ids, draw, penalties))
+        return mx.concatenate(out, axis=0)
+
+    def _uniform(self, shape: tuple[int, ...]):
+        return mx.random.uniform(shape=shape, key=self._split()) if self._key is not None else mx.random.uniform(shape=shape)
+
+    def _categorical(self, logits):
+        return mx.random.categorical(logits, key=self._split()) if self._key is not None else mx.random.categorical(logits)
 
     def __call__(self, logits, recent_tokens: list[int] | None):
         """Return the next token as a lazy scalar array."""

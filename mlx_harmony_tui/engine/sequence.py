@@ -35,6 +35,8 @@ class GenerationClock:
     arrivals: int = 0
     peak_memory: Callable[[], float] = lambda: 0.0
     mask_cost: Any = None  # engine.structured.MaskCost of a constrained generation
+    drafted: int = 0  # tokens prompt lookup drafted for it
+    accepted: int = 0  # of which the model's checks kept
 
     def tick(self, counted: bool = True) -> None:
         """Note that a token arrived; ``counted`` is False for the end-of-turn token."""
@@ -60,6 +62,8 @@ class GenerationClock:
             peak_memory_gb=self.peak_memory(),
             masked_tokens=self.mask_cost.tokens if self.mask_cost is not None else 0,
             mask_s=self.mask_cost.seconds if self.mask_cost is not None else 0.0,
+            drafted_tokens=self.drafted,
+            accepted_tokens=self.accepted,
         )
 
 
@@ -86,6 +90,8 @@ class Sequence:
     source: Any = None  # the kept TokenCache its cache was forked from
     queued_at: int = 0  # the scheduler's count of prefilled tokens when it was admitted (its age, in others' work)
     own_prefill: int = 0  # tokens it prefilled itself
+    lookup: Any = None  # engine.lookup.PromptLookup over its history, once it drafts
+    policy: Any = None  # engine.lookup.DraftPolicy: how its drafts fared
     _stats_at: float = field(default_factory=time.perf_counter)
 
     @property

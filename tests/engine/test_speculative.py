@@ -1,0 +1,187 @@
+"""Prompt-lookup speculative decoding: drafts, exact checks, caches taken back, and the same answers as without it."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mlx_harmony_tui.config.sampling import SamplingParams
+from mlx_harmony_tui.engine.events import Done
+from mlx_harmony_tui.engine.lookup import DraftPolicy, PromptLookup
+from mlx_harmony_tui.engine.verify import settle
+from mlx_harmony_tui.harmony.render import HarmonySettings
+
+CODE = "\n".join(f"def scale_{i}(x):\n    return x * {i} + {i * i}\n" for i in range(12))
+COPY = [{"role": "user", "content": "Repeat this code exactly, nothing else:\n\n" + CODE}]
+QUOTE = [{"role": "user", "content": "Say 'the lamp is lit, the lamp is lit, the lamp is lit' ten times."}]
+STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
+
+
+def test_lookup_drafts_what_followed_the_latest_earlier_occurrence():
+    tokens = [1, 2, 3, 4, 5, 9, 2, 3, 7, 8, 6, 2]
+    lookup = PromptLookup(tokens)
+    assert lookup.propose(3, 3) == [7, 8, 6]  # "2 3" last seen before 7 8 6 (the longest ending that matches)
+    assert lookup.propose(42, 3) == []  # "2 42" never seen
+    tokens += [3, 7]
+    assert lookup.propose(8, 2) == [6, 2]  # the index grows with the list: "3 7 8" -> 6 2
+    assert PromptLookup([5, 5, 5]).propose(5, 3) == [5]  # ran into the end, which goes on with the pending token
+    assert PromptLookup([1, 2, 9, 1]).matches_end() is False
+    assert PromptLookup([1, 2, 9, 1, 2]).matches_end() is True
+
+
+def test_a_request_whose_drafts_fail_stops_drafting_for_longer_each_time():
+    policy = DraftPolicy(max_tokens=6)
+    assert policy.wants(0) and policy.length() == 6
+    policy.record(step=10, drafted=6, accepted=0)
+    assert not policy.wants(11) and policy.wants(12)
+    policy.record(step=12, drafted=6, accepted=0)
+    assert not policy.wants(15) and policy.wants(16)
+    policy.record(step=16, drafted=6, accepted=2)
+    assert policy.wants(17) and policy.length() == 4 and policy.misses == 0
+
+
+def test_settle_keeps_the_leading_accepted_drafts_and_takes_the_draw_after_them():
+    assert settle([5, 6, 9, 1], [5, 6, 7]) == (2, 9)  # greedy: argmaxes 5 6 9, draft 5 6 7
+    assert settle([5, 6, 7, 1], [5, 6, 7]) == (3, 1)  # every draft kept: the last position's choice follows
+    assert settle([1, 0, 1, 40, 41, 42, 43], [5, 6, 7]) == (1, 41)  # sampling: kept flags, residual draws, last draw
+    assert settle([8], []) == (0, 8)
+
+
+def _chi_square_bound(dof: int, z: float = 3.29) -> float:
+    """The chi-square quantile at about 1 - 5e-4 (Wilson-Hilferty)."""
+    return dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
+
+
+@pytest.mark.parametrize("params", [
+    SamplingParams(temperature=1.0),
+    SamplingParams(temperature=0.7, top_p=0.9, top_k=6),
+    SamplingParams(temperature=1.3, min_p=0.05, repetition_penalty=1.5, frequency_penalty=0.6),
+])
+def test_checked_drafts_leave_the_sampled_distribution_unchanged(params):
+    """Two positions, a draft for each: the pair of tokens kept or drawn has the joint law of drawing them one by one."""
+    from mlx_harmony_tui.engine.sampling import LiveSampler, mx
+
+    vocab = 8
+    first = mx.array([[2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, 0.3]])
+    second = mx.array([[0.1, 1.9, -0.4, 1.2, 0.0, 0.8, -2.0, 0.6]])  # the logits after either first token (a toy model)
+    history = [3, 1, 1]
+    draft = [1, 1]  # the second draft is checked only after the first is kept
+    runs = 3000
+    sampled, checked = Counter(), Counter()
+    for seed in range(runs):
+        one = LiveSampler(params.with_changes(seed=seed))
+        a = one(first, history).item()
+        b = one(second, history + [a]).item()
+        sampled[(a, b)] += 1
+        two = LiveSampler(params.with_changes(seed=seed + runs))
+        draws = two.check_drafts(mx.concatenate([first, second, second]), history, draft).tolist()
+        kept, token = settle(draws, draft)
+        if kept == 0:
+            pair_first = token
+            pair_second = LiveSampler(params.with_changes(seed=seed + 2 * runs))(second, history + [token]).item()
+        elif kept == 1:
+            pair_first, pair_second = draft[0], token
+        else:
+            pair_first, pair_second = draft[0], draft[1]
+        checked[(pair_first, pair_second)] += 1
+    cells = [cell for cell in set(sampled) | set(checked) if sampled[cell] + checked[cell] >= 10]
+    statistic = sum((sampled[c] - checked[c]) ** 2 / (sampled[c] + checked[c]) for c in cells)  # two-sample chi-square
+    assert len(cells) > 4 and vocab
+    assert statistic < _chi_square_bound(len(cells) - 1), (statistic, len(cells))
+    assert checked[(1, 1)] > 0  # the drafts were kept in some runs
+
+
+def _answers(generator, messages_list, speculative: str, together: bool = False, **sampling) -> list[Done]:
+    def one(messages):
+        for event in generator.stream(messages=messages, conversation=generator.new_conversation_id(),
+                                      speculative=speculative, **sampling):
+            if isinstance(event, Done):
+                return event
+    if not together:
+        return [one(m) for m in messages_list]
+    with ThreadPoolExecutor(len(messages_list)) as pool:
+        return list(pool.map(one, messages_list))
+
+
+def test_greedy_answers_are_the_same_with_drafts_checked(generator):
+    prompts = [COPY, QUOTE, STORY]
+    off = _answers(generator, prompts, "off", temperature=0, max_tokens=120)
+    on = _answers(generator, prompts, "ngram", temperature=0, max_tokens=120)
+    for plain, drafted in zip(off, on):
+        assert list(drafted.token_ids) == list(plain.token_ids) and drafted.finish_reason == plain.finish_reason
+    assert sum(d.stats.accepted_tokens for d in on) > 40  # the copies were drafted and the drafts kept
+    assert all(d.stats.drafted_tokens == 0 for d in off)
+
+
+def test_batched_rows_each_keep_their_own_drafts(generator):
+    """Rows accepting different numbers of tokens per step, in one batch: each as it is alone and without drafts."""
+    prompts = [COPY, QUOTE, STORY, COPY]
+    sampling = {"temperature": 0, "max_tokens": 90}
+    off = _answers(generator, prompts, "off", **sampling)
+    on = _answers(generator, prompts, "ngram", together=True, **sampling)
+    for plain, drafted in zip(off, on):
+        assert list(drafted.token_ids) == list(plain.token_ids)
+    assert sum(d.stats.accepted_tokens for d in on) > 40
+
+
+def test_tiny_gpt_oss_same_answers_past_its_sliding_window(tiny_gpt_oss_dir):
+    from mlx_harmony_tui import TokenGenerator
+
+    settings = HarmonySettings(conversation_start_date="2026-11-26")
+    questions = [[{"role": "user", "content": text}] for text in ("Name three fruits.", "Repeat: a b c a b c", "Hello")]
+    sampling = {"temperature": 0.0, "max_tokens": 220, "harmony": settings}  # past the 128-token window
+    with TokenGenerator(str(tiny_gpt_oss_dir)) as generator:
+        off = _answers(generator, questions, "off", **sampling)
+        solo = _answers(generator, questions, "ngram", **sampling)
+        together = _answers(generator, questions, "ngram", together=True, **sampling)
+    for plain, alone, batched in zip(off, solo, together):
+        assert list(alone.token_ids) == list(plain.token_ids) == list(batched.token_ids)
+    for runs in (solo, together):  # drafts kept, and many taken back out of the window layers
+        accepted, drafted = sum(d.stats.accepted_tokens for d in runs), sum(d.stats.drafted_tokens for d in runs)
+        assert 0 < accepted and drafted > 2 * accepted
+
+
+def test_taking_drafts_back_leaves_the_caches_as_a_cold_prefill_would(tiny_gpt_oss_dir):
+    """Window layers past their window, alone and in a batch whose rows forget different numbers of tokens."""
+    from mlx_harmony_tui.engine import lm
+
+    mx = lm.mx
+    loaded = lm.load(tiny_gpt_oss_dir)
+    prompts = [list(range(1000, 1000 + 170)), list(range(3000, 3000 + 150))]  # both past the 128-token window
+    fed = [[7, 8, 9, 10, 11], [21, 22, 23, 24, 25]]
+    forget = [3, 1]
+
+    def cold_next(tokens: list[int], nxt: int):
+        cache = lm.new_cache(loaded)
+        lm.prefill(loaded, mx.array(tokens), cache)
+        return lm.forward(loaded, mx.array([nxt]), cache)
+
+    def own(prompt):
+        cache = lm.new_cache(loaded)
+        lm.prefill(loaded, mx.array(prompt), cache)
+        return cache
+
+    for prompt, row, count in zip(prompts, fed, forget):  # alone
+        cache = own(prompt)
+        lm.forward_tokens(loaded, mx.array([row]), cache)
+        lm.forget_last(cache, [count])
+        kept = row[: len(row) - count]
+        got = lm.forward(loaded, mx.array([99]), cache)
+        assert mx.allclose(got, cold_next(prompt + kept, 99), atol=1e-4).item()
+    batch = lm.batch_cache([own(p) for p in prompts])
+    lm.forward_tokens(loaded, mx.array(fed), batch)
+    lm.forget_last(batch, forget)
+    got = lm.forward_rows(loaded, mx.array([99, 98]), batch)
+    for i, (prompt, row, count) in enumerate(zip(prompts, fed, forget)):
+        want = cold_next(prompt + row[: len(row) - count], [99, 98][i])
+        assert mx.allclose(got[i : i + 1], want, atol=1e-4).item()
+    lm.forward_tokens(loaded, mx.array([[1, 2, 3], [4, 5, 6]]), batch)  # a second round on the shifted rows
+    lm.forget_last(batch, [0, 2])
+    got = lm.forward_rows(loaded, mx.array([97, 96]), batch)
+    second = [[99, 1, 2, 3], [98, 4]]
+    for i, (prompt, row, count) in enumerate(zip(prompts, fed, forget)):
+        want = cold_next(prompt + row[: len(row) - count] + second[i], [97, 96][i])
+        assert mx.allclose(got[i : i + 1], want, atol=1e-4).item()
