@@ -32,7 +32,18 @@ SAMPLING_FLAGS: list[tuple[str, type, str]] = [
     ("xtc_probability", float, "chance per token that XTC drops the top choices, 0-1"),
     ("xtc_threshold", float, "XTC drops tokens at least this likely, 0-0.5"),
     ("seed", int, "random seed for reproducible sampling (-1 = a new random seed, as in prompt configs)"),
+    ("speculative", str, "ngram: draft tokens by prompt lookup and check them in one pass (same answers, faster copies); off"),
+    ("draft_tokens", int, "most tokens drafted at a time with --speculative ngram, 1-16"),
 ]
+DECODING_FLAGS = ("speculative", "draft_tokens")  # the sampling flags of commands whose sampling comes from profiles
+
+
+def add_decoding_flags(parser: argparse.ArgumentParser) -> None:
+    """``--speculative`` and ``--draft-tokens``, for the app and the server (their other sampling comes from profiles)."""
+    group = parser.add_argument_group("decoding")
+    for name, kind, help_text in SAMPLING_FLAGS:
+        if name in DECODING_FLAGS:
+            group.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=help_text)
 
 
 def add_model_flags(parser: argparse.ArgumentParser, kv_cache: bool = False) -> None:
@@ -197,6 +208,7 @@ def stats_line(done: Any) -> str:
         f"[{done.finish_reason}] prompt {s.prompt_tokens} tok ({s.cached_tokens} cached), {s.completion_tokens} generated, "
         f"TTFT {s.ttft_s:.2f}s, prefill {s.prefill_tps:.1f} tok/s, decode {s.decode_tps:.1f} tok/s, "
         f"peak memory {s.peak_memory_gb:.2f} GB"
+        + (f", drafts kept {s.accepted_tokens}/{s.drafted_tokens}" if s.drafted_tokens else "")
     )
 
 

@@ -8,7 +8,7 @@ import sys
 
 from ..errors import UserError
 from ..version import __version__
-from .common import add_model_flags, add_tool_flags, progress_display, run_main, tool_options
+from .common import add_decoding_flags, add_model_flags, add_tool_flags, checked_sampling, progress_display, run_main, tool_options
 from .launch import add_group_flags, grouped
 from .logs import add_logs_parser, run_logs
 from .tools import add_tools_parser
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-config", help="a prompt config JSON file")
     parser.add_argument("--chat", help="resume a saved chat (its id, a unique start of it, or a path)")
     add_tool_flags(parser)
+    add_decoding_flags(parser)
     add_group_flags(parser)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="show platform, MLX backend, BLAS, Harmony vocabulary, default model and folders")
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     http_bench.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
     http_bench.add_argument("--rounds", type=int, default=3, help="answers per side (default 3)")
     http_bench.add_argument("--json", action="store_true", help="print one JSON line")
+    speculative = bench_sub.add_parser("speculative", help="prompt-lookup drafts on code edits and prose: tok/s against "
+                                       "raw mlx-lm and against drafts off, one stream and several")
+    add_model_flags(speculative)
+    speculative.add_argument("--max-tokens", type=int, default=256, help="tokens per answer (default 256)")
+    speculative.add_argument("--rounds", type=int, default=2, help="answers per prompt and side (default 2)")
+    speculative.add_argument("--streams", type=int, default=8, help="streams at once in the burst (default 8)")
+    speculative.add_argument("--json", action="store_true", help="print one JSON line")
     agent = bench_sub.add_parser("agent", help="a coding agent's traffic (shared opening, tool loops, sessions at once): "
                                  "this server against mlx_lm.server")
     agent.add_argument("--model", "-m", help="mlx-lm folder, .gguf file or Hugging Face repo id (default: the embedded model; "
@@ -233,6 +241,16 @@ def _bench_interrupt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_speculative(args: argparse.Namespace) -> int:
+    from ..bench.speculative_bench import format_table, run_speculative_bench
+
+    _check_counts(args, ("max_tokens", "rounds", "streams"))
+    with progress_display(sys.stderr.isatty()) as progress:
+        result = run_speculative_bench(args.model, args.max_tokens, args.rounds, args.streams, progress)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def _bench_agent(args: argparse.Namespace) -> int:
     from ..bench.agent_bench import SERVERS, format_table, run_agent_bench
     from ..bench.agent_opening import TOOLS
@@ -313,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         bench = {"turns": _bench_turns, "logs": _bench_logs, "tui": _bench_tui, "server": _bench_server,
                  "dataset": _bench_dataset, "report": _bench_report, "blas": _bench_blas, "http": _bench_http,
-                 "constrained": _bench_constrained, "agent": _bench_agent, "interrupt": _bench_interrupt}.get(args.bench_command)
+                 "constrained": _bench_constrained, "agent": _bench_agent, "interrupt": _bench_interrupt,
+                 "speculative": _bench_speculative}.get(args.bench_command)
         if bench is None:
             return run_main(grouped(args, __spec__.name, argv, lambda: _bench_engine(args)))
         return run_main(lambda: bench(args))
@@ -326,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..tui.app import StartOptions, run_app
 
     def start() -> int:
-        options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat, tool_options(args))
+        options = StartOptions(args.model, args.profile, args.profiles_file, args.prompt_config, args.chat, tool_options(args),
+                               sampling=checked_sampling(args))
         return run_app(options)
 
     return run_main(grouped(args, __spec__.name, argv, start, full_screen=True))

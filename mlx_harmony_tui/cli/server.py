@@ -13,7 +13,7 @@ from ..server.app import create_app
 from ..server.background import listen
 from ..server.body_limit import DEFAULT_MAX_REQUEST_MB, MB
 from ..server.catalog import ModelCatalog
-from .common import add_model_flags, progress_display, run_main
+from .common import add_decoding_flags, add_model_flags, checked_sampling, progress_display, run_main
 from .launch import add_group_flags, grouped
 
 API_KEY_ENV = "MLX_HARMONY_API_KEY"
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "/v1/responses, /v1/models, /health) and Anthropic's Messages API (/v1/messages), streaming token by token.",
     )
     add_model_flags(parser)
+    add_decoding_flags(parser)
     add_group_flags(parser)
     parser.add_argument("--profile", help="start with this profile (model + prompt config + sampling)")
     parser.add_argument("--profiles-file", help="the profiles JSON file; every profile in it is served under its name")
@@ -66,7 +67,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.api_key is not None and not args.api_key.strip():
         raise UserError("--api-key: must not be empty")
     origins = _origins(args.allowed_origins)
-    catalog = ModelCatalog.from_flags(args.model, args.profile, args.profiles_file)
+    catalog = ModelCatalog.from_flags(args.model, args.profile, args.profiles_file).with_sampling(checked_sampling(args))
     sock = listen(args.host, args.port)
     settings, problems = load_app_settings()
     for problem in problems:

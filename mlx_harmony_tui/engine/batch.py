@@ -22,16 +22,23 @@ cancels take effect from the very next token.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..runtime import mlx_core
 from . import lm
-from .lookup import DraftPolicy, PromptLookup
+from .lookup import DraftPace, DraftPolicy, PromptLookup
 from .sequence import Sequence
 from .verify import settle
 
 mx = mlx_core()
+
+# Rows that drop more drafts than others get more left padding in the batch's full-attention layers; past this
+# spread (positions every step reads and skips), the rows are copied into fresh batch caches.
+MAX_PADDING_SPREAD = 512
+REPACK_CHECK_EVERY = 32
+QUIET_STEPS = 16  # after drafts were judged not worth a step, this many steps go by before looking again
 
 
 @dataclass
@@ -54,6 +61,9 @@ class DecodeBatch:
         self._fresh: list[bool] = []  # per row: its input is its prompt's last token, not a generated one
         self._known: list[int | None] = []  # per row: its input's id when the host has it (None: still on the device)
         self._steps = 0
+        self.pace = DraftPace()
+        self._plain_started: tuple[float, int] | None = None  # when the last step without drafts began, and its rows
+        self._quiet_until = 0  # drafts did not pay at the last look: steps go on without looking until this one
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -107,6 +117,13 @@ class DecodeBatch:
         self._steps += 1
         if self._share is None and self._may_draft():
             return self._checked_step(cancelled, sink, before_wait)
+        return self._timed_plain_step(cancelled, sink, before_wait)
+
+    def _timed_plain_step(self, cancelled: set[str], sink, before_wait: Callable[[], None]) -> list[Sequence]:
+        now, rows = time.perf_counter(), len(self.rows)
+        if self._plain_started is not None and self._plain_started[1] == rows:
+            self.pace.note(rows, 1, now - self._plain_started[0])  # steps overlap: one step's cost is the time between starts
+        self._plain_started = (now, rows)
         return self._plain_step(cancelled, sink, before_wait)
 
     def _plain_step(self, cancelled: set[str], sink, before_wait: Callable[[], None]) -> list[Sequence]:
@@ -165,6 +182,8 @@ class DecodeBatch:
 
     def _may_draft(self) -> bool:
         """Whether some row is likely to have a draft at this step."""
+        if self._steps < self._quiet_until:
+            return False
         for i, seq in enumerate(self.rows):
             policy = None if self._fresh[i] else self._policy(seq)
             if policy is None or not policy.wants(self._steps):
@@ -181,6 +200,13 @@ class DecodeBatch:
         room = min(seq.sampler.upcoming.max_tokens, seq.room) - len(seq.generated) - 1  # the fed token takes one
         return seq.lookup.propose(token, min(policy.length(), room))
 
+    def _expected(self, drafts: list[list[int]]) -> dict[int, float]:
+        """Tokens a step is expected to give at each width, from each drafting row's acceptance so far."""
+        longest = max(map(len, drafts))
+        return {width: sum(1 + (seq.policy.expected(min(len(draft), width - 1)) if draft else 0.0)
+                           for seq, draft in zip(self.rows, drafts))
+                for width in range(2, longest + 2)}
+
     def _host_inputs(self) -> list[int]:
         """Every row's input id (read from the device where it was drawn there)."""
         unknown = [i for i, known in enumerate(self._known) if known is None]
@@ -194,9 +220,15 @@ class DecodeBatch:
         """Feed each row its input and its draft, keep what the samplers accept, and forget the rest."""
         fed = self._host_inputs()
         drafts = [self._draft(i, seq, fed[i]) for i, seq in enumerate(self.rows)]
-        width = 1 + max(map(len, drafts))
+        if not any(drafts):
+            return self._timed_plain_step(cancelled, sink, before_wait)
+        width = self.pace.best_width(len(self.rows), self._expected(drafts))
         if width == 1:
-            return self._plain_step(cancelled, sink, before_wait)
+            self._quiet_until = self._steps + QUIET_STEPS
+            return self._timed_plain_step(cancelled, sink, before_wait)
+        self._plain_started = None
+        started = time.perf_counter()
+        drafts = [draft[: width - 1] for draft in drafts]
         grid = [[fed[i], *draft] + [fed[i]] * (width - 1 - len(draft)) for i, draft in enumerate(drafts)]
         logits = lm.forward_tokens(self._loaded, mx.array(grid), self._cache)
         before_wait()
@@ -238,6 +270,9 @@ class DecodeBatch:
             if i not in ended:
                 self._inputs[i], self._known[i] = mx.array([token]), token
         lm.forget_last(self._cache, forget)
+        self.pace.note(len(self.rows), width, time.perf_counter() - started)
+        if len(self.rows) > 1 and self._steps % REPACK_CHECK_EVERY == 0 and lm.padding_spread(self._cache) > MAX_PADDING_SPREAD:
+            self._cache = lm.batch_cache([lm.row_cache(self._cache, i) for i in range(len(self.rows))])
         leaving = [self.rows[i] for i in ended]
         self.remove(leaving)
         return leaving

@@ -235,6 +235,21 @@ def forget_last(cache: list, counts: list[int]) -> None:
             raise TypeError(f"cannot take tokens back out of a {type(layer).__name__}")
 
 
+def padding_spread(batch: list) -> int:
+    """How many more padding positions the most padded row of ``batch`` has than the least (full-attention layers)."""
+    spread = 0
+    for layer in batch:
+        if isinstance(layer, BatchKVCache):
+            padding = layer.left_padding.tolist()
+            low = min(padding)
+            if low > 0:  # every row has it: cut it off (mlx-lm's filter does the same)
+                layer.keys, layer.values = layer.keys[..., low:, :], layer.values[..., low:, :]
+                layer._idx -= low
+                layer.left_padding = layer.left_padding - low
+            spread = max(spread, max(padding) - low)
+    return spread
+
+
 def _cut_window_end(layer, count: int) -> None:
     """A window layer just fed several tokens holds them in time order, its length its write index: cut its end."""
     if not count:

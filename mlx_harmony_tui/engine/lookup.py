@@ -102,3 +102,41 @@ class DraftPolicy:
             return
         self.misses += 1
         self.resume_at = step + min(2**self.misses, MAX_BACKOFF_STEPS)
+
+
+class DraftPace:
+    """How long a decode step takes, by rows and tokens fed per row, measured as the batch runs.
+
+    A step that checks drafts feeds every row ``width`` tokens: on a GPU it
+    costs about what a one-token step costs; on a CPU, more. It is worth it
+    where the tokens it is expected to give per second beat a plain step's.
+    """
+
+    def __init__(self) -> None:
+        self._seconds: dict[tuple[int, int], float] = {}
+
+    def note(self, rows: int, width: int, seconds: float) -> None:
+        key = (rows, width)
+        old = self._seconds.get(key)
+        if old is not None and seconds > 4 * old:
+            return  # the thread did other work in between (a prefill chunk): not this step's cost
+        self._seconds[key] = seconds if old is None else 0.8 * old + 0.2 * seconds
+
+    def best_width(self, rows: int, expected: dict[int, float]) -> int:
+        """The width (1: no drafts) with the most tokens a second; ``expected[w]`` is the tokens a step of width w gives.
+
+        A width never measured at this row count is tried once it might pay.
+        """
+        plain = self._seconds.get((rows, 1))
+        if plain is None:
+            return 1
+        best, best_rate = 1, rows / plain
+        for width, tokens in sorted(expected.items()):
+            seconds = self._seconds.get((rows, width))
+            if seconds is None:
+                if tokens > rows:
+                    return width
+                continue
+            if tokens / seconds > best_rate * 1.02:
+                best, best_rate = width, tokens / seconds
+        return best

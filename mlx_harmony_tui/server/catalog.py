@@ -9,7 +9,7 @@ config and sampling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config.profiles import profiles_files
@@ -79,6 +79,13 @@ class ModelCatalog:
     def for_model(cls, model: str | None) -> "ModelCatalog":
         """Only the one model, with default settings (no profiles)."""
         return cls([ServedModel(display_name(model), resolve_run_settings(model=model))])
+
+    def with_sampling(self, changes: dict) -> "ModelCatalog":
+        """Every entry with ``changes`` (range-checked SamplingParams fields, e.g. ``--speculative``) over its sampling."""
+        if not changes:
+            return self
+        return type(self)([replace(entry, settings=replace(entry.settings, sampling=entry.settings.sampling.with_changes(**changes)))
+                           for entry in self._entries.values()])
 
     def get(self, name: str) -> ServedModel:
         """The entry named ``name``; APIError 404 ``model_not_found`` otherwise."""

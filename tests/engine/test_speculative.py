@@ -10,7 +10,7 @@ import pytest
 
 from mlx_harmony_tui.config.sampling import SamplingParams
 from mlx_harmony_tui.engine.events import Done
-from mlx_harmony_tui.engine.lookup import DraftPolicy, PromptLookup
+from mlx_harmony_tui.engine.lookup import DraftPace, DraftPolicy, PromptLookup
 from mlx_harmony_tui.engine.verify import settle
 from mlx_harmony_tui.harmony.render import HarmonySettings
 
@@ -41,6 +41,24 @@ def test_a_request_whose_drafts_fail_stops_drafting_for_longer_each_time():
     assert not policy.wants(15) and policy.wants(16)
     policy.record(step=16, drafted=6, accepted=2)
     assert policy.wants(17) and policy.length() == 4 and policy.misses == 0
+
+
+def test_drafts_are_checked_only_where_the_measured_steps_say_they_pay():
+    pace = DraftPace()
+    assert pace.best_width(4, {3: 9.0}) == 1  # no plain step measured yet
+    pace.note(4, 1, 0.100)
+    assert pace.best_width(4, {3: 3.5}) == 1  # expected fewer tokens than a plain step gives: not even tried
+    assert pace.best_width(4, {3: 6.0}) == 3  # never measured, might pay: tried
+    pace.note(4, 3, 0.200)  # a CPU: three tokens a row cost twice a plain step
+    assert pace.best_width(4, {3: 6.0}) == 1 and pace.best_width(4, {3: 10.0}) == 3
+    pace.note(4, 3, 5.0)  # a step that waited on other work is not taken as the step's cost
+    assert pace.best_width(4, {3: 10.0}) == 3
+
+
+@pytest.fixture
+def always_draft(monkeypatch):
+    """Check drafts at every step, whatever the pace (the tests below are about answers, not speed)."""
+    monkeypatch.setattr(DraftPace, "best_width", lambda self, rows, expected: max(expected, default=1))
 
 
 def test_settle_keeps_the_leading_accepted_drafts_and_takes_the_draw_after_them():
@@ -106,7 +124,7 @@ def _answers(generator, messages_list, speculative: str, together: bool = False,
         return list(pool.map(one, messages_list))
 
 
-def test_greedy_answers_are_the_same_with_drafts_checked(generator):
+def test_greedy_answers_are_the_same_with_drafts_checked(generator, always_draft):
     prompts = [COPY, QUOTE, STORY]
     off = _answers(generator, prompts, "off", temperature=0, max_tokens=120)
     on = _answers(generator, prompts, "ngram", temperature=0, max_tokens=120)
@@ -116,8 +134,13 @@ def test_greedy_answers_are_the_same_with_drafts_checked(generator):
     assert all(d.stats.drafted_tokens == 0 for d in off)
 
 
-def test_batched_rows_each_keep_their_own_drafts(generator):
-    """Rows accepting different numbers of tokens per step, in one batch: each as it is alone and without drafts."""
+def test_batched_rows_each_keep_their_own_drafts(generator, monkeypatch, always_draft):
+    """Rows accepting different numbers of tokens per step, in one batch: each as it is alone and without drafts
+    (with the rows copied into fresh batch caches every few steps, as when their padding spreads too far)."""
+    from mlx_harmony_tui.engine import batch
+
+    monkeypatch.setattr(batch, "MAX_PADDING_SPREAD", 4)
+    monkeypatch.setattr(batch, "REPACK_CHECK_EVERY", 3)
     prompts = [COPY, QUOTE, STORY, COPY]
     sampling = {"temperature": 0, "max_tokens": 90}
     off = _answers(generator, prompts, "off", **sampling)
@@ -127,7 +150,7 @@ def test_batched_rows_each_keep_their_own_drafts(generator):
     assert sum(d.stats.accepted_tokens for d in on) > 40
 
 
-def test_tiny_gpt_oss_same_answers_past_its_sliding_window(tiny_gpt_oss_dir):
+def test_tiny_gpt_oss_same_answers_past_its_sliding_window(tiny_gpt_oss_dir, always_draft):
     from mlx_harmony_tui import TokenGenerator
 
     settings = HarmonySettings(conversation_start_date="2026-11-26")

@@ -62,6 +62,8 @@ class StatusBar(Static):
             self.ttft = f"{stats.ttft_s:.2f} s"
         if stats.decode_tps:
             self.speed = f"{stats.decode_tps:.1f} tok/s"
+            if stats.drafted_tokens:  # speculative decoding: how many of the drafted tokens the model kept
+                self.speed += f" ({stats.accepted_tokens / stats.drafted_tokens:.0%} of drafts kept)"
         used = stats.prompt_tokens + stats.completion_tokens
         self.context = f"{used}/{context_limit}" if context_limit else str(used)
         self.memory = f"{stats.peak_memory_gb:.2f} GB"
