@@ -77,6 +77,8 @@ class PromptConfig(BaseModel):
     max_tokens: int | None = None
     seed: int | None = None
     reseed_each_turn: bool | None = None
+    speculative: Literal["off", "ngram"] | None = None
+    draft_tokens: int | None = None
 
     @field_validator("reasoning_effort", mode="before")
     @classmethod

@@ -135,9 +135,16 @@ class Group:
 
     def share(self, obj: Any = None) -> Any:
         """Rank 0's ``obj`` on every rank (None when rank 0 had nothing to say); blocks until rank 0 speaks."""
-        mx = self._mx
         data = pickle.dumps(obj) if self.rank == 0 and obj is not None else b""
-        size = int(self._all_sum(mx.array([len(data)], dtype=mx.int32)).item())
+        return self.share_bytes(data, self.size_of(data))
+
+    def size_of(self, data: bytes) -> int:
+        """The length of rank 0's ``data``, on every rank (the others pass b"")."""
+        return int(self._all_sum(self._mx.array([len(data)], dtype=self._mx.int32)).item())
+
+    def share_bytes(self, data: bytes, size: int) -> Any:
+        """Rank 0's pickled ``data`` on every rank, unpickled, when every rank already knows its ``size`` (0: None)."""
+        mx = self._mx
         if size == 0:
             return None
         if self.rank == 0:
@@ -146,7 +153,7 @@ class Group:
             buffer = mx.zeros((size,), dtype=mx.uint8)
         summed = self._all_sum(buffer)
         mx.eval(summed)
-        return obj if self.rank == 0 else pickle.loads(bytes(memoryview(summed)))
+        return pickle.loads(data if self.rank == 0 else bytes(memoryview(summed)))
 
     def gather_text(self, text: str) -> list[str]:
         """Every rank's ``text`` (cut to TEXT_BYTES), in rank order: how each rank says what went wrong."""
@@ -157,9 +164,16 @@ class Group:
         summed = self._all_sum(mx.array(rows, dtype=mx.uint8))
         return [bytes(row).rstrip(b"\0").decode("utf-8", "replace") for row in summed.tolist()]
 
-    def share_tokens(self, tokens: Any) -> Any:
-        """Rank 0's tokens on every rank (lazy): every rank then decodes exactly what rank 0 sampled."""
+    def share_tokens(self, tokens: Any, header: int | None = None) -> Any:
+        """Rank 0's tokens on every rank (lazy): every rank then decodes exactly what rank 0 sampled.
+
+        With a ``header`` (rank 0's number, say the size of what it will share
+        next), the one exchange carries it too: returns ``(tokens, header)``,
+        the header a lazy scalar.
+        """
         mx = self._mx
+        if header is not None:
+            tokens = mx.concatenate([tokens, mx.array([header], dtype=tokens.dtype)])
         mine = tokens if self.rank == 0 else mx.zeros_like(tokens)
         shared = self._all_sum(mine)
         if self.launch.backend == "ring":
@@ -167,7 +181,7 @@ class Group:
             # forward pass, crashed rank 0 (SIGSEGV in tolist) in 2 of 13 kills under load, where evaluated here it
             # raised a clear error in 25 of 25. The step waits for its tokens a little earlier instead.
             mx.eval(shared)
-        return shared
+        return shared if header is None else (shared[:-1], shared[-1])
 
     def gather_value(self, local: float) -> list[float]:
         """Every rank's ``local`` value (say, the memory it holds), in rank order."""

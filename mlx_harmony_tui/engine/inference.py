@@ -30,6 +30,7 @@ from .events import Done, Error, Event, ModelInfo, ModelLoaded, ModelLoading
 from .group import SHARD_ENV, Group, GroupLost, is_link_error, launched
 from .lockstep import HEARTBEAT_S, Lockstep, RankZeroCall, Round, StallWatch, agree, in_turn, stall_limit
 from .memory import default_budget_bytes
+from .model_checks import kv_settings, protected_ids
 from .requests import Call, Cancel, Generate, LoadModel, Request, Shutdown, UpdateSampling
 
 # The modules that import MLX or mlx-lm (about 2 s) are imported where a model is
@@ -246,23 +247,14 @@ class InferenceThread:
                 self._apply(round_)
                 self._waiting.extend(round_.requests)
             return True
-        arrivals: list[Request] = []
-        try:
-            first = self._queue.get(block=block, timeout=HEARTBEAT_S if block and lockstep is not None else wait)
-            arrivals.append(first)
-            while True:
-                arrivals.append(self._queue.get(block=False))
-        except queue.Empty:
-            pass
+        prepared = lockstep is not None and lockstep.prepared  # decided during the last step: nothing to wait for
+        arrivals = [] if prepared else self._arrivals(block, HEARTBEAT_S if block and lockstep is not None else wait)
         self._waiting.extend(arrivals)  # before the round is shared: a stall hands them to the next thread
         if lockstep is None:
             return True
-        with self._lock:
-            cancelled, updates, self._updates = frozenset(self._cancelled), self._updates, {}
-        pace = self._scheduler.pace.coefficients if self._scheduler is not None else (0.0, 0.0, 0.0)
         try:
             with self._watch.waiting():
-                round_ = lockstep.lead(arrivals, cancelled, updates, pace, self._budget)
+                round_ = lockstep.lead_prepared() if prepared else lockstep.lead(*self._round_news(arrivals))
         except Exception as exc:
             if self._epoch != epoch or not is_link_error(exc):
                 raise
@@ -272,6 +264,28 @@ class InferenceThread:
             return False
         self._apply(round_, leads=True)
         return True
+
+    def _arrivals(self, block: bool, timeout: float | None) -> list[Request]:
+        arrivals: list[Request] = []
+        try:
+            arrivals.append(self._queue.get(block=block, timeout=timeout))
+            while True:
+                arrivals.append(self._queue.get(block=False))
+        except queue.Empty:
+            return arrivals
+
+    def _round_news(self, arrivals: list[Request]) -> tuple:
+        """Rank 0: the next round's requests, cancels, sampling changes, prefill pace and budget (see Lockstep.lead)."""
+        with self._lock:
+            cancelled, updates, self._updates = frozenset(self._cancelled), self._updates, {}
+        pace = self._scheduler.pace.coefficients if self._scheduler is not None else (0.0, 0.0, 0.0)
+        return arrivals, cancelled, updates, pace, self._budget
+
+    def _next_round(self) -> tuple:
+        """Rank 0, during a decode step: the next round, with what has arrived by now."""
+        arrivals = self._arrivals(False, None)
+        self._waiting.extend(arrivals)
+        return self._round_news(arrivals)
 
     def _apply(self, round_: Round, leads: bool = False) -> None:
         self._round_cancelled = round_.cancelled
@@ -456,44 +470,21 @@ class InferenceThread:
             tool_calling=resolved.is_gpt_oss or lm.tool_call_format(self.loaded) is not None,
         )
         try:
-            self._kv = self._kv_settings(request, resolved)
+            self._kv = kv_settings(request, resolved, self.loaded)
         except UserError:
             self.loaded = self.info = None
             raise
-        self._protected = self._protected_ids(self.loaded)
+        self._protected = protected_ids(self.loaded)
         if self._caches is None:
             self._caches = PrefixCache(self._budget)
         # Under a group each rank holds only its part of a cache: a file of one rank's part is of no use alone.
         disk = DiskCaches(self._disk_cache[0], self.loaded, self._disk_cache[1]) if self._disk_cache and not group else None
+        share = (lambda tokens: self._lockstep.share_step(tokens, self._next_round)) if group else None
         self._scheduler = Scheduler(self.loaded, self.info, self._caches, self._kv, self._protected, self._harmony, self._emit,
-                                    self._cancelled_now, self._samplers, disk, group)
+                                    self._cancelled_now, self._samplers, disk, group, share)
         self._sink(ModelLoaded(request.request_id, self.info, time.perf_counter() - start))
-
-    def _kv_settings(self, request: LoadModel, resolved) -> tuple[int | None, int]:
-        """Check a KV quantization request against the loaded model."""
-        from . import lm
-
-        if request.kv_bits is None:
-            return (None, 64)
-        if resolved.is_gpt_oss or not lm.quantizable_cache(self.loaded):
-            kind = "GPT-OSS models" if resolved.is_gpt_oss else f"{resolved.name}"
-            raise UserError(
-                f"kv_bits: {kind} cannot use a quantized KV cache: their sliding-window layers' cache "
-                "cannot be quantized (it crashes or gives wrong output); leave kv_bits unset"
-            )
-        return (request.kv_bits, request.kv_group_size)
 
     def _harmony(self):
         if self._harmony_encoding is None:
             self._harmony_encoding = load_encoding()
         return self._harmony_encoding
-
-    @staticmethod
-    def _protected_ids(loaded) -> list[int]:
-        """Tokens XTC must never drop: end-of-sequence and newlines."""
-        ids = set(loaded.eos_token_ids)
-        for text in ("\n", "\n\n"):
-            encoded = loaded.tokenizer.encode(text, add_special_tokens=False)
-            if len(encoded) == 1:
-                ids.add(encoded[0])
-        return sorted(ids)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
 import time
 from contextlib import contextmanager
@@ -72,18 +73,56 @@ class Lockstep:
         self.group = group
         self.leads = group.rank == 0
         self._said: tuple[frozenset[str], tuple[float, float, float]] | None = None  # the last round's cancels and pace
+        self._prepared: tuple[Round, bytes] | None = None  # rank 0: the round decided during the last step
+        self._announced: Any = None  # another rank: the size of that round, received with the step's tokens
+
+    def _news(self, requests: list[Request], cancelled: frozenset[str], updates: dict[str, SamplingParams],
+              pace: tuple[float, float, float], budget: int | None) -> tuple[Round, bytes]:
+        """The round, and what the others need of it: nothing when nothing changed."""
+        news = bool(requests or updates) or self._said != (cancelled, pace)
+        round_ = Round([shareable(r) for r in requests], cancelled, updates, pace, budget)
+        self._said = (cancelled, pace)
+        return round_, pickle.dumps(round_) if news else b""
 
     def lead(self, requests: list[Request], cancelled: frozenset[str], updates: dict[str, SamplingParams],
              pace: tuple[float, float, float], budget: int | None) -> Round:
         """Rank 0: share this round (only a tiny "nothing new" when nothing changed)."""
-        news = bool(requests or updates) or self._said != (cancelled, pace)
-        round_ = Round([shareable(r) for r in requests], cancelled, updates, pace, budget)
-        self.group.share(round_ if news else None)
-        self._said = (cancelled, pace)
+        round_, data = self._news(requests, cancelled, updates, pace, budget)
+        self.group.share_bytes(data, self.group.size_of(data))
         return round_
+
+    @property
+    def prepared(self) -> bool:
+        """Rank 0: the next round was decided during the last decode step (its size already shared)."""
+        return self._prepared is not None
+
+    def lead_prepared(self) -> Round:
+        """Rank 0: the round decided during the last step; its contents are shared only if they hold news."""
+        round_, data = self._prepared
+        self._prepared = None
+        self.group.share_bytes(data, len(data))
+        return round_
+
+    def share_step(self, tokens: Any, prepare: Callable[[], tuple]) -> Any:
+        """A decode step's tokens (rank 0's) on every rank, with the size of the next round in the same exchange.
+
+        ``prepare`` (rank 0) gives the next round's ``(requests, cancelled,
+        updates, pace, budget)`` as :meth:`lead` takes them.
+        """
+        size = 0
+        if self.leads:
+            self._prepared = self._news(*prepare())
+            size = len(self._prepared[1])
+        shared, announced = self.group.share_tokens(tokens, size)
+        if not self.leads:
+            self._announced = announced
+        return shared
 
     def follow(self) -> Round | None:
         """Another rank: wait for rank 0's next round (None: nothing new)."""
+        if self._announced is not None:
+            size, self._announced = int(self._announced.item()), None
+            return self.group.share_bytes(b"", size)
         return self.group.share()
 
     def farewell(self) -> None:

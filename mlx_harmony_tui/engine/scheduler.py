@@ -90,7 +90,8 @@ class Scheduler:
 
     def __init__(self, loaded: Any, info: ModelInfo, caches: PrefixCache, kv: tuple[int | None, int],
                  protected: list[int], encoding: Callable[[], Any], sink: Sink, cancelled: Callable[[], set[str]],
-                 samplers: dict[str, LiveSampler], disk: DiskCaches | None = None, group: Group | None = None):
+                 samplers: dict[str, LiveSampler], disk: DiskCaches | None = None, group: Group | None = None,
+                 share: Callable[[Any], Any] | None = None):
         self._loaded, self._info, self._caches, self._kv = loaded, info, caches, kv
         self._protected, self._encoding, self._cancelled = protected, encoding, cancelled
         self._sink = HeldEvents(sink)
@@ -99,7 +100,9 @@ class Scheduler:
         self._batchable = lm.batchable(empty.layers)  # quantized KV caches are not: such sequences run one at a time
         self._ends = frozenset((END, CALL, RETURN) if info.is_gpt_oss else loaded.eos_token_ids)  # tokens ending a message
         self._queue = PrefillQueue(caches, self._windowed)
-        self._batch = DecodeBatch(loaded, group.share_tokens if group is not None else None)
+        # In a group, each step's tokens are rank 0's: ``share`` (the lockstep's, carrying the next round's size) or the
+        # group's own exchange.
+        self._batch = DecodeBatch(loaded, share or (group.share_tokens if group is not None else None))
         self.pace = PrefillPace()  # rank 0's measurements, in a group
         self._measures = group is None or group.rank == 0
         self._steps = 0
