@@ -60,6 +60,8 @@ class Finished:
     completion_tokens: int
     reasoning_tokens: int = 0  # of completion_tokens, those on the analysis channel
     stop_sequence: str | None = None  # the stop sequence that ended the answer, if one did
+    drafted_tokens: int = 0  # tokens prompt lookup drafted (speculative decoding)
+    accepted_tokens: int = 0  # of which the model kept
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def _relay(generator, job, stops: tuple[str, ...], events: Iterator[Event], chan
                 job.emit(TextPiece("content", tail))
             s = event.stats
             reason = "stop" if stop.hit else event.finish_reason
-            job.emit(Finished(reason, s.prompt_tokens, s.cached_tokens, s.completion_tokens, reasoning_tokens, stop.matched))
+            job.emit(Finished(reason, s.prompt_tokens, s.cached_tokens, s.completion_tokens, reasoning_tokens, stop.matched,
+                              s.drafted_tokens, s.accepted_tokens))
 
 
 @dataclass(frozen=True)

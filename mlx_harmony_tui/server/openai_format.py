@@ -89,12 +89,14 @@ def now() -> int:
     return int(time.time())
 
 
-def usage(prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> dict:
+def usage(prompt_tokens: int, cached_tokens: int, completion_tokens: int, drafted: int = 0, accepted: int = 0) -> dict:
+    """OpenAI's usage; drafts of speculative decoding as its predicted outputs' accepted and rejected tokens."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": cached_tokens},
+        "completion_tokens_details": {"accepted_prediction_tokens": accepted, "rejected_prediction_tokens": drafted - accepted},
     }
 
 

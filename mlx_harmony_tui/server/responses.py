@@ -14,7 +14,8 @@ from .openai_format import new_id, now, tool_call, usage
 
 
 def _usage(finished: Finished) -> dict:
-    return usage(finished.prompt_tokens, finished.cached_tokens, finished.completion_tokens)
+    return usage(finished.prompt_tokens, finished.cached_tokens, finished.completion_tokens, finished.drafted_tokens,
+                 finished.accepted_tokens)
 
 
 class ChatReply:

@@ -43,7 +43,7 @@ class SamplingFields(_Body):
     _valid_unicode = model_validator(mode="before")(reject_lone_surrogates)
 
     SAMPLING_NAMES: ClassVar[tuple[str, ...]] = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
-                      "seed")
+                      "seed", "speculative", "draft_tokens")
 
     temperature: float | None = None
     top_p: float | None = None
@@ -53,6 +53,8 @@ class SamplingFields(_Body):
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     seed: int | None = None
+    speculative: Literal["off", "ngram"] | None = None  # extensions: prompt-lookup drafts for this request
+    draft_tokens: int | None = None
 
     def sampling_changes(self) -> dict[str, Any]:
         """The sampling fields the client set, named as SamplingParams names them."""

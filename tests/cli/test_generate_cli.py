@@ -80,6 +80,19 @@ def test_answer_names_paris_and_stats_go_to_stderr(default_model_dir):
     assert any(STATS_LINE.search(line) for line in result.stderr.splitlines()), result.stderr
 
 
+def test_speculative_flag_gives_the_same_answer_and_says_how_many_drafts_were_kept(default_model_dir):
+    prompt = "Repeat exactly: the lamp is lit, the lamp is lit, the lamp is lit, the lamp is lit, the lamp is lit."
+    off = generate("--prompt", prompt, "--temperature", "0", "--max-tokens", "40", "--speculative", "off", "--stats")
+    on = generate("--prompt", prompt, "--temperature", "0", "--max-tokens", "40", "--speculative", "ngram",
+                  "--draft-tokens", "4", "--stats")
+    assert off.returncode == 0 and on.returncode == 0, on.stderr
+    assert on.stdout == off.stdout and "lamp" in on.stdout
+    assert "drafts kept" not in off.stderr
+    assert re.search(r"drafts kept \d+/\d+", on.stderr), on.stderr  # a first draft is always checked: its cost is not known before
+    refused = generate("--prompt", prompt, "--speculative", "eagle")
+    assert "--speculative" in assert_one_error_line(refused)
+
+
 def test_prompt_piped_on_stdin(default_model_dir):
     result = generate("--temperature", "0", stdin=FRANCE_PROMPT + "\n")
     assert result.returncode == 0, result.stderr

@@ -208,3 +208,45 @@ def test_taking_drafts_back_leaves_the_caches_as_a_cold_prefill_would(tiny_gpt_o
     for i, (prompt, row, count) in enumerate(zip(prompts, fed, forget)):
         want = cold_next(prompt + row[: len(row) - count] + second[i], [97, 96][i])
         assert mx.allclose(got[i : i + 1], want, atol=1e-4).item()
+
+
+def _stream_acting(generator, messages, act_after: int, act, **sampling) -> tuple[int, Done]:
+    received, acted_at, done = 0, None, None
+    for event in generator.stream(messages=messages, conversation=generator.new_conversation_id(), request_id="spec-live",
+                                  speculative="ngram", **sampling):
+        if isinstance(event, Done):
+            done = event
+        elif hasattr(event, "token_ids") and event.token_ids:
+            received += len(event.token_ids)
+            if acted_at is None and received >= act_after:
+                acted_at = received
+                act()
+    return acted_at, done
+
+
+def test_live_changes_and_cancel_reach_a_drafting_answer(generator, always_draft):
+    """A sampling change applies from the next token the model decides (the tokens a step already kept are sent);
+    a cancel ends the answer at the step it arrives; max_tokens is exact."""
+    forced = generator.tokenizer.encode(" banana", add_special_tokens=False)[0]
+    changed_at, steered = _stream_acting(generator, COPY, 10, lambda: generator.update_sampling(
+        request_id="spec-live", logit_bias={forced: 100.0}), temperature=0, max_tokens=60)
+    tokens = list(steered.token_ids)
+    first = tokens.index(forced)
+    assert forced not in tokens[:changed_at] and first <= changed_at + generator.sampling.draft_tokens + 1
+    assert set(tokens[first:]) == {forced} and len(tokens) == 60
+    cancelled_at, cancelled = _stream_acting(generator, COPY, 10, lambda: generator.cancel("spec-live"),
+                                             temperature=0, max_tokens=200)
+    assert cancelled.finish_reason == "cancelled"
+    assert len(cancelled.token_ids) <= cancelled_at + 2 * (generator.sampling.draft_tokens + 1)
+    exact = [e for e in generator.stream(messages=COPY, max_tokens=37, temperature=0, speculative="ngram") if isinstance(e, Done)][0]
+    assert len(exact.token_ids) == 37 and exact.finish_reason == "length" and exact.stats.accepted_tokens > 0
+
+
+def test_quantized_kv_cache_takes_drafts_back_too(default_model_dir, always_draft):
+    from mlx_harmony_tui import TokenGenerator
+
+    with TokenGenerator(str(default_model_dir), kv_bits=8) as generator:
+        off, on = (_answers(generator, [COPY, QUOTE], mode, temperature=0, max_tokens=80) for mode in ("off", "ngram"))
+    for plain, drafted in zip(off, on):
+        assert list(drafted.token_ids) == list(plain.token_ids)
+    assert sum(d.stats.accepted_tokens for d in on) > 20
