@@ -137,10 +137,13 @@ def test_greedy_answers_are_the_same_with_drafts_checked(generator, always_draft
 def test_batched_rows_each_keep_their_own_drafts(generator, monkeypatch, always_draft):
     """Rows accepting different numbers of tokens per step, in one batch: each as it is alone and without drafts
     (with the rows copied into fresh batch caches every few steps, as when their padding spreads too far)."""
-    from mlx_harmony_tui.engine import batch
+    from mlx_harmony_tui.engine import batch, lm
 
     monkeypatch.setattr(batch, "MAX_PADDING_SPREAD", 4)
     monkeypatch.setattr(batch, "REPACK_CHECK_EVERY", 3)
+    spreads: list[int] = []
+    measure = lm.padding_spread
+    monkeypatch.setattr(lm, "padding_spread", lambda cache: spreads.append(measure(cache)) or spreads[-1])
     prompts = [COPY, QUOTE, STORY, COPY]
     sampling = {"temperature": 0, "max_tokens": 90}
     off = _answers(generator, prompts, "off", **sampling)
@@ -148,6 +151,7 @@ def test_batched_rows_each_keep_their_own_drafts(generator, monkeypatch, always_
     for plain, drafted in zip(off, on):
         assert list(drafted.token_ids) == list(plain.token_ids)
     assert sum(d.stats.accepted_tokens for d in on) > 40
+    assert max(spreads) > 4  # the rows were repacked at least once
 
 
 def test_tiny_gpt_oss_same_answers_past_its_sliding_window(tiny_gpt_oss_dir, always_draft):
