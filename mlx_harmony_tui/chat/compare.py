@@ -7,9 +7,12 @@ the session's own prompt with other sampling; it starts from a copy of the
 conversation and computes in a cache of its own. Both answers are saved in
 the session's chat log as versions of the question (two branches from the
 same point), so the version marks, the branch picker and the log browser
-show them like any edit or regeneration. The session goes on from A unless
-:meth:`Comparison.keep` picks B. Side B runs no tools: a tool call it makes
-is shown and saved, not run.
+show them like any edit or regeneration. Until the user keeps one, the chat
+is on A everywhere (:meth:`Comparison.ended` decides it, for every front
+end): the session goes on from A and the log shows A's branch, so resuming,
+previewing, replaying and exporting the chat give A, whichever answer was
+saved last. :meth:`Comparison.keep` picks B. Side B runs no tools: a tool
+call it makes is shown and saved, not run.
 """
 
 from __future__ import annotations
@@ -104,6 +107,17 @@ class Comparison:
         saved = [m.get("log_id") for m in chosen.history if m.get("log_id")]
         return saved[-1] if saved else None
 
+    def ended(self, answered: list[str]) -> str | None:
+        """Both answers have ended, ``answered`` naming the sides that left one: the side the chat goes on from until
+        the user keeps one (None when neither answered).
+
+        That is A, or B when A left nothing; the log records it as the branch the chat shows.
+        """
+        side = next((s for s in SIDES if s in answered), None)
+        if side is not None:
+            self.keep(side)
+        return side
+
     def keep(self, side: str) -> None:
         """Go on from side ``side``'s answer; the other stays in the log as a version of the question."""
         if side not in SIDES:
@@ -111,7 +125,7 @@ class Comparison:
         session, other = self.session, self.other
         if side == "a":
             if session.log is not None and (leaf := self.leaf("a")):
-                session.log.show_branch(leaf)  # B was saved last: the chat opens on A again next time
+                session.log.show_branch(leaf)  # B may have been saved last: the log shows A all the same
             return
         if session.log is not None and (leaf := self.leaf("b")):
             session.show_branch(leaf)

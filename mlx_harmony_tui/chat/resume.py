@@ -1,4 +1,5 @@
-"""Resuming a saved chat: its profile, or else its model and prompt config, and its last sampling come back."""
+"""Resuming a saved chat: its profile, or else its model and prompt config, and the sampling of the branch it opens on
+come back."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ from ..config.prompt_config import PromptConfig
 from ..config.sampling import SamplingParams
 from ..errors import UserError
 from ..logs.branches import path_to
+from ..logs.schema import Chat
 from ..logs.store import ChatLog
 from ..models.resolve import names_hub_repo
 from .history import history_entry
 
 
 def resume_chat(session: Any, log: ChatLog, progress: Callable[[str, float], None] | None = None) -> list[str]:
-    """Make ``session`` continue the saved chat ``log`` from its head (the newest message of its newest branch).
+    """Make ``session`` continue the saved chat ``log`` from its head (the end of the branch the chat shows).
 
-    The chat's profile, or else its model and prompt config, and its last
-    sampling are restored where they still exist; returns one note per
-    thing that could not be, so the user knows what they are talking to.
+    The chat's profile, or else its model and prompt config, and the
+    sampling that branch's last answer was written with are restored where
+    they still exist; returns one note per thing that could not be, so the
+    user knows what they are talking to.
     """
     chat = log.read()
     meta = chat.metadata
@@ -48,7 +51,7 @@ def resume_chat(session: Any, log: ChatLog, progress: Callable[[str, float], Non
                 session.settings = replace(session.settings, prompt_config=config, prompt_config_path=meta.prompt_config_path)
             except ValueError as exc:
                 notes.append(f"the chat's prompt config was not restored: {str(exc).splitlines()[0]}")
-    used = meta.last_hyperparameters or {}
+    used = sampling_at(chat, log.head)
     fields = {k: v for k, v in used.items() if k in SamplingParams.model_fields}
     if fields:
         try:
@@ -62,3 +65,15 @@ def resume_chat(session: Any, log: ChatLog, progress: Callable[[str, float], Non
     session.fresh_cache()
     session.log = log
     return notes
+
+
+def sampling_at(chat: Chat, head: str | None) -> dict[str, Any]:
+    """The sampling the last answer of the branch ending at ``head`` was written with.
+
+    A message records its sampling only when it differs from the message saved before it, in the file's order (another
+    branch's, a comparison's other answer), so it is the newest record up to that answer.
+    """
+    answers = [m.id for m in path_to(chat, head) if m.role == "assistant"]
+    saved = [m.id for m in chat.messages]
+    upto = saved.index(answers[-1]) + 1 if answers else len(saved)
+    return next((m.hyperparameters for m in reversed(chat.messages[:upto]) if m.hyperparameters), chat.metadata.last_hyperparameters)

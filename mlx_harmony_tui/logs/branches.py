@@ -2,8 +2,8 @@
 
 Regenerating an answer or editing a message saves the new turn beside the
 old one (same parent), so nothing said is lost and each version stays
-reachable. The branch shown by default is the one that ends with the newest
-message.
+reachable. The branch a chat shows is the one it was left on
+(``metadata.shown_branch``), else the one that ends with the newest message.
 """
 
 from __future__ import annotations
@@ -27,12 +27,20 @@ def leaves(chat: Chat) -> list[Message]:
     return [m for m in chat.messages if m.id not in tree]
 
 
+def shown_leaf(chat: Chat) -> str | None:
+    """The last message of the branch the chat shows: the one it was left on, else the newest (None: no messages)."""
+    shown = chat.metadata.shown_branch
+    if shown is not None and any(m.id == shown for m in chat.messages):
+        return shown
+    ends = leaves(chat)
+    return ends[-1].id if ends else None
+
+
 def path_to(chat: Chat, message_id: str | None) -> list[Message]:
-    """The messages from the root down to ``message_id`` (the newest branch when None)."""
+    """The messages from the root down to ``message_id`` (the branch the chat shows when None)."""
     by_id = {m.id: m for m in chat.messages}
     if message_id is None:
-        ends = leaves(chat)
-        message_id = ends[-1].id if ends else None
+        message_id = shown_leaf(chat)
     path: list[Message] = []
     seen: set[str] = set()
     while message_id in by_id and message_id not in seen:  # a cycle in a damaged log ends the walk

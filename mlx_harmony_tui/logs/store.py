@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from ..config.files import write_json_atomic
 from ..errors import UserError
 from ..paths import data_dir
-from .branches import branch_count, path_to
+from .branches import branch_count, path_to, shown_leaf
 from .check import check, repair
 from .migrate import MigrationError, migrate
 from .schema import Chat, ChatFile, ChatMetadata, Message, new_id
@@ -317,10 +317,7 @@ class ChatLog:
         self.chat_id = chat_id
         self._unsaved = unsaved  # the chat while it has no file yet
         self.head: str | None = None  # the message this handle's next message answers
-        chat = self.read()
-        ids = {m.id for m in chat.messages}
-        shown = chat.metadata.shown_branch
-        self.head = shown if shown in ids else (chat.messages[-1].id if chat.messages else None)
+        self.head = shown_leaf(self.read())
 
     def handle(self) -> "ChatLog":
         """Another handle on this chat with its own head (starting at this one's), for a second writer: its

@@ -2,8 +2,9 @@
 
 Side A is the chat's own turn (its tools and figures show as usual), side B
 streams beside it; both are saved as versions of the question (see
-:mod:`..chat.compare`). The user keeps one with a button under them; a new
-question without a choice goes on from A.
+:mod:`..chat.compare`, which also says what an undecided comparison is: A).
+The user keeps one with a button under them; the message box keeps the
+focus, so a new question without a choice goes on from A.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 
 from textual import work
 
-from ..chat.compare import Comparison, Contender, contenders
+from ..chat.compare import SIDES, Comparison, Contender, contenders
 from ..engine.events import Done, TextDelta, ToolCall
 from ..errors import UserError
 from .batching import TextBatcher
@@ -28,7 +29,7 @@ class Comparing:
 
     compare_next: Contender | None = None  # the next question is answered twice: by the session and by this
     _comparing: Comparison | None = None  # the comparison answering now
-    _unsettled: tuple[Comparison, CompareTurn] | None = None  # answered, neither side kept yet (A is the default)
+    _unsettled: tuple[Comparison, CompareTurn] | None = None  # both answered, neither kept yet (the chat is on A)
 
     # --- comparing two answers ----------------------------------------------------------------------
 
@@ -61,12 +62,11 @@ class Comparing:
         self.app.push_screen(ComparePicker([c.label for c in found]), chosen)
 
     @work(thread=True, group="generate")
-    def _compare(self, text: str, contender: Contender, view: CompareTurn, user_turn: UserTurn, settle: Comparison | None) -> None:
+    def _compare(self, text: str, contender: Contender, view: CompareTurn, user_turn: UserTurn) -> None:
         failures: dict[str, Exception] = {}
         comparison = None
         idle = self.app.chat_idle  # now: once the app is closing, self.app fails on this thread
         try:
-            self._settle(settle)
             comparison = Comparison(self.session, contender)
             self._comparing = comparison
             first, second = comparison.sides(text)
@@ -75,12 +75,24 @@ class Comparing:
             self._run_side("a", first, view, user_turn, failures)
             other.join()
         except UserError as exc:
-            failures.setdefault("a", exc)
-            failures.setdefault("b", exc)
+            for side in SIDES:
+                failures.setdefault(side, exc)
         finally:
             self._comparing = None
-            self.post_message(CompareEnded(comparison, view, user_turn, failures, text))
+            going_on = self._going_on(comparison, failures)  # in the log before the app may close
+            self.post_message(CompareEnded(comparison, view, user_turn, failures, text, going_on))
             idle.set()
+
+    def _going_on(self, comparison: Comparison | None, failures: dict) -> str | None:
+        """(On the worker.) The side the chat goes on from, as the chat layer decides and records it."""
+        answered = [side for side in SIDES if side not in failures]
+        if comparison is None:
+            return None
+        try:
+            return comparison.ended(answered)
+        except UserError as exc:
+            self.post_message(WorkFailed(f"chat log not updated: {exc}"))
+            return answered[0] if answered else None
 
     def _run_side(self, side: str, events, view: CompareTurn, user_turn: UserTurn, failures: dict) -> None:
         turn = view.answers[side]
@@ -116,24 +128,24 @@ class Comparing:
         self._show_running()
         self._pending_calls.clear()
         view, failures = message.view, message.failures
+        box = self.query_one(ChatInput)
+        box.focus()  # what the user types next is their next question, whether or not they choose
         for side, failure in failures.items():
             await view.answers[side].finish(f"failed: {failure}")
-        answered = [side for side in ("a", "b") if side not in failures]
-        if not answered:
+        if message.going_on is None:
             await self.conversation.remove_from(message.user_turn)  # nothing of the turn stays
-            box = self.query_one(ChatInput)
             if not box.text:
                 box.text = message.text
             self.notify(str(failures["a"]), severity="error", timeout=10)
             return
         for side, failure in failures.items():
             self.notify(f"answer {side.upper()} failed: {failure}", severity="error", timeout=10)
-        if answered == ["b"]:
-            self._keep(message.comparison, view, "b")  # A failed and left nothing: the chat goes on from B
+        if message.going_on == "b":  # A failed and left nothing: the chat goes on from B
+            await self._went_on(view, "b")
             return
-        self._unsettled = (message.comparison, view)
-        if answered == ["a", "b"]:
-            view.offer(answered)
+        if not failures:
+            self._unsettled = (message.comparison, view)
+            view.offer()
         self._mark_versions()
 
     def on_compare_turn_kept(self, message: CompareTurn.Kept) -> None:
@@ -143,19 +155,17 @@ class Comparing:
         self._unsettled = None
         self._keep(comparison, view, message.side)
 
-    def _take_unsettled(self) -> Comparison | None:
-        """A comparison nobody chose from goes on from A (the session already does); the log is told in the worker."""
-        if self._unsettled is None:
-            return None
-        comparison, view = self._unsettled
-        self._unsettled = None
-        view.settle("a")
-        return comparison
+    def _drop_choice(self) -> None:
+        """The chat moved on (a new question, a new chat, another branch): the comparison's choice is no longer offered.
 
-    @staticmethod
-    def _settle(comparison: Comparison | None) -> None:
-        if comparison is not None:
-            comparison.keep("a")
+        The chat already goes on from A and the log shows A (see :meth:`..chat.compare.Comparison.ended`).
+        """
+        if self._unsettled is None:
+            return
+        view = self._unsettled[1]
+        self._unsettled = None
+        if view.is_attached:  # ctrl+n, ctrl+r, ctrl+e or a branch switch may have taken it off the screen
+            view.settle("a")
 
     @work(thread=True, group="generate")
     def _keep(self, comparison: Comparison, view: CompareTurn, side: str) -> None:
@@ -167,13 +177,16 @@ class Comparing:
         self.post_message(CompareKept(view, side))
 
     async def on_compare_kept(self, message: CompareKept) -> None:
-        message.view.settle(message.side)
-        if message.side == "b":
+        await self._went_on(message.view, message.side)
+
+    async def _went_on(self, view: CompareTurn, side: str) -> None:
+        view.settle(side)
+        if side == "b":
             await self._show(list(self.session.history))  # the chat as it now goes on: B's answer, A a version of it
         else:
             self._mark_versions()
         self.query_one(ChatInput).focus()
-        self.notify(f"Kept {message.side.upper()}: the chat goes on from it; the other answer stays in the log "
+        self.notify(f"Kept {side.upper()}: the chat goes on from it; the other answer stays in the log "
                     "as a version of the question (←/→ on it).")
 
     def cancel_comparison(self) -> None:

@@ -15,7 +15,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 
 from ..chat.branches import branch_choices, message_versions, other_version
-from ..chat.compare import Comparison
 from ..chat.export import export_chat
 from ..chat.session import TurnFailed
 from ..config.sampling import SamplingParams
@@ -24,6 +23,7 @@ from ..engine.events import Done, Notice, StatsUpdate, TextDelta, ToolCall, Tool
 from ..errors import UserError
 from .batching import TextBatcher
 from .chat_compare import Comparing
+from .chat_edit import Editing
 from .clipboard import copy_text, last_code_block
 from .messages import EngineEvent, SessionReady, TurnEnded, VersionsFound, WorkFailed
 from .screens.pickers import BranchPicker
@@ -38,7 +38,7 @@ BUSY = "Esc first: an answer is still coming."
 PLACEHOLDER = "Ask something… (Enter sends, ctrl+j starts a new line)"
 
 
-class ChatView(Comparing, Widget):
+class ChatView(Comparing, Editing, Widget):
     DEFAULT_CSS = "ChatView { height: 1fr; }"
 
     def __init__(self, id: str | None = None) -> None:
@@ -106,6 +106,8 @@ class ChatView(Comparing, Widget):
 
     async def _show(self, history: list[dict]) -> None:
         """Replace what the conversation shows with ``history`` (a chat opened, a branch switched)."""
+        self._drop_choice()
+        self._stop_editing()
         await self.conversation.clear()
         await self.query_one(ToolCallsPane).clear()
         await self.conversation.show_history(history)
@@ -122,10 +124,13 @@ class ChatView(Comparing, Widget):
             self.notify("An answer is still coming: Esc cancels it.", severity="warning")
             return
         self.query_one(ChatInput).text = ""
-        await self._ask(message.text)
+        if self._editing is not None:
+            await self._send_edit(message.text)
+        else:
+            await self._ask(message.text)
 
     async def _ask(self, text: str) -> None:
-        settle = self._take_unsettled()
+        self._drop_choice()
         contender, self.compare_next = self.compare_next, None
         user_turn = UserTurn(text)
         turn = AssistantTurn() if contender is None else CompareTurn(self._label_a(), contender.label)
@@ -135,15 +140,14 @@ class ChatView(Comparing, Widget):
         self.status.ttft = self.status.speed = ""
         self.app.chat_idle.clear()
         if contender is None:
-            self._generate(text, turn, user_turn, settle)
+            self._generate(text, turn, user_turn)
         else:
-            self._compare(text, contender, turn, user_turn, settle)
+            self._compare(text, contender, turn, user_turn)
 
     @work(thread=True, group="generate")
-    def _generate(self, text: str, turn: AssistantTurn, user_turn: UserTurn, settle: Comparison | None = None) -> None:
+    def _generate(self, text: str, turn: AssistantTurn, user_turn: UserTurn) -> None:
         idle = self.app.chat_idle  # now: once the app is closing, self.app fails on this thread
         try:
-            self._settle(settle)
             self._run_turn(text, turn, user_turn)
         finally:
             idle.set()  # the answer, cancelled or not, is saved: the app may close
@@ -209,10 +213,11 @@ class ChatView(Comparing, Widget):
         self.status.state = "ready"
         self._show_running()  # now, not at the next poll: the engine has let the answer go before its Done
         self._pending_calls.clear()
+        box = self.query_one(ChatInput)
+        box.focus()  # the answer is in: the next thing typed is the next question
         failure = message.failure
         if failure is not None:
             await self.conversation.remove_from(message.user_turn)  # nothing of the turn stays: not on screen, not in the log
-            box = self.query_one(ChatInput)
             if failure.text and not box.text:
                 box.text = failure.text
             self.notify(str(failure), severity="error", timeout=10)
@@ -222,11 +227,13 @@ class ChatView(Comparing, Widget):
     # --- actions ---------------------------------------------------------------------------------
 
     def action_cancel(self) -> None:
-        """Esc: stop the answer being written (both answers of a comparison), and go back to the message box."""
+        """Esc: stop the answer being written (both answers of a comparison), or leave an edit; back to the message box."""
         if self.busy and self.session is not None:
             self.session.cancel()
             self.cancel_comparison()
             self.status.state = "cancelling"
+        elif self._stop_editing():
+            self.notify("Not edited: the question stays as it was.")
         self.query_one(ChatInput).focus()
 
     def on_key(self, event) -> None:
@@ -242,8 +249,11 @@ class ChatView(Comparing, Widget):
         if self.busy:
             self.notify(BUSY, severity="warning")
             return
+        self._drop_choice()
+        self._stop_editing()
         await self.conversation.clear()
         await self.query_one(ToolCallsPane).clear()
+        self.query_one(ChatInput).focus()  # what had it (a comparison's Keep button, a message) may be gone
         self.status.clear_stats()  # the figures were the old chat's
         if self.session is None:
             self.app.start_session()
@@ -271,19 +281,10 @@ class ChatView(Comparing, Widget):
         return text
 
     async def action_regenerate(self) -> None:
+        self._stop_editing()
         text = await self._take_back_last_turn()
         if text is not None:
             await self._ask(text)
-
-    async def action_edit_last(self) -> None:
-        text = await self._take_back_last_turn()
-        if text is not None:
-            self._edit(text)
-
-    def _edit(self, text: str) -> None:
-        box = self.query_one(ChatInput)
-        box.text = text
-        box.focus()
 
     async def action_show_earlier(self) -> None:
         if await self.conversation.show_earlier():
@@ -360,17 +361,6 @@ class ChatView(Comparing, Widget):
 
     def on_versions_found(self, message: VersionsFound) -> None:
         self.conversation.show_versions(message.found)
-
-    @on(UserTurn.EditRequested)
-    async def edit_turn(self, message: UserTurn.EditRequested) -> None:
-        if self.busy or self.session is None or message.turn.log_id is None:
-            return
-        text = self.session.take_back_to(message.turn.log_id)
-        if text is None:
-            return
-        await self.conversation.remove_from(message.turn)
-        self._edit(text)
-        self.notify("Edit and send: the new version becomes a branch; the old one stays in the log.")
 
     @on(UserTurn.VersionRequested)
     async def switch_version(self, message: UserTurn.VersionRequested) -> None:

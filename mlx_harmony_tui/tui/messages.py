@@ -79,15 +79,18 @@ class CompareEvent(Message):
 
 
 class CompareEnded(Message):
-    """Both answers of a comparison are in (or failed: ``failures`` maps a side to why)."""
+    """Both answers of a comparison are in (or failed: ``failures`` maps a side to why); the chat goes on from side
+    ``going_on`` until the user keeps one (None: neither answered)."""
 
-    def __init__(self, comparison: Any, view: Any, user_turn: UserTurn, failures: dict[str, Exception], text: str):
+    def __init__(self, comparison: Any, view: Any, user_turn: UserTurn, failures: dict[str, Exception], text: str,
+                 going_on: str | None):
         super().__init__()
         self.comparison = comparison
         self.view = view
         self.user_turn = user_turn
         self.failures = failures
         self.text = text
+        self.going_on = going_on
 
 
 class CompareKept(Message):

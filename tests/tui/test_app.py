@@ -84,9 +84,9 @@ async def test_ask_see_the_answer_and_find_the_log(default_model_dir):
         first_user, first_answer, second_user, second_answer = saved.messages
         assert second_user.parent_id == first_user.parent_id and second_answer.parent_id == second_user.id
 
-        await pilot.press("ctrl+e")  # edit: the question goes back into the box
+        await pilot.press("ctrl+e")  # edit: the question goes into the box; the chat keeps it until the edit is sent
         assert app.query_one(ChatInput).text == "What is the capital of France? Answer in one sentence."
-        assert not app.query(UserTurn) and app.session.history == []
+        assert len(app.query(UserTurn)) == 1 and [m["role"] for m in app.session.history] == ["user", "assistant"]
 
 
 @run_async

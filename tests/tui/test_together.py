@@ -10,7 +10,7 @@ from mlx_harmony_tui.logs.store import ChatStore
 from mlx_harmony_tui.tui.app import HarmonyApp, StartOptions
 from mlx_harmony_tui.tui.screens.pickers import ComparePicker
 from mlx_harmony_tui.tui.screens.rerun import RerunScreen
-from mlx_harmony_tui.tui.widgets import AssistantTurn, StatusBar, UserTurn
+from mlx_harmony_tui.tui.widgets import AssistantTurn, ChatInput, StatusBar, UserTurn
 from mlx_harmony_tui.tui.widgets.compare_turn import CompareTurn
 from tests.tui.test_app import SIZE, last_turn, ready, run_async, send, wait_for
 
@@ -49,7 +49,8 @@ async def test_compare_answers_twice_at_once_and_keeping_b_goes_on_from_b(defaul
         view = app.query_one(CompareTurn)
         a, b = view.answers["a"].answer_text, view.answers["b"].answer_text
         assert a and b
-        await wait_for(pilot, lambda: view.query_one("#keep-a").has_focus, 10)  # the choice is offered, A first
+        await wait_for(pilot, lambda: view.query_one(".compare-keep").has_class("offered"), 10)  # the choice is offered
+        assert app.focused is app.query_one(ChatInput)  # and the next question can be typed at once
 
         await pilot.click("#keep-b")
         await wait_for(pilot, lambda: view.kept == "b" and not app.query(CompareTurn))

@@ -45,16 +45,13 @@ class CompareTurn(Vertical):
                     yield Label(f"{side.upper()} · {self.labels[side]}", classes="compare-heading")
                     yield self.answers[side]
         with Horizontal(classes="compare-keep"):
-            yield Label("Keep which answer? The other stays in the log as a version.")
+            yield Label("Keep which? (A new question goes on from A.)")
             yield Button("Keep A", id="keep-a", variant="primary")
             yield Button("Keep B", id="keep-b")
 
-    def offer(self, sides: list[str]) -> None:
-        """Both answers are in: offer to keep one of ``sides`` (those that have an answer)."""
-        for side in ("a", "b"):
-            self.query_one(f"#keep-{side}", Button).display = side in sides
+    def offer(self) -> None:
+        """Both answers are in: offer to keep one (the buttons wait for a click or Tab; the focus stays where it is)."""
         self.query_one(".compare-keep").add_class("offered")
-        self.query_one(f"#keep-{sides[0]}", Button).focus()
 
     def settle(self, side: str) -> None:
         """``side`` was kept: no more choice to make."""

@@ -136,14 +136,19 @@ class Slider(Widget, can_focus=True):
         sliders = self._sliders()
         index = sliders.index(self) + step
         if 0 <= index < len(sliders):
-            sliders[index].focus()
+            self._move_focus(sliders[index])
 
     def action_leave(self, direction: int) -> None:
         """Focus what comes after the last slider (or before the first) in the Tab cycle."""
         sliders, chain = self._sliders(), self.screen.focus_chain
         edge = sliders[-1] if direction > 0 else sliders[0]
         if edge in chain:
-            chain[(chain.index(edge) + direction) % len(chain)].focus()
+            self._move_focus(chain[(chain.index(edge) + direction) % len(chain)])
+
+    def _move_focus(self, widget: Widget) -> None:
+        """Focus ``widget`` now, not after the keys already queued: each key of a burst (or a held key) moves on from
+        where the one before it went (``Widget.focus`` waits its turn, so a burst would move one step)."""
+        self.screen.set_focus(widget)
 
     def on_click(self, event: events.Click) -> None:
         width = self._bar_width()

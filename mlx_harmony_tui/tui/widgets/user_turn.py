@@ -21,6 +21,7 @@ class UserTurn(Static, can_focus=True):
     DEFAULT_CSS = """
     UserTurn { margin: 1 0 0 0; background: $surface; padding: 0 1; border-left: thick $secondary; }
     UserTurn:focus { background: $accent 25%; border-left: thick $accent; text-style: bold; }
+    UserTurn.-editing { border-left: thick $warning; color: $text-muted; }
     """
     BINDINGS = [
         Binding("e", "edit", "edit (new branch)", id="turn_edit"),
