@@ -46,7 +46,7 @@ from .agent_requests import APIS, request_body, stream_step
 from .agent_trace import AgentTrace, TraceSizes, build_trace
 from .server_bench import _ours, _theirs
 from .turns_bench import bench_model, stream_turn
-from .where import place_line, run_place
+from .where import machine_now, relative_spread, run_place, table_opening
 
 Progress = Callable[[str, float], None]
 SERVERS = ("mlx-harmony", "mlx_lm.server")
@@ -140,8 +140,9 @@ def run_agent_bench(model: str | None = None, api: str = "chat", sizes: TraceSiz
     if api not in APIS:
         raise ValueError(f"no API named {api!r}")
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     with TokenGenerator(model if api == "chat" else bench_model(model), progress=report) as generator:
-        folder, place = Path(generator.info.path), run_place(generator.info.name)
+        folder, place = Path(generator.info.path), run_place(generator.info.name, machine)
         bias = {t: -100.0 for t in generator.tokenizer.eos_token_ids}
         encode = generator.tokenizer.encode
         trace = build_trace(sizes, lambda text: len(encode(text)))
@@ -198,8 +199,12 @@ def format_table(result: dict) -> str:
     """The result for a person: one row per server, the ratios, and whether both read the same prompts."""
     sizes, sessions = result["sizes"], result["sessions"]
     starts = ", ".join(f"{s['name']} ({s['steps']} steps, {_started_by(s, sessions)})" for s in sessions)
+    spread = max((s for f in result["servers"].values() if (s := relative_spread(f.get("wall_s_rounds", ()))) is not None),
+                 default=None)
+    opening = table_opening(result, spread)
     lines = [
-        place_line(result) + f"; API {result['api']}",
+        opening[0] + f"; API {result['api']}",
+        *opening[1:],
         f"opening {result['opening_tokens']:,} tokens (as one chat system message); {result['requests']} requests: {starts}",
         f"answers {sizes['answer_tokens'][0]}-{sizes['answer_tokens'][1]} tokens, tool results "
         f"{sizes['result_tokens'][0]}-{sizes['result_tokens'][1]}; {result['rounds']} round(s), token sums over all of them",

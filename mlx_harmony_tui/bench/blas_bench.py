@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from .where import busy_lines, machine_now
+
 
 def _measure(size: int, reps: int, budget_s: float) -> dict:
     """Time ``reps`` (fewer past ``budget_s``, at least 3) size x size float32 matmuls in this process."""
@@ -69,12 +71,14 @@ def run_blas_bench(size: int = 1024, reps: int = 10, budget_s: float = 5.0) -> d
     library path or None, fast, note, reps, best and median GFLOP/s, max relative
     error against float64 numpy) and ``ratio``, chosen over reference best GFLOP/s.
     """
+    machine = machine_now()
     chosen = _in_child(size, reps, budget_s, None)
     reference = _in_child(size, reps, budget_s, "none")
     return {
         "size": size,
         "dtype": "float32",
         "platform": f"{platform.system()} {platform.machine()}",
+        **machine,
         "chosen": chosen,
         "reference": reference,
         "ratio": chosen["best_gflops"] / reference["best_gflops"],
@@ -86,6 +90,7 @@ def format_table(result: dict) -> str:
     n = result["size"]
     rows = [
         f"float32 {n}x{n} matmul in MLX, {result['platform']}",
+        *busy_lines(result),
         "",
         "| BLAS | library | GFLOP/s best | GFLOP/s median | reps | max rel. error |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -23,7 +23,7 @@ from ..config.response_schema import OutputConstraint, ResponseSchema
 from ..engine.events import Done
 from ..engine.reference import MaskReplay, mask_replay
 from ..engine.token_generator import TokenGenerator
-from .where import run_place
+from .where import machine_now, quartile_spread, run_place, table_opening
 
 SCHEMA = {
     "type": "object",
@@ -67,6 +67,8 @@ class ConstrainedBenchResult:
     mask_us_per_token_in_run: float
     replay: list[MaskReplay]
     target: float = TARGET
+    cores: int = 0  # the machine's cores and its load average when the run began (see where.machine_now)
+    load: float = -1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +83,7 @@ def run_constrained_bench(model: str | None, max_tokens: int = 128, rounds: int 
                           progress: Callable[[str, float], None] | None = None) -> ConstrainedBenchResult:
     """Measure both sides on one model load over ``rounds`` paired rounds, then replay the mask alone."""
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     schema = ResponseSchema("scientists", SCHEMA, where="bench schema")
     output = OutputConstraint(schema)
     messages = [{"role": "system", "content": schema_instruction(schema)}, {"role": "user", "content": QUESTION}]
@@ -111,7 +114,7 @@ def run_constrained_bench(model: str | None, max_tokens: int = 128, rounds: int 
     q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else (ratios[0],) * 3
     masked = sum(d.stats.masked_tokens for d in constrained)
     return ConstrainedBenchResult(
-        **run_place(info.name),
+        **run_place(info.name, machine),
         prompt_tokens=prompt_tokens,
         rounds=rounds,
         tokens_free=int(statistics.median(d.stats.completion_tokens for d in free)),
@@ -129,7 +132,7 @@ def format_table(result: ConstrainedBenchResult) -> str:
     low, high = result.decode_ratio_quartiles
     verdict = "meets" if result.decode_ratio >= result.target else "misses"
     lines = [
-        f"model {result.model} on {result.backend} ({result.blas}), {result.platform}",
+        *table_opening(vars(result), quartile_spread(result.decode_ratio_quartiles, result.decode_ratio)),
         f"prompt {result.prompt_tokens} tokens, {result.rounds} rounds, greedy",
         f"{'':22} {'free':>10} {'schema':>10} {'ratio':>7}",
         f"{'decode tok/s':22} {result.decode_tps_free:10.2f} {result.decode_tps_constrained:10.2f} {result.decode_ratio:7.3f}"

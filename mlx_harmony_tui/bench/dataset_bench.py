@@ -22,7 +22,7 @@ from typing import Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .where import run_place
+from .where import machine_now, run_place, table_opening
 
 QUESTIONS_FILE = Path(__file__).with_name("questions.json")
 COLUMNS = (
@@ -105,6 +105,8 @@ class DatasetBenchResult:
     greedy: bool
     rows: list[DatasetTurn] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
+    cores: int = 0  # the machine's cores and its load average when the run began (see where.machine_now)
+    load: float = -1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -129,6 +131,7 @@ def run_dataset_bench(
     from ..errors import UserError
 
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     questions = load_questions(questions_file)
     if turns > len(questions):
         raise UserError(f"--turns: at most {len(questions)}, the number of questions in {questions_file or QUESTIONS_FILE}")
@@ -166,7 +169,7 @@ def run_dataset_bench(
     finally:
         session.generator.close()
     return DatasetBenchResult(
-        **run_place(info.name),
+        **run_place(info.name, machine),
         profile=profile,
         questions_file=str(questions_file or QUESTIONS_FILE),
         turns=turns,
@@ -193,7 +196,7 @@ def write_dataset_tables(result: DatasetBenchResult, folder: Path) -> tuple[Path
 
 def format_table(result: DatasetBenchResult) -> str:
     lines = [
-        f"model {result.model} on {result.backend} ({result.blas}), {result.platform}",
+        *table_opening(vars(result)),
         f"{result.turns} questions as one conversation, answers of up to {result.max_tokens} tokens, "
         + ("greedy" if result.greedy else f"profile {result.profile}'s sampling")
         + (f", context limit {result.max_context_tokens} tokens" if result.max_context_tokens else ""),

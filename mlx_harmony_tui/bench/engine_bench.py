@@ -30,7 +30,7 @@ from typing import Callable
 from ..engine.events import TextDelta, ToolCall
 from ..engine.reference import RawRun, raw_mlx_lm
 from ..engine.token_generator import TokenGenerator, launched_ranks
-from .where import run_place
+from .where import machine_now, quartile_spread, run_place, table_opening
 
 SOURCE_TEXT = (
     "The history of computing is a story of layers. Engineers built machines that could add, "
@@ -85,6 +85,8 @@ class EngineBenchResult:
     decode_ratio_ranks: float = 0.0  # ranks / one process (above 1: the split model is faster)
     prefill_ratio_ranks: float = 0.0
     memory_gb_per_rank: tuple[float, ...] = ()  # what each rank holds after loading; one process: peak_memory_gb
+    cores: int = 0  # the machine's cores and its load average when the run began (see where.machine_now)
+    load: float = -1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -182,6 +184,7 @@ def run_engine_bench(
     usual comparison runs there, giving the ratio of ranks to one process.
     """
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     ranked = _on_ranks(model, prompt_tokens, max_tokens, rounds, report) if launched_ranks() > 1 else {}
     raw_runs: list[RunFigures] = []
     engine_runs: list[RunFigures] = []
@@ -218,7 +221,7 @@ def run_engine_bench(
     prefill_ratio, prefill_quartiles, prefill_ci = _ratios(engine_runs, raw_runs, "prefill_tps")
     step_ratio, _, step_ci = _ratios(engine_runs, raw_runs, "step_s", inverse=True)
     return EngineBenchResult(
-        **run_place(info.name),
+        **run_place(info.name, machine),
         prompt_tokens=len(prompt),
         generated_tokens=int(med(engine_runs, "tokens")),
         rounds=rounds,
@@ -277,8 +280,10 @@ def format_table(result: EngineBenchResult) -> str:
         ("TTFT s", result.ttft_s_mlx_lm, result.ttft_s, result.ttft_s_mlx_lm / result.ttft_s if result.ttft_s else 0.0),
         ("peak memory GB", result.peak_memory_gb_mlx_lm, result.peak_memory_gb, None),
     ]
+    spread = max(quartile_spread(result.decode_ratio_quartiles, result.decode_ratio) or 0.0,
+                 quartile_spread(result.prefill_ratio_quartiles, result.prefill_ratio) or 0.0)
     lines = [
-        f"model {result.model} on {result.backend} ({result.blas}), {result.platform}",
+        *table_opening(vars(result), spread),
         f"prompt {result.prompt_tokens} tokens, {result.generated_tokens} generated, {result.rounds} rounds",
         f"{'':16} {'mlx-lm':>10} {'engine':>10} {'ratio':>7}",
     ]

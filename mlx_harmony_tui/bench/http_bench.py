@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .sse import stream_chunks
+from .where import machine_now, relative_spread, run_place, table_opening
 
 QUESTION = "Question {n}: explain, step by step and in detail, how a bicycle's gears make climbing hills easier."
 
@@ -75,8 +76,9 @@ def run_http_bench(
     """Measure both paths on one model load; medians over ``rounds`` after a warm-up."""
     import httpx
 
+    machine = machine_now()
+
     from ..engine.token_generator import TokenGenerator
-    from ..runtime import backend_name
     from ..server.app import create_app
     from ..server.background import serving
     from ..server.catalog import ModelCatalog
@@ -114,8 +116,7 @@ def run_http_bench(
     ttft_engine, ttft_http = med(engine_runs, "ttft_s"), med(http_runs, "ttft_s")
     tps_engine, tps_http = med(engine_runs, "decode_tps"), med(http_runs, "decode_tps")
     return {
-        "model": info.name,
-        "backend": backend_name(),
+        **run_place(info.name, machine),
         "max_tokens": max_tokens,
         "rounds": rounds,
         "generated_tokens": int(med(http_runs, "tokens")),
@@ -125,14 +126,15 @@ def run_http_bench(
         "decode_tps_engine": tps_engine,
         "decode_tps_http": tps_http,
         "decode_ratio": tps_http / tps_engine if tps_engine else 0.0,
+        "decode_tps_http_rounds": [r.decode_tps for r in http_runs],
     }
 
 
 def format_table(result: dict) -> str:
     return "\n".join(
         [
-            f"model {result['model']} on {result['backend']}, {result['generated_tokens']} tokens per answer, "
-            f"median of {result['rounds']} rounds",
+            *table_opening(result, relative_spread(result.get("decode_tps_http_rounds", ()))),
+            f"{result['generated_tokens']} tokens per answer, median of {result['rounds']} rounds",
             f"{'':12} {'engine':>10} {'HTTP':>10} {'ratio':>7}",
             f"{'TTFT s':12} {result['ttft_s_engine']:10.3f} {result['ttft_s_http']:10.3f} {result['ttft_ratio']:7.3f}",
             f"{'decode tok/s':12} {result['decode_tps_engine']:10.2f} {result['decode_tps_http']:10.2f} {result['decode_ratio']:7.3f}",

@@ -34,7 +34,7 @@ import httpx
 from ..engine.token_generator import TokenGenerator
 from .server_bench import _ours, _theirs
 from .turns_bench import stream_turn
-from .where import place_line, run_place
+from .where import machine_now, run_place, table_opening
 
 Progress = Callable[[str, float], None]
 SERVERS = ("mlx-harmony", "mlx_lm.server")
@@ -90,8 +90,9 @@ def run_interrupt_bench(model: str | None = None, long_tokens: int = 5000, delay
                         progress: Progress | None = None) -> dict:
     """Measure both servers; see the module's docstring."""
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     with TokenGenerator(model, progress=report) as generator:
-        folder, place = Path(generator.info.path), run_place(generator.info.name)
+        folder, place = Path(generator.info.path), run_place(generator.info.name, machine)
         bias = {t: -100.0 for t in generator.tokenizer.eos_token_ids}
         encode = generator.tokenizer.encode
         texts = [long_text(lambda t: len(encode(t)), long_tokens, seed) for seed in (1, 2)]
@@ -116,7 +117,7 @@ def run_interrupt_bench(model: str | None = None, long_tokens: int = 5000, delay
 
 def format_table(result: dict) -> str:
     lines = [
-        place_line(result),
+        *table_opening(result),
         f"a one-line request sent {result['delay_s']} s after a new {result['long_tokens']:,}-token prompt",
         f"{'server':<14} | {'short TTFT idle':>15} {'together':>9} {'ratio':>6} | {'long TTFT alone':>15} {'together':>9} "
         f"{'ratio':>6}",

@@ -6,6 +6,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .where import busy_lines, machine_now
+
 WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches".split()
 
 
@@ -91,6 +93,7 @@ def run_logs_bench(logs: int = 1000, messages: int = 2000) -> dict:
     from ..logs.schema import Message
     from ..logs.store import ChatLog, ChatStore, read_chat_file
 
+    machine = machine_now()
     with tempfile.TemporaryDirectory(prefix="mlx-harmony-bench-logs-") as folder:
         root = Path(folder)
         for i in range(logs):
@@ -123,6 +126,7 @@ def run_logs_bench(logs: int = 1000, messages: int = 2000) -> dict:
 
         app_figures = asyncio.run(_in_app(root, long_path))
     return {
+        **machine,
         "logs": logs,
         "list_cold_s": list_cold_s,
         "list_indexed_s": list_warm_s,
@@ -140,6 +144,7 @@ def run_logs_bench(logs: int = 1000, messages: int = 2000) -> dict:
 def format_table(result: dict) -> str:
     return "\n".join(
         [
+            *busy_lines(result),
             f"list {result['logs']} logs: {result['list_cold_s']:.3f} s without the index, {result['list_indexed_s']:.3f} s with it",
             f"open a {result['long_log_messages']}-message log ({result['long_log_bytes'] / 1e6:.1f} MB): {result['open_long_log_s']:.3f} s",
             f"append one message to it (locked read, atomic write): {result['append_to_long_log_s']:.3f} s",

@@ -8,6 +8,7 @@ from typing import Callable
 from ..engine.events import TextDelta
 from ..engine.reference import raw_mlx_lm
 from ..engine.token_generator import TokenGenerator
+from .where import machine_now
 
 Progress = Callable[[str, float], None]
 LONG_PROMPT = "Write a long, detailed story about a lighthouse keeper during a winter storm, in many chapters."
@@ -49,6 +50,7 @@ def run_long_generation(model: str | None, tokens: int = 320, progress: Progress
     Returns each side's arrival times, tok/s per window of tokens, and totals.
     """
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     window = max(tokens // 24, 4)
     with TokenGenerator(model, progress=report) as generator:
         prompt = generator.render([{"role": "user", "content": LONG_PROMPT}])
@@ -71,6 +73,7 @@ def run_long_generation(model: str | None, tokens: int = 320, progress: Progress
     report("done", 1.0)
     return {
         "model": name,
+        **machine,
         "prompt_tokens": len(prompt),
         "max_tokens": tokens,
         "window_tokens": window,

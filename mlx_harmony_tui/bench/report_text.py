@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .svg_plot import Series, write_line_chart
+from .where import busy_lines
 
 
 @dataclass
@@ -234,6 +235,8 @@ def report_markdown(data: dict) -> str:
         f"| MLX | {m['mlx']} |",
         f"| BLAS | {m['blas']} |",
         "",
+        *(f"- **{line}**" for line in busy_benches(results)),
+        *([""] if busy_benches(results) else []),
         "## Versions",
         "",
         "| " + " | ".join(v) + " |",
@@ -314,11 +317,18 @@ def report_markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def busy_benches(results: dict) -> list[str]:
+    """One warning per bench that ran on a busy machine (see where.busy_lines), naming the bench."""
+    return [f"{name}: {line}" for name, result in results.items() if isinstance(result, dict)
+            for line in busy_lines(result)]
+
+
 def headline(data: dict) -> str:
-    """A few lines for the terminal once the report is written: every figure that has a ratio."""
+    """A few lines for the terminal once the report is written: every figure that has a ratio, then any warning
+    that a bench ran on a busy machine."""
     rated = [(f"{f['bench']}: {f['name']} ({f['unit']})", f) for f in data["figures"] if f["ratio"] is not None]
     width = max((len(label) for label, _ in rated), default=10)
     lines = [f"{'':{width}} {'ours':>9} {'theirs':>9} {'ratio':>6}"]
     for label, f in rated:
         lines.append(f"{label:{width}} {_number(f['value']):>9} {_number(f['counterpart']):>9} {f['ratio']:6.2f}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + busy_benches(data["results"])) + "\n"

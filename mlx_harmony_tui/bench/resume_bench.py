@@ -29,7 +29,7 @@ from ..config.sampling import SamplingParams
 from ..engine.events import Done, TextDelta
 from ..engine.token_generator import TokenGenerator
 from .turns_bench import SYSTEM, bench_model, user_message
-from .where import place_line, run_place
+from .where import machine_now, relative_spread, run_place, table_opening
 
 Progress = Callable[[str, float], None]
 KEY = "bench-resume"
@@ -82,13 +82,14 @@ def run_resume_bench(model: str | None = None, turns: int = 20, user_tokens: int
                      progress: Progress | None = None, rounds: int = 3) -> dict:
     """Build the saved chat here, then time its next turn in new processes: from the disk cache and cold."""
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     spec_model = bench_model(model)
     started = datetime.now().astimezone()
     settings = _settings(max_tokens, started)
     with tempfile.TemporaryDirectory(prefix="mlx-harmony-bench-resume-") as folder:
         disk = Path(folder) / "prompt-caches"
         with TokenGenerator(spec_model, progress=report, disk_cache=(disk, DISK_BUDGET)) as generator:
-            place = run_place(generator.info.name)
+            place = run_place(generator.info.name, machine)
             path = generator.info.path
             encode = generator.tokenizer.encode
             bias = {t: -100.0 for t in generator.tokenizer.eos_token_ids}
@@ -131,7 +132,7 @@ def run_resume_bench(model: str | None = None, turns: int = 20, user_tokens: int
 
 def format_table(result: dict) -> str:
     lines = [
-        place_line(result),
+        *table_opening(result, relative_spread(result.get("ttft_disk_s_rounds", ()))),
         f"a saved chat of {result['turns']} turns (user messages of about {result['user_tokens']} tokens, answers of "
         f"{result['max_tokens']}), reopened in a new process; turn {result['turns'] + 1} after one warm-up request; "
         f"medians of {result['rounds']} process{'es' if result['rounds'] > 1 else ''} each way",

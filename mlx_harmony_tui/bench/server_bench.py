@@ -31,7 +31,7 @@ import httpx
 
 from ..engine.token_generator import TokenGenerator
 from .sse import stream_chunks
-from .where import place_line, run_place
+from .where import machine_now, run_place, table_opening
 
 TOPICS = ("the tides", "bread baking", "bridge design", "bird migration", "glass making", "river deltas", "clock mechanisms",
           "paper folding", "beekeeping", "sail making", "map drawing", "tea growing", "kite flying", "stone walls", "rope knots",
@@ -140,9 +140,10 @@ def run_server_bench(model: str | None = None, clients: tuple[int, ...] = (1, 4,
                      progress: Progress | None = None) -> dict:
     """Measure both servers on one model folder, client count by client count."""
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     with TokenGenerator(model, progress=report) as generator:  # resolves (and prepares) the model folder
         folder, name = Path(generator.info.path), generator.info.name
-        place = run_place(name)
+        place = run_place(name, machine)
         bias = {str(t): -100.0 for t in generator.tokenizer.eos_token_ids}
     rows = []
     with tempfile.TemporaryDirectory(prefix="mlx-harmony-bench-server-") as logs:
@@ -169,7 +170,7 @@ def run_server_bench(model: str | None = None, clients: tuple[int, ...] = (1, 4,
 
 def format_table(result: dict) -> str:
     lines = [
-        place_line(result),
+        *table_opening(result),
         f"each client streams {result['rounds']} answers of {result['max_tokens']} tokens, all clients at once",
         f"{'clients':>7} | {'tok/s ours':>10} {'theirs':>8} {'ratio':>6} | {'TTFT p50 ours':>13} {'theirs':>7} | "
         f"{'TTFT p95 ours':>13} {'theirs':>7} {'ratio':>6}",

@@ -19,7 +19,6 @@ shows how much of each answer the drafts supplied.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ from typing import Any, Callable
 from ..engine.events import Done
 from ..engine.reference import raw_mlx_lm
 from ..engine.token_generator import TokenGenerator
-from .where import place_line, run_place
+from .where import machine_now, relative_spread, run_place, table_opening
 
 
 def _source_file() -> str:
@@ -96,8 +95,9 @@ def run_speculative_bench(model: str | None, max_tokens: int, rounds: int, strea
                           progress: Callable[[str, float], None] | None = None) -> dict[str, Any]:
     """Run the bench; the result's figures are described in the module docstring."""
     sets = {"code-edit": CODE_EDIT, "prose": PROSE}
+    machine = machine_now()
     with TokenGenerator(model, progress=progress) as generator:
-        result: dict[str, Any] = {**run_place(generator.info.name), "max_tokens": max_tokens, "rounds": rounds,
+        result: dict[str, Any] = {**run_place(generator.info.name, machine), "max_tokens": max_tokens, "rounds": rounds,
                                   "streams": streams, "draft_tokens": generator.sampling.draft_tokens, "sets": {}}
         warm = _prompt_ids(generator, "Hello")
         _ours(generator, warm, 8, "ngram")
@@ -121,6 +121,7 @@ def run_speculative_bench(model: str | None, max_tokens: int, rounds: int, strea
                     kept, drafted = kept + answers["ngram"].stats.accepted_tokens, drafted + answers["ngram"].stats.drafted_tokens
                     tokens += len(answers["ngram"].token_ids)
                 per_prompt[key] = {side: statistics.median(values) for side, values in figures.items()}
+                per_prompt[key]["ngram_rounds"] = figures["ngram"]
                 per_prompt[key].update(same_tokens=same, acceptance=kept / drafted if drafted else 0.0,
                                        drafted_share=kept / tokens if tokens else 0.0)
             burst_prompts = [ids[key] for key in list(ids) * (streams // len(ids) + 1)][:streams]
@@ -139,16 +140,14 @@ def run_speculative_bench(model: str | None, max_tokens: int, rounds: int, strea
                 "streams_vs_off": many["ngram"] / many["off"] if many["off"] else 0.0,
                 "same_tokens": all(p["same_tokens"] for p in per_prompt.values()),
             }
-        result["load_average"] = os.getloadavg()[0]
     return result
 
 
 def format_table(result: dict[str, Any]) -> str:
-    lines = [place_line(result), f"greedy, {result['max_tokens']} tokens per answer, {result['rounds']} rounds, "
+    spread = max((s for f in result["sets"].values() for p in f["prompts"].values()
+                  if (s := relative_spread(p.get("ngram_rounds", ()))) is not None), default=None)
+    lines = [*table_opening(result, spread), f"greedy, {result['max_tokens']} tokens per answer, {result['rounds']} rounds, "
              f"drafts of up to {result['draft_tokens']} tokens"]
-    cores = os.cpu_count() or 1
-    if result["load_average"] > cores:
-        lines.append(f"the machine was busy (load average {result['load_average']:.1f} on {cores} cores): figures are unreliable")
     lines.append(f"{'set / prompt':<22}{'mlx-lm tok/s':>13}{'off tok/s':>11}{'ngram tok/s':>13}{'x mlx-lm':>10}{'x off':>8}"
                  f"{'kept':>7}{'same':>6}")
     for name, figures in result["sets"].items():

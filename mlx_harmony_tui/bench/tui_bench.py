@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from .where import busy_lines, machine_now, relative_spread
+
 PROMPT = "Write a detailed, numbered guide to growing tomatoes at home, with at least ten steps."
 
 FIRST_FRAME = """
@@ -108,6 +110,7 @@ async def _measure(max_tokens: int, rounds: int, keys: int) -> dict:
         "decode_tps_engine": statistics.median(engine_tps),
         "decode_tps_app": statistics.median(app_tps),
         "decode_ratio": statistics.median(app_tps) / statistics.median(engine_tps),
+        "decode_tps_app_rounds": app_tps,
         "key_presses": len(latencies),
         "key_latency_p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else 0.0,
         "key_latency_p95_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else 0.0,
@@ -130,17 +133,19 @@ async def _key_to_repaint(app, box, expected: str) -> float:
 
 
 def run_tui_bench(max_tokens: int = 128, rounds: int = 3, keys: int = 20) -> dict:
+    machine = machine_now()
     sys.setswitchinterval(0.001)  # as run_app does
     with tempfile.TemporaryDirectory(prefix="mlx-harmony-bench-tui-") as data:
         os.environ["MLX_HARMONY_DATA_DIR"] = data  # the bench's chats are not the user's
         result = asyncio.run(_measure(max_tokens, rounds, keys))
     result["first_frame_s"] = time_to_first_frame()
-    return result
+    return {**machine, **result}
 
 
 def format_table(result: dict) -> str:
     return "\n".join(
         [
+            *busy_lines(result, relative_spread(result.get("decode_tps_app_rounds", ()))),
             f"decode tok/s, median of {result['rounds']}: engine alone {result['decode_tps_engine']:.2f}, "
             f"in the app {result['decode_tps_app']:.2f} (ratio {result['decode_ratio']:.3f})",
             f"key press to repaint while streaming ({result['key_presses']} presses): "

@@ -53,7 +53,7 @@ from ..engine.events import Done, TextDelta
 from ..engine.token_generator import TokenGenerator
 from .server_bench import _ours, _theirs
 from .sse import stream_chunks
-from .where import run_place
+from .where import machine_now, run_place, table_opening
 
 Progress = Callable[[str, float], None]
 SERVERS = ("mlx-harmony", "mlx_lm.server")
@@ -88,6 +88,8 @@ class TurnsBenchResult:
     last_over_first_cold: float
     servers: dict[str, dict[str, list]] = field(default_factory=dict)  # per server: per-turn lists
     ttft_server_ratio: float = 0.0  # median TTFT of turns 2..N, mlx_lm.server / mlx-harmony
+    cores: int = 0  # the machine's cores and its load average when the run began (see where.machine_now)
+    load: float = -1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -239,10 +241,11 @@ def run_turns_bench(model: str | None = None, turns: int = 8, user_tokens: int =
                     progress: Progress | None = None, rounds: int = 3) -> TurnsBenchResult:
     """Run ``rounds`` chats on this engine, then on both servers; see the module's docstring."""
     report = progress or (lambda _m, _f: None)
+    machine = machine_now()
     spec = bench_model(model)
     tags = [f"{secrets.randbelow(10**8):08d}" for _ in range(rounds + 1)]  # fixed width: the same token count every run
     with TokenGenerator(spec, progress=report) as generator:
-        folder, place = Path(generator.info.path), run_place(generator.info.name)
+        folder, place = Path(generator.info.path), run_place(generator.info.name, machine)
         bias = {t: -100.0 for t in generator.tokenizer.eos_token_ids}
         chats, engine = [], []
         for r, tag in enumerate(tags[1:]):
@@ -285,7 +288,7 @@ def _cell(value, width: int, digits: int = 0) -> str:
 def format_table(result: TurnsBenchResult) -> str:
     ours, theirs = (result.servers[name] for name in SERVERS)
     lines = [
-        f"model {result.model} on {result.backend} ({result.blas}), {result.platform}",
+        *table_opening(vars(result)),
         f"a system message and {result.turns} user messages of about {result.user_tokens} tokens, answers of "
         f"{result.max_tokens} tokens, greedy; each request carries the whole chat, earlier answers as content only; "
         f"medians of {result.rounds} chat{'s' if result.rounds > 1 else ''}",

@@ -7,7 +7,9 @@ tokens. A model whose chat template calls tools gets the client's functions
 as the template's tools and its calls parsed from what it writes. What a
 model cannot do (function calling without GPT-OSS or a tool-calling
 template, reasoning effort without GPT-OSS) is refused with a
-:class:`UserError` naming the field. A
+:class:`UserError` naming the field. A call to a function the request did
+not declare (GPT-OSS's built-in ``python``, a name the model made up) never
+reaches the client as a call: it comes back as text (:func:`undeclared_calls_as_text`). A
 ``response_schema`` and strict functions become the request's
 :class:`~..config.response_schema.OutputConstraint` (:func:`output_constraint`).
 """
@@ -18,12 +20,12 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..config.resolve import RunSettings
 from ..config.response_schema import OutputConstraint, ResponseSchema, schema_from_value
 from ..config.sampling import SamplingParams
-from ..engine.events import Event
+from ..engine.events import Done, Event, TextDelta, ToolCall
 from ..errors import UserError
 from ..harmony.render import FunctionTool, function_name
 from .prompt import build_prompt
@@ -92,6 +94,27 @@ def check_plain_request(request: ChatRequest, model_name: str, tool_calling: boo
     return plain
 
 
+def undeclared_call_text(call: ToolCall) -> str:
+    """What the client reads instead of a call to a function it did not declare."""
+    return (f"[The model called `{function_name(call.recipient)}`, which this request does not offer as a tool; "
+            f"it was not called. The call's input:]\n{call.arguments}")
+
+
+def undeclared_calls_as_text(events: Iterable[Event], declared: Iterable[str]) -> Iterator[Event]:
+    """``events`` with each call to a function not named in ``declared`` turned into final-channel text; a turn
+    whose only calls were undeclared then ends with "stop", as an answer does, not "tool_calls"."""
+    names = set(declared)
+    declared_calls = 0
+    for event in events:
+        if isinstance(event, ToolCall) and function_name(event.recipient) not in names:
+            yield TextDelta(event.request_id, undeclared_call_text(event), event.token_ids, "final")
+        elif isinstance(event, Done) and event.finish_reason == "tool_calls" and not declared_calls:
+            yield replace(event, finish_reason="stop")
+        else:
+            declared_calls += isinstance(event, ToolCall)
+            yield event
+
+
 def complete_chat(generator: Any, settings: RunSettings, name: str, request: ChatRequest, processors: tuple = (),
                   request_id: str | None = None) -> Iterator[Event]:
     """Stream the answer to ``request`` with ``settings`` (the served name's), as engine events.
@@ -111,10 +134,11 @@ def complete_chat(generator: Any, settings: RunSettings, name: str, request: Cha
         # A template's calls are parsed as the model wrote them: only GPT-OSS's arguments are held to a schema.
         request = replace(request, function_tools=tuple(replace(t, strict=False) for t in request.function_tools))
     conversation = conversation_key(name, prompt.messages)
-    return generator.stream(messages=prompt.messages, harmony=prompt.harmony, max_context_tokens=settings.max_context_tokens,
+    events = generator.stream(messages=prompt.messages, harmony=prompt.harmony, max_context_tokens=settings.max_context_tokens,
                             keep_messages=prompt.keep, tools=prompt.tools, required_functions=request.required_functions,
                             processors=processors, conversation=conversation, request_id=request_id, persist=conversation,
                             output=output_constraint(request), **request.params.model_dump())
+    return undeclared_calls_as_text(events, (t.name for t in request.function_tools))
 
 
 def complete_text(generator: Any, name: str, text: str, params: SamplingParams, processors: tuple = (),

@@ -120,6 +120,12 @@ class ChatSession:
         """The saved chat's title (its id when it has none yet); empty when the chat is not saved."""
         return (self.log.read().metadata.title or self.log.chat_id) if self.log is not None else ""
 
+    def resume_line(self, program: str) -> str | None:
+        """How to come back to this chat with ``program``: ``resume with: PROGRAM --chat ID`` (None when nothing of it
+        was saved)."""
+        log = self.log
+        return f"resume with: {program} --chat {log.chat_id}" if log is not None and log.saved else None
+
     @property
     def last_user_id(self) -> str | None:
         """The log id of the newest user message (None until it is saved)."""

@@ -18,8 +18,9 @@ from ..config.response_schema import ResponseSchema
 from ..config.settings import AppSettings, load_settings
 from ..errors import UserError
 from ..logs.store import ChatLog, ChatStore
-from ..paths import cache_dir
+from ..paths import cache_dir, config_dir
 from ..runtime import backend_name, blas_info
+from ..tools.told import ToldOnce
 from ..tools.toolbox import Approver, ToolBox, ToolOptions
 from .session import ChatSession
 
@@ -94,10 +95,28 @@ def tool_options(options: ToolOptions | None, app: AppSettings) -> ToolOptions:
                    mcp_start_timeout_s=app.mcp_start_timeout_s, mcp_call_timeout_s=app.mcp_call_timeout_s)
 
 
-def make_toolbox(options: ToolOptions | None, app: AppSettings, approve: Approver | None = None) -> ToolBox:
+def make_toolbox(options: ToolOptions | None, app: AppSettings, approve: Approver | None = None,
+                 every_failure: bool = False) -> ToolBox:
     """The conversation's tools: the flags' choice and the settings' MCP servers, asking as the settings say unless
-    the flags said auto."""
-    return ToolBox(tool_options(options, app), approve=approve)
+    the flags said auto. An MCP server that fails to start is said once per configuration (``every_failure``: each
+    time, for ``mlx-harmony tools``, where the user asks about the tools)."""
+    return ToolBox(tool_options(options, app), approve=approve, told=None if every_failure else ToldOnce())
+
+
+def unused_tools_note(tools: ToolBox, model_name: str, can_call_tools: bool, app: AppSettings) -> str | None:
+    """The line saying the model cannot call the tools that are on (None when it can, or none are on).
+
+    Tools this run asked for (flags, the profile) are named every run; settings.json's MCP servers alone, which
+    are on for every model, only once per model and servers' configuration.
+    """
+    note = tools.unused_note(model_name, can_call_tools)
+    if note is None or tools.told is None:
+        return note
+    servers = tools.options.mcp_servers
+    standing = {name: server.model_dump() for name, server in servers.items() if app.mcp_servers.get(name) == server}
+    if tools.options.enabled or len(standing) < len(servers):
+        return note
+    return note if tools.told.first_time(f"unused {model_name}", standing) else None
 
 
 def list_profiles(explicit: str | None) -> tuple[dict[str, Profile], list[str]]:
@@ -107,6 +126,20 @@ def list_profiles(explicit: str | None) -> tuple[dict[str, Profile], list[str]]:
     except UserError as exc:
         return {}, [str(exc)]
     return all_profiles(explicit), [f.problem for f in files if f.problem]
+
+
+def profiles_sources(explicit: str | None) -> str:
+    """Where the profiles the app offers come from, in a line: the profiles files that exist, in the order they are
+    read (the first to name a profile wins), or where the user's own file goes when there is none."""
+    def shown(path: Path) -> str:  # below the current folder: as the user would type it
+        here = Path.cwd()
+        return str(path.relative_to(here)) if path.is_absolute() and path.is_relative_to(here) else str(path)
+
+    try:
+        found = [shown(f.path) for f in profiles_files(explicit)]
+    except UserError:  # the named file is missing
+        return f"{Path(explicit).expanduser()} (not found)" if explicit else ""
+    return ", then ".join(found) if found else f"{config_dir() / 'profiles.json'} (none yet)"
 
 
 def slow_blas_notice() -> str | None:
@@ -152,7 +185,7 @@ def start_chat(
                 session.set_max_context_tokens(options.max_context_tokens)
         else:
             session.start_log()
-        unused = tools.unused_note(session.info.name, session.info.tool_calling)
+        unused = unused_tools_note(tools, session.info.name, session.info.tool_calling, app)
         if unused:
             notes.append(unused)
     except BaseException:

@@ -14,7 +14,7 @@ import argparse
 import signal
 import sys
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
 
 from ..chat.session import TurnFailed
@@ -23,7 +23,7 @@ from ..engine.events import Done, Notice, TextDelta, ToolCall, ToolResult
 from ..errors import UserError
 from .chat_commands import parse_command
 from .chat_debug import TurnDebug
-from .chat_input import read_message, stream_reader, terminal_reader
+from .chat_input import read_message, stream_reader, terminal_reader, typing_hidden, typing_shown
 from .chat_view import ChatOutput
 from .common import add_model_flags, add_sampling_flags, add_tool_flags, checked_sampling, progress_display, run_main, tool_options
 from .launch import add_group_flags, grouped
@@ -100,7 +100,7 @@ class LineChat:
 
     def ask(self, text: str) -> None:
         """Send ``text`` and stream the answer; Ctrl-C meanwhile stops this answer only."""
-        with _interrupt_flag() as interrupted:
+        with _interrupt_flag() as interrupted, (typing_hidden() if self._read is not None else nullcontext()):
             done = self._stream(self.session.send(text), interrupted)
             if done is None:
                 return
@@ -155,7 +155,8 @@ class LineChat:
         if self._read is None:
             self.output.note("[declined: input is piped, so nobody can approve; pass --auto-approve-tools to allow]")
         else:
-            answer = (self._read("Run it? [y]es / [n]o / [a]lways: ") or "").strip().lower()
+            with typing_shown():
+                answer = (self._read("Run it? [y]es / [n]o / [a]lways: ") or "").strip().lower()
         self._view = self.output.answer()
         if self._interrupted:
             return False
@@ -235,6 +236,9 @@ def _chat(args: argparse.Namespace) -> int:
                 output.say(greeting)
         return line_chat.run(terminal_reader() if terminal else stream_reader(), terminal)
     finally:
+        hint = session.resume_line("mlx-harmony-chat")
+        if hint:
+            output.note(hint)
         session.close()
 
 

@@ -7,7 +7,7 @@ import sys
 
 from ..chat.completion import complete_text
 from ..chat.session import ChatSession
-from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings
+from ..chat.startup import StartOptions, load_app_settings, make_toolbox, run_settings, unused_tools_note
 from ..chat.terminal_text import ControlStripper, strip_controls
 from ..config.response_schema import load_schema_file
 from ..engine.events import Done, Notice, TextDelta, ToolResult
@@ -70,7 +70,9 @@ def _generate(args: argparse.Namespace) -> int:
         tools=tool_options(args), sampling=checked_sampling(args), system=args.system, interactive=False,
         response_schema=schema,
     )
-    app_settings, _ = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
+    app_settings, problems = load_app_settings()  # a damaged settings file: the defaults (tools ask first) are the safe choice
+    for problem in problems:
+        print(strip_controls(f"warning: {problem}"), file=sys.stderr)
     settings = run_settings(options, app_settings)
     tools = make_toolbox(options.tools, app_settings, approve=ask_on_terminal)
     if args.raw and (tools.active or settings.tools):
@@ -80,7 +82,7 @@ def _generate(args: argparse.Namespace) -> int:
                                    kv_group_size=args.kv_group_size)
     session = ChatSession(settings, generator=generator, system=args.system, tools=tools)
     try:
-        unused = tools.unused_note(session.info.name, session.info.tool_calling)
+        unused = unused_tools_note(tools, session.info.name, session.info.tool_calling, app_settings)
         if unused:
             print(strip_controls(f"note: {unused}"), file=sys.stderr)
         stream = complete_text(generator, "raw", prompt, settings.sampling) if args.raw else session.send(prompt)

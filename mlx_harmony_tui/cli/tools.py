@@ -39,7 +39,7 @@ def _toolbox(args: argparse.Namespace):
         print(f"warning: {problem}", file=sys.stderr)
     options = StartOptions(profile=args.profile, profiles_file=args.profiles_file, tools=tool_options(args))
     settings = run_settings(options, app)
-    toolbox = make_toolbox(options.tools, app, approve=ask_on_terminal)
+    toolbox = make_toolbox(options.tools, app, approve=ask_on_terminal, every_failure=True)
     toolbox.use_profile_tools(settings.tools, settings.mcp_servers)
     return toolbox
 
@@ -81,15 +81,15 @@ def _list(args: argparse.Namespace, toolbox) -> int:
 
 
 def _call(args: argparse.Namespace, toolbox) -> int:
-    toolbox.specs()  # starts MCP servers, so a failure is said before the call
-    _notices(toolbox)
-    if function_name(args.name) != "python":
+    if function_name(args.name) != "python":  # checked before any MCP server starts
         try:
             value = json.loads(args.arguments)
         except ValueError as exc:
             raise UserError(f"ARGUMENTS: not valid JSON ({exc})") from None
         if not isinstance(value, dict):
             raise UserError("ARGUMENTS: must be a JSON object, e.g. '{\"query\": \"mlx\"}'")
+    toolbox.specs()  # starts MCP servers, so a failure is said before the call
+    _notices(toolbox)
     output, status, seconds = toolbox.run(args.name, args.arguments)
     print(strip_controls(output.text))
     print(strip_controls(f"[{args.name}: {status} in {seconds:.2f} s]"), file=sys.stderr)

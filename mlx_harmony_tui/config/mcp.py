@@ -6,12 +6,21 @@ The format other MCP clients use: ``{"name": {"command": "...", "args": [...],
 (``"headers"`` adds HTTP headers). ``"alwaysAllow"`` (true, or a list of the
 server's tool names) runs those calls without asking; ``"disabled": true``
 leaves the server out. Keys other clients add are ignored.
+
+A whole ``mcpServers`` block is checked when its file is read, before any
+server starts: besides each entry's shape, a local server's ``command`` must be
+a program that exists (a whole command line there, ``"npx -y pkg"``, is the
+usual slip: its arguments go in ``args``) and its ``cwd`` a folder. Every
+problem is named in one message, so one fix-and-retry is enough.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -50,6 +59,10 @@ class McpServer(BaseModel):
             raise ValueError("type: the old SSE transport is not supported; use the server's streamable HTTP URL")
         if self.command is not None and not self.command.strip():
             raise ValueError("command: is empty")
+        if self.transport == "stdio" and self.command is None:
+            raise ValueError('type: "stdio" needs command (a local server), not url')
+        if self.transport in ("http", "streamable-http", "streamableHttp") and self.url is None:
+            raise ValueError(f"type: {self.transport!r} needs url (a streamable HTTP server), not command")
         return self
 
     def allows(self, tool: str) -> bool:
@@ -69,13 +82,40 @@ def name_problem(name: object) -> str | None:
             "(and no __, which joins it to its tools' names)")
 
 
+def start_problem(server: McpServer) -> str | None:
+    """Why a local server cannot start as configured, seen without starting it (None when it can, or for a URL)."""
+    if server.command is None:
+        return None
+    folder = Path(server.cwd).expanduser() if server.cwd else None
+    if folder is not None and not folder.is_dir():
+        return f"cwd: {server.cwd!r} is not a folder"
+    command = server.command
+    # A path names one file; "npx -y @scope/pkg" holds a slash but is a command line, not a path.
+    path_like = command.startswith(("/", ".", "~")) or (os.sep in command and not any(c.isspace() for c in command))
+    if path_like:
+        path = (folder or Path.cwd()) / Path(command).expanduser()
+        found = path.is_file() and os.access(path, os.X_OK)
+    else:
+        found = shutil.which(command, path=server.env.get("PATH")) is not None
+    if found:
+        return None
+    where = "not an executable file" if path_like else "not found on PATH"
+    hint = "; its arguments go in args" if len(command.split()) > 1 else ""
+    return f"command: {command!r} is not a program that can be started ({where}){hint}"
+
+
 def enabled_servers(value: dict[str, McpServer]) -> dict[str, McpServer]:
-    """``mcpServers`` checked (for a pydantic validator): names that work, the disabled servers left out."""
+    """``mcpServers`` checked as a whole (for a pydantic validator): names that work and enabled servers that can
+    start; ValueError naming every problem. The disabled servers are left out, unchecked."""
     for name in value:
         problem = name_problem(name)
         if problem:
             raise ValueError(problem)
-    return {name: server for name, server in value.items() if not server.disabled}
+    enabled = {name: server for name, server in value.items() if not server.disabled}
+    problems = [f"{name}.{problem}" for name, server in enabled.items() if (problem := start_problem(server))]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return enabled
 
 
 def parse_mcp_flag(text: str) -> tuple[str, McpServer]:
@@ -92,4 +132,9 @@ def parse_mcp_flag(text: str) -> tuple[str, McpServer]:
         words = shlex.split(rest)
     except ValueError as exc:
         raise UserError(f"--mcp {name}: cannot split the command line: {exc}") from None
-    return name.strip(), McpServer(command=words[0], args=words[1:])
+    if not words:
+        raise UserError(f"--mcp {name.strip()}: the command is empty")
+    server = McpServer(command=words[0], args=words[1:])
+    if problem := start_problem(server):
+        raise UserError(f"--mcp {name.strip()}: {problem}")
+    return name.strip(), server

@@ -9,7 +9,8 @@ MCP tools may change things, so they run only after the user approves each
 call (unless the policy is ``auto``, or the user said "always" for the tool
 or its MCP server); the browser only reads and runs without asking. MCP
 servers start with the first prompt that declares their tools
-(:mod:`.mcp_servers`) and stop with the tool box.
+(:mod:`.mcp_servers`) and stop with the tool box; with a :class:`~.told.ToldOnce`,
+a server that fails to start is reported once per configuration, not on every run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .catalog import ToolSpec, builtin_specs, find_spec, mcp_spec
 from .mcp_servers import McpConnections
 from .output import ToolOutput
 from .python_sandbox import PythonSandbox
+from .told import ToldOnce
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,9 @@ def _json_object(arguments: str) -> dict | None:
 class ToolBox:
     """Runs one conversation's tool calls; the python session and browser history belong to it, MCP servers to the box."""
 
-    def __init__(self, options: ToolOptions, python_root: Path | None = None, approve: Approver | None = None):
+    def __init__(self, options: ToolOptions, python_root: Path | None = None, approve: Approver | None = None,
+                 told: ToldOnce | None = None):
+        self.told = told  # None: every failure is said (mlx-harmony tools), else once per server configuration
         self.base_options = options  # what the user turned on; a profile's tools are added to these
         self.options = options
         self.python_root = python_root or data_dir() / "python"  # one working folder per conversation below it
@@ -133,7 +137,17 @@ class ToolBox:
             return specs
         if self._mcp is None:
             self._mcp = McpConnections(self.options.mcp_start_timeout_s, self.options.mcp_call_timeout_s, data_dir() / "mcp-logs")
-        for problem in [*self._mcp.start(servers).values(), *self._mcp.take_dropped()]:
+        starting = self.pending_servers()
+        failed = self._mcp.start(servers)
+        for name in starting:
+            if name not in failed and self.told is not None:
+                self.told.forget(f"mcp {name}")
+        news = [problem for name, problem in failed.items()
+                if self.told is None or self.told.first_time(f"mcp {name}", servers[name].model_dump())]
+        for problem in news:
+            again = " (said once for this configuration; mlx-harmony tools list shows it again)" if self.told else ""
+            self._notices.append(f"{problem}; the chat goes on without its tools{again}")
+        for problem in self._mcp.take_dropped():
             self._notices.append(f"{problem}; the chat goes on without its tools")
         self._notices += self._mcp.take_stray_output()
         taken = {s.function for s in specs}

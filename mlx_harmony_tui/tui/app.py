@@ -21,14 +21,15 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from ..chat.session import ChatSession
-from ..chat.startup import StartOptions, list_profiles, load_app_settings, open_log, slow_blas_notice, start_chat
+from ..chat.startup import (StartOptions, list_profiles, load_app_settings, open_log, profiles_sources, slow_blas_notice,
+                             start_chat)
 from ..chat.terminal_text import show_controls
 from ..config.resolve import resolve_run_settings
 from ..config.settings import AppSettings, export_folder, save_settings, settings_path
 from ..errors import UserError
 from ..logs.branches import path_to
 from ..logs.store import read_chat_file
-from ..paths import cache_dir, config_dir, data_dir
+from ..paths import cache_dir, data_dir
 from .chat_view import BUSY, ChatView
 from .commands import HarmonyCommands
 from .hang_up import SAVE_WAIT_S, HangUp, watch_hang_up
@@ -418,7 +419,7 @@ class HarmonyApp(App):
         """Where the app keeps things, as the help screen lists them."""
         return [
             ("settings", str(settings_path())),
-            ("profiles", str(config_dir() / "profiles.json")),
+            ("profiles", profiles_sources(self.options.profiles_file)),
             ("chat logs", str(data_dir() / "chats")),
             ("exports", str(export_folder(self.app_settings))),
             ("models (cache)", str(cache_dir())),

@@ -148,7 +148,7 @@ def test_a_tiny_chat_replay_on_both_servers(default_model_dir):
     report = {f.name: f for f in figures({"agent": result}) if f.bench == "agent"}
     assert report["coding-agent trace, wall time"].ratio == pytest.approx(result["wall_ratio"])
     assert report["TTFT per step, p50"].ratio == pytest.approx(result["ttft_p50_ratio"])
-    lines = format_table(result).splitlines()
+    lines = [line for line in format_table(result).splitlines() if not line.startswith("warning: ")]  # busy machine
     assert lines[0].startswith("model SmolLM2-135M-Instruct on ") and lines[0].endswith("API chat")
     assert [line.split()[0] for line in lines[4:6]] == ["mlx-harmony", "mlx_lm.server"]
     assert lines[-2].startswith(f"theirs / ours: wall {result['wall_ratio']:.2f}, ")

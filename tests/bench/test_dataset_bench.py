@@ -47,7 +47,7 @@ def test_a_damaged_questions_file_names_the_field(tmp_path):
 def test_bench_dataset_writes_csv_and_json_per_turn(default_model_dir, tmp_path):
     done = run_bench("--turns", "3", "--max-tokens", "8", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
+    lines = [line for line in done.stdout.strip().splitlines() if not line.startswith("warning: ")]  # busy machine
     assert lines[0].startswith("model SmolLM2-135M-Instruct on ")
     assert [line.split()[0] for line in lines[3:]] == ["1", "2", "3"]
     with (tmp_path / "dataset.csv").open() as f:

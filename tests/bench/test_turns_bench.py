@@ -64,7 +64,7 @@ def test_bench_turns_runs_the_chat_on_both_servers_and_the_engine(analysis_dir):
     assert servers["mlx-harmony"]["cached_tokens"][1:] == [prompts[0] - 1, prompts[1] - 1]
     assert all(t > 0 for t in result["ttft_reuse_s"] + result["ttft_cold_s"]) and result["ttft_server_ratio"] > 0
 
-    lines = format_table(TurnsBenchResult(**result)).splitlines()
+    lines = [line for line in format_table(TurnsBenchResult(**result)).splitlines() if not line.startswith("warning: ")]
     assert lines[0].startswith("model tiny-gpt-oss-analysis on ")
     assert [row.split()[:2] for row in lines[4:7]] == [["1", str(prompts[0])], ["2", str(prompts[1])], ["3", str(prompts[2])]]
     assert lines[-1].startswith("median TTFT of turns 2-3: mlx_lm.server / mlx-harmony server = ")
@@ -83,7 +83,7 @@ def test_bench_turns_resume_reads_the_saved_chat_from_disk(analysis_dir):
     assert result["same_answer"] is True  # the cache from disk changed nothing in the answer
     assert len(result["ttft_disk_s_rounds"]) == len(result["ttft_cold_s_rounds"]) == 2
     assert all(t > 0 for t in result["ttft_disk_s_rounds"] + result["ttft_cold_s_rounds"]) and result["ttft_ratio"] > 0
-    lines = format_table(result).splitlines()
+    lines = [line for line in format_table(result).splitlines() if not line.startswith("warning: ")]  # busy machine
     assert lines[3].split()[-3:-1] == [str(result["prompt_tokens"]), str(result["cached_tokens_disk"])]
     assert lines[4].split()[1:3] == [str(result["prompt_tokens"]), "0"]
 
