@@ -188,8 +188,8 @@ class DecodeBatch:
             policy = None if self._fresh[i] else self._policy(seq)
             if policy is None or not policy.wants(self._steps):
                 continue
-            known = self._known[i]
-            if seq.lookup.propose(known, 1) if known is not None else seq.lookup.matches_end():
+            # An input the host has: the checked step drafts from it (and steps aside when no row has a draft).
+            if self._known[i] is not None or seq.lookup.matches_end():
                 return True
         return False
 

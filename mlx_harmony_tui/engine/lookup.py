@@ -72,8 +72,6 @@ class DraftPolicy:
 
     max_tokens: int
     acceptance: float = 0.5  # a moving average of the fraction of drafted tokens accepted
-    drafted: int = 0
-    accepted: int = 0
     misses: int = 0  # verifications in a row that accepted nothing
     resume_at: int = 0  # the step from which it may draft again
     last_run: int = -1  # tokens accepted at the last verification (-1: none yet)
@@ -93,8 +91,6 @@ class DraftPolicy:
         return sum(a**i for i in range(1, length + 1))
 
     def record(self, step: int, drafted: int, accepted: int) -> None:
-        self.drafted += drafted
-        self.accepted += accepted
         self.acceptance = 0.7 * self.acceptance + 0.3 * (accepted / drafted)
         self.last_run = accepted
         if accepted:
